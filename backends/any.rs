@@ -1,0 +1,378 @@
+//! `AnySelector`: one of the compiled-in backends, chosen at run time.
+
+use std::fmt;
+use std::io;
+use std::str::FromStr;
+use std::sync::{Mutex, TryLockError};
+use std::time::Duration;
+
+use crate::{Capabilities, Event, Events, Interest, Mode, RawSource, Selector, Token};
+
+#[cfg(selectio_epoll)]
+use super::Epoll;
+#[cfg(selectio_kqueue)]
+use super::Kqueue;
+#[cfg(selectio_poll)]
+use super::Poll;
+#[cfg(selectio_polling)]
+use super::Polling;
+
+/// The environment variable [`AnySelector::from_env`] reads.
+pub const BACKEND_ENV: &str = "SELECTIO_BACKEND";
+
+/// A backend's name, whether or not it is compiled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// epoll(7), Linux and Android.
+    Epoll,
+    /// kqueue(2), Apple platforms and the BSDs.
+    Kqueue,
+    /// The `polling` crate: epoll, kqueue, event ports, IOCP/AFD.
+    Polling,
+    /// poll(2), every Unix.
+    Poll,
+}
+
+impl Backend {
+    /// Every backend, in the priority order `DefaultSelector` and the fallback use.
+    pub const ALL: [Backend; 4] = [
+        Backend::Epoll,
+        Backend::Kqueue,
+        Backend::Polling,
+        Backend::Poll,
+    ];
+
+    /// The backend's name as `Selector::name` and `SELECTIO_BACKEND` spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Epoll => "epoll",
+            Backend::Kqueue => "kqueue",
+            Backend::Polling => "polling",
+            Backend::Poll => "poll",
+        }
+    }
+
+    /// Whether this backend is compiled in for this target.
+    pub const fn is_compiled(self) -> bool {
+        match self {
+            Backend::Epoll => cfg!(selectio_epoll),
+            Backend::Kqueue => cfg!(selectio_kqueue),
+            Backend::Polling => cfg!(selectio_polling),
+            Backend::Poll => cfg!(selectio_poll),
+        }
+    }
+
+    /// The backends compiled in for this target, in priority order.
+    pub fn available() -> impl Iterator<Item = Backend> {
+        Backend::ALL.into_iter().filter(|b| b.is_compiled())
+    }
+
+    fn names() -> String {
+        let all: Vec<&str> = Backend::ALL.iter().map(|b| b.name()).collect();
+        let here: Vec<&str> = Backend::available().map(|b| b.name()).collect();
+        format!("{} (compiled in here: {})", all.join("|"), here.join(", "))
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = io::Error;
+
+    /// Parses a backend name; an unknown one is `InvalidInput` listing the valid names.
+    fn from_str(s: &str) -> io::Result<Backend> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("selectio: unknown backend {s:?}; valid names: {}", Backend::names()),
+                )
+            })
+    }
+}
+
+/// A selector over whichever compiled-in backend was chosen at run time.
+///
+/// Events are decoded from the chosen backend's raw events into [`Event`]s as `select`
+/// returns (one copy per event); the backend's own buffer is kept and reused, so there is
+/// no allocation per `select` once the capacity is known.
+pub struct AnySelector {
+    inner: Inner,
+    fallbacks: Vec<(Backend, io::Error)>,
+}
+
+enum Inner {
+    #[cfg(selectio_epoll)]
+    Epoll(Dispatch<Epoll>),
+    #[cfg(selectio_kqueue)]
+    Kqueue(Dispatch<Kqueue>),
+    #[cfg(selectio_polling)]
+    Polling(Dispatch<Polling>),
+    #[cfg(selectio_poll)]
+    Poll(Dispatch<Poll>),
+}
+
+/// Calls `$body` with `$d` bound to the chosen backend's `Dispatch`.
+macro_rules! dispatch {
+    ($inner:expr, $d:ident => $body:expr) => {
+        match $inner {
+            #[cfg(selectio_epoll)]
+            Inner::Epoll($d) => $body,
+            #[cfg(selectio_kqueue)]
+            Inner::Kqueue($d) => $body,
+            #[cfg(selectio_polling)]
+            Inner::Polling($d) => $body,
+            #[cfg(selectio_poll)]
+            Inner::Poll($d) => $body,
+        }
+    };
+}
+
+struct Dispatch<S: Selector> {
+    selector: S,
+    /// The backend's own event buffer, sized like the caller's.
+    scratch: Mutex<Option<Events<S>>>,
+}
+
+impl<S: Selector> Dispatch<S> {
+    fn start() -> io::Result<Dispatch<S>> {
+        Ok(Dispatch {
+            selector: S::new()?,
+            scratch: Mutex::new(None),
+        })
+    }
+
+    fn select(&self, out: &mut Events<AnySelector>, timeout: Option<Duration>) -> io::Result<()> {
+        let mut scratch = match self.scratch.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            // Another thread is selecting: let the backend word the error.
+            Err(TryLockError::WouldBlock) => {
+                return self.selector.select(&mut Events::with_capacity(1)?, Some(Duration::ZERO))
+            }
+        };
+        if scratch.as_ref().map(Events::capacity) != Some(out.capacity()) {
+            *scratch = Some(Events::with_capacity(out.capacity())?);
+        }
+        let Some(buf) = scratch.as_mut() else {
+            unreachable!("scratch was just filled")
+        };
+        let raw = out.raw_mut();
+        raw.clear();
+        let result = self.selector.select(buf, timeout);
+        raw.extend(buf.iter());
+        result
+    }
+}
+
+impl AnySelector {
+    /// Starts `backend`; `Unsupported` if it is not compiled in for this target.
+    pub fn with_backend(backend: Backend) -> io::Result<AnySelector> {
+        let inner = match backend {
+            #[cfg(selectio_epoll)]
+            Backend::Epoll => Inner::Epoll(Dispatch::start()?),
+            #[cfg(selectio_kqueue)]
+            Backend::Kqueue => Inner::Kqueue(Dispatch::start()?),
+            #[cfg(selectio_polling)]
+            Backend::Polling => Inner::Polling(Dispatch::start()?),
+            #[cfg(selectio_poll)]
+            Backend::Poll => Inner::Poll(Dispatch::start()?),
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "selectio: backend {other} is not compiled in for this target (enable its \
+                         feature on a target that has it); compiled in: {}",
+                        Backend::names()
+                    ),
+                ))
+            }
+        };
+        Ok(AnySelector {
+            inner,
+            fallbacks: Vec::new(),
+        })
+    }
+
+    /// Starts the backend named by `SELECTIO_BACKEND` (`epoll|kqueue|poll|polling`), or
+    /// the first of epoll → kqueue → polling → poll when it is unset or empty.
+    ///
+    /// When the chosen backend cannot start (not compiled in, or blocked by a sandbox),
+    /// the others are tried in priority order; [`backend`](AnySelector::backend) tells
+    /// which one runs and [`fallbacks`](AnySelector::fallbacks) why the others did not.
+    /// An unknown name is an `InvalidInput` error listing the valid names.
+    pub fn from_env() -> io::Result<AnySelector> {
+        let requested = match std::env::var(BACKEND_ENV) {
+            Ok(name) if !name.trim().is_empty() => Some(name.parse::<Backend>()?),
+            _ => None,
+        };
+        choose(requested, AnySelector::with_backend)
+    }
+
+    /// The backend that runs.
+    pub fn backend(&self) -> Backend {
+        match &self.inner {
+            #[cfg(selectio_epoll)]
+            Inner::Epoll(_) => Backend::Epoll,
+            #[cfg(selectio_kqueue)]
+            Inner::Kqueue(_) => Backend::Kqueue,
+            #[cfg(selectio_polling)]
+            Inner::Polling(_) => Backend::Polling,
+            #[cfg(selectio_poll)]
+            Inner::Poll(_) => Backend::Poll,
+        }
+    }
+
+    /// The backends tried before the one that runs, with the error each gave.
+    pub fn fallbacks(&self) -> &[(Backend, io::Error)] {
+        &self.fallbacks
+    }
+}
+
+/// Tries `requested` (if any), then every backend in priority order, until one starts.
+fn choose(
+    requested: Option<Backend>,
+    mut start: impl FnMut(Backend) -> io::Result<AnySelector>,
+) -> io::Result<AnySelector> {
+    let order = requested
+        .into_iter()
+        .chain(Backend::ALL.into_iter().filter(|b| Some(*b) != requested));
+    let mut fallbacks = Vec::new();
+    for backend in order {
+        match start(backend) {
+            Ok(mut selector) => {
+                trace!(backend = backend.name(), failed = fallbacks.len(), "selectio backend chosen");
+                selector.fallbacks = fallbacks;
+                return Ok(selector);
+            }
+            Err(err) => fallbacks.push((backend, err)),
+        }
+    }
+    let reasons: Vec<String> = fallbacks.iter().map(|(b, e)| format!("{b}: {e}")).collect();
+    Err(io::Error::other(format!(
+        "selectio: no backend could start ({})",
+        reasons.join("; ")
+    )))
+}
+
+impl fmt::Debug for AnySelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnySelector")
+            .field("backend", &self.backend())
+            .field("fallbacks", &self.fallbacks)
+            .finish()
+    }
+}
+
+impl Selector for AnySelector {
+    type RawEvent = Event;
+
+    /// The same as [`AnySelector::from_env`].
+    fn new() -> io::Result<AnySelector> {
+        AnySelector::from_env()
+    }
+
+    fn name(&self) -> &'static str {
+        self.backend().name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        dispatch!(&self.inner, d => d.selector.capabilities())
+    }
+
+    fn register(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+        dispatch!(&self.inner, d => d.selector.register(fd, token, interest, mode))
+    }
+
+    fn reregister(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+        dispatch!(&self.inner, d => d.selector.reregister(fd, token, interest, mode))
+    }
+
+    fn deregister(&self, fd: RawSource) -> io::Result<()> {
+        dispatch!(&self.inner, d => d.selector.deregister(fd))
+    }
+
+    fn select(&self, events: &mut Events<AnySelector>, timeout: Option<Duration>) -> io::Result<()> {
+        dispatch!(&self.inner, d => d.select(events, timeout))
+    }
+
+    fn wake(&self) -> io::Result<()> {
+        dispatch!(&self.inner, d => d.selector.wake())
+    }
+
+    fn decode(raw: &Event) -> Event {
+        *raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_name_lists_valid_names() {
+        let err = "epol".parse::<Backend>().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let msg = err.to_string();
+        for b in Backend::ALL {
+            assert!(msg.contains(b.name()), "{msg}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for b in Backend::ALL {
+            assert_eq!(b.name().parse::<Backend>().unwrap(), b);
+            assert_eq!(b.name().to_uppercase().parse::<Backend>().unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn fallback_follows_priority_and_reports_failures() {
+        let first = Backend::available().next().expect("a backend");
+        let mut tried = Vec::new();
+        // Pretend the requested backend (the last in priority) is blocked by a sandbox.
+        let requested = Backend::Poll;
+        let chosen = choose(Some(requested), |b| {
+            tried.push(b);
+            if b == requested {
+                Err(io::Error::new(io::ErrorKind::PermissionDenied, "blocked"))
+            } else {
+                AnySelector::with_backend(b)
+            }
+        })
+        .unwrap();
+        assert_eq!(tried[0], requested);
+        let expected = if first == requested {
+            Backend::available().nth(1)
+        } else {
+            Some(first)
+        };
+        assert_eq!(Some(chosen.backend()), expected);
+        assert_eq!(chosen.fallbacks()[0].0, requested);
+        assert_eq!(chosen.fallbacks()[0].1.kind(), io::ErrorKind::PermissionDenied);
+    }
+
+    #[test]
+    fn nothing_starts_is_an_error_naming_each_backend() {
+        let err = choose(None, |b| Err(io::Error::other(format!("{b} refused")))).unwrap_err();
+        for b in Backend::ALL {
+            assert!(err.to_string().contains(&format!("{b} refused")));
+        }
+    }
+
+    #[test]
+    fn not_compiled_in_is_unsupported() {
+        for b in Backend::ALL.into_iter().filter(|b| !b.is_compiled()) {
+            let err = AnySelector::with_backend(b).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! epoll(7) backend (Linux, Android).
+//!
+//! # Implementation notes
+//! - One `epoll_create1(EPOLL_CLOEXEC)` descriptor; the waker is an eventfd registered
+//!   level-triggered under [`Token::RESERVED`], drained when it fires.
+//! - All three modes are native: `EPOLLET` for Edge, `EPOLLONESHOT` for Oneshot.
+//! - The kernel keeps the registry, so duplicate (`EEXIST`) and unknown (`ENOENT`) fds
+//!   are its answers, and a closed fd leaves the interest list by itself (once its last
+//!   duplicate is closed), so its number can be registered again at once.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::selector::{errors, Capabilities, SelectLock, Support};
+use crate::sys::{self, WakeFd};
+use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
+
+const NAME: &str = "epoll";
+const WAKE_DATA: u64 = Token::RESERVED.0 as u64;
+
+/// The epoll(7) selector.
+#[derive(Debug)]
+pub struct Epoll {
+    ep: OwnedFd,
+    waker: WakeFd,
+    lock: SelectLock,
+}
+
+impl Selector for Epoll {
+    type RawEvent = libc::epoll_event;
+
+    #[doc(alias = "epoll_create1")]
+    fn new() -> io::Result<Epoll> {
+        // SAFETY: plain system call; the result is checked and owned by `owned`.
+        let ep = sys::owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        let waker = WakeFd::new()?;
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: WAKE_DATA,
+        };
+        ctl(&ep, libc::EPOLL_CTL_ADD, waker.fd(), &mut ev)?;
+        Ok(Epoll {
+            ep,
+            waker,
+            lock: SelectLock::new(),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(Support::Native, Support::Native, Support::Native)
+    }
+
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+        self.capabilities().check(NAME, token, mode)?;
+        trace!(fd, token = token.0, ?interest, ?mode, "epoll register");
+        let mut ev = epoll_event(token, interest, mode);
+        ctl(&self.ep, libc::EPOLL_CTL_ADD, fd, &mut ev).map_err(|e| ctl_error("register", fd, e))
+    }
+
+    fn reregister(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+        self.capabilities().check(NAME, token, mode)?;
+        trace!(fd, token = token.0, ?interest, ?mode, "epoll reregister");
+        let mut ev = epoll_event(token, interest, mode);
+        ctl(&self.ep, libc::EPOLL_CTL_MOD, fd, &mut ev).map_err(|e| ctl_error("reregister", fd, e))
+    }
+
+    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        trace!(fd, "epoll deregister");
+        // The waker's fd is ours, not the caller's.
+        if fd == self.waker.fd() {
+            return Err(errors::not_registered(NAME, fd));
+        }
+        // Linux before 2.6.9 wanted a non-null event even for DEL; an empty one costs nothing.
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        ctl(&self.ep, libc::EPOLL_CTL_DEL, fd, &mut ev).map_err(|e| ctl_error("deregister", fd, e))
+    }
+
+    #[doc(alias = "epoll_wait")]
+    fn select(&self, events: &mut Events<Epoll>, timeout: Option<Duration>) -> io::Result<()> {
+        let _guard = self.lock.enter(NAME)?;
+        let capacity = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
+        let raw = events.raw_mut();
+        raw.clear();
+        // SAFETY: `raw` has room for `capacity` events (Events allocates that many); the
+        // kernel writes `n` of them, which `set_len` then exposes.
+        let n = sys::cvt(unsafe {
+            libc::epoll_wait(
+                self.ep.as_raw_fd(),
+                raw.as_mut_ptr(),
+                capacity,
+                sys::timeout_ms(timeout),
+            )
+        })?;
+        // SAFETY: epoll_wait initialised the first `n` <= capacity entries.
+        unsafe { raw.set_len(n as usize) };
+        // The waker is level-triggered and appears at most once per batch.
+        if let Some(i) = raw.iter().position(|ev| ev.u64 == WAKE_DATA) {
+            raw.remove(i);
+            self.waker.drain();
+        }
+        trace!(events = raw.len(), "epoll select");
+        Ok(())
+    }
+
+    fn wake(&self) -> io::Result<()> {
+        self.waker.notify()
+    }
+
+    fn decode(raw: &libc::epoll_event) -> Event {
+        let flags = raw.events as libc::c_int;
+        let token = Token(raw.u64 as usize);
+        let has = |f: libc::c_int| flags & f != 0;
+        let hup = has(libc::EPOLLHUP);
+        let err = has(libc::EPOLLERR);
+        let ready = Ready::EMPTY
+            .with_if(Ready::READABLE, has(libc::EPOLLIN) || has(libc::EPOLLRDHUP) || hup || err)
+            .with_if(Ready::WRITABLE, has(libc::EPOLLOUT) || hup || err)
+            .with_if(Ready::ERROR, err)
+            .with_if(Ready::READ_CLOSED, has(libc::EPOLLRDHUP) || hup)
+            .with_if(Ready::WRITE_CLOSED, hup)
+            .with_if(Ready::PRIORITY, has(libc::EPOLLPRI));
+        Event::new(token, ready)
+    }
+}
+
+/// The `epoll_event` that asks for `interest` in `mode`, tagged with `token`.
+fn epoll_event(token: Token, interest: Interest, mode: Mode) -> libc::epoll_event {
+    let mut flags = 0;
+    if interest.is_readable() {
+        // EPOLLRDHUP reports a peer's shutdown(SHUT_WR) even with no data to read.
+        flags |= libc::EPOLLIN | libc::EPOLLRDHUP;
+    }
+    if interest.is_writable() {
+        flags |= libc::EPOLLOUT;
+    }
+    flags |= match mode {
+        Mode::Level => 0,
+        Mode::Edge => libc::EPOLLET,
+        Mode::Oneshot => libc::EPOLLONESHOT,
+    };
+    libc::epoll_event {
+        events: flags as u32,
+        u64: token.0 as u64,
+    }
+}
+
+#[doc(alias = "epoll_ctl")]
+fn ctl(ep: &OwnedFd, op: libc::c_int, fd: RawFd, ev: &mut libc::epoll_event) -> io::Result<()> {
+    // SAFETY: `ev` is a valid epoll_event for the duration of the call; a bad `fd` is an
+    // error the kernel reports.
+    sys::cvt(unsafe { libc::epoll_ctl(ep.as_raw_fd(), op, fd, ev) }).map(drop)
+}
+
+/// Gives an `epoll_ctl` error the kind and wording the contract asks for.
+fn ctl_error(op: &str, fd: RawFd, err: io::Error) -> io::Error {
+    match err.raw_os_error() {
+        Some(libc::EEXIST) => errors::already_registered(NAME, fd),
+        Some(libc::ENOENT) => errors::not_registered(NAME, fd),
+        // epoll_ctl(2): "EPERM The target file fd does not support epoll. This error can
+        // occur if fd refers to, for example, a regular file or a directory."
+        Some(libc::EPERM) => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{NAME}: {op} fd {fd}: this kind of file (a regular file or directory?) does not support epoll"),
+        ),
+        Some(libc::EBADF) => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{NAME}: {op} fd {fd}: not an open file descriptor"),
+        ),
+        // EINVAL: the epoll fd itself; ELOOP: nested epoll instances forming a cycle.
+        _ => errors::context(NAME, op, fd, err),
+    }
+}

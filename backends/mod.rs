@@ -1,0 +1,52 @@
+//! The readiness backends, each compiled where its kernel interface exists, and the
+//! choice of `DefaultSelector`.
+//!
+//! Which target has which interface is decided once, in `build.rs`, and arrives here
+//! as `cfg(selectio_epoll)`, `cfg(selectio_kqueue)`, `cfg(selectio_poll)` and
+//! `cfg(selectio_polling)`. Backend files never mention each other.
+#![allow(unsafe_code)]
+
+#[cfg(selectio_epoll)]
+mod epoll;
+#[cfg(selectio_epoll)]
+pub use epoll::Epoll;
+
+#[cfg(selectio_kqueue)]
+mod kqueue;
+#[cfg(selectio_kqueue)]
+pub use kqueue::Kqueue;
+
+#[cfg(selectio_poll)]
+mod poll;
+#[cfg(selectio_poll)]
+pub use poll::Poll;
+
+#[cfg(selectio_polling)]
+mod polling;
+#[cfg(selectio_polling)]
+pub use self::polling::Polling;
+
+mod any;
+pub use any::{AnySelector, Backend};
+
+cfg_if::cfg_if! {
+    if #[cfg(selectio_epoll)] {
+        /// The first available backend of epoll → kqueue → polling → poll: here, epoll.
+        pub type DefaultSelector = Epoll;
+    } else if #[cfg(selectio_kqueue)] {
+        /// The first available backend of epoll → kqueue → polling → poll: here, kqueue.
+        pub type DefaultSelector = Kqueue;
+    } else if #[cfg(selectio_polling)] {
+        /// The first available backend of epoll → kqueue → polling → poll: here, polling.
+        pub type DefaultSelector = Polling;
+    } else if #[cfg(selectio_poll)] {
+        /// The first available backend of epoll → kqueue → polling → poll: here, poll(2).
+        pub type DefaultSelector = Poll;
+    } else {
+        compile_error!(
+            "selectio: no backend for this target with the enabled features; \
+             enable the `poll` feature (any Unix) or the `polling` feature \
+             (Windows, illumos, and wherever the polling crate runs)"
+        );
+    }
+}

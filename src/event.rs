@@ -1,0 +1,300 @@
+//! `Ready`, `Event` and the reusable `Events` buffer that `Selector::select` fills.
+
+use std::fmt;
+use std::io;
+use std::ops;
+
+use crate::{Selector, Token};
+
+/// A set of readiness flags, as reported for one registration.
+///
+/// Only [`READABLE`](Ready::READABLE) and [`WRITABLE`](Ready::WRITABLE) are guaranteed:
+/// they mean the operation will not block (it may return data, EOF or an error). The
+/// others are hints, mapped the same way on every backend (see the table in
+/// [`selector`](crate::selector)).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Ready(u8);
+
+impl Ready {
+    /// No readiness.
+    pub const EMPTY: Ready = Ready(0);
+    /// A read will not block.
+    pub const READABLE: Ready = Ready(1 << 0);
+    /// A write will not block.
+    pub const WRITABLE: Ready = Ready(1 << 1);
+    /// An error is pending on the source (`take_error` / `SO_ERROR` tells which).
+    pub const ERROR: Ready = Ready(1 << 2);
+    /// The read half is closed: the peer shut down its writing side or hung up.
+    pub const READ_CLOSED: Ready = Ready(1 << 3);
+    /// The write half is closed: writes will fail.
+    pub const WRITE_CLOSED: Ready = Ready(1 << 4);
+    /// Priority (out-of-band) data is available.
+    pub const PRIORITY: Ready = Ready(1 << 5);
+
+    const NAMES: [(Ready, &'static str); 6] = [
+        (Ready::READABLE, "READABLE"),
+        (Ready::WRITABLE, "WRITABLE"),
+        (Ready::ERROR, "ERROR"),
+        (Ready::READ_CLOSED, "READ_CLOSED"),
+        (Ready::WRITE_CLOSED, "WRITE_CLOSED"),
+        (Ready::PRIORITY, "PRIORITY"),
+    ];
+
+    /// Whether every flag of `other` is set in `self`.
+    pub const fn contains(self, other: Ready) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any flag of `other` is set in `self`.
+    pub const fn intersects(self, other: Ready) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Whether no flag is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `self` with the flags of `other` added when `on` is true.
+    #[must_use]
+    pub const fn with_if(self, other: Ready, on: bool) -> Ready {
+        if on {
+            Ready(self.0 | other.0)
+        } else {
+            self
+        }
+    }
+
+    /// A read will not block.
+    pub const fn is_readable(self) -> bool {
+        self.intersects(Ready::READABLE)
+    }
+    /// A write will not block.
+    pub const fn is_writable(self) -> bool {
+        self.intersects(Ready::WRITABLE)
+    }
+    /// An error is pending (hint).
+    pub const fn is_error(self) -> bool {
+        self.intersects(Ready::ERROR)
+    }
+    /// The read half is closed (hint).
+    pub const fn is_read_closed(self) -> bool {
+        self.intersects(Ready::READ_CLOSED)
+    }
+    /// The write half is closed (hint).
+    pub const fn is_write_closed(self) -> bool {
+        self.intersects(Ready::WRITE_CLOSED)
+    }
+    /// Priority data is available (hint).
+    pub const fn is_priority(self) -> bool {
+        self.intersects(Ready::PRIORITY)
+    }
+}
+
+impl ops::BitOr for Ready {
+    type Output = Ready;
+    fn bitor(self, other: Ready) -> Ready {
+        Ready(self.0 | other.0)
+    }
+}
+
+impl ops::BitOrAssign for Ready {
+    fn bitor_assign(&mut self, other: Ready) {
+        self.0 |= other.0;
+    }
+}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("EMPTY");
+        }
+        let mut first = true;
+        for (flag, name) in Ready::NAMES {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str(" | ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One readiness report: the registration's [`Token`] and its [`Ready`] flags.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Event {
+    token: Token,
+    ready: Ready,
+}
+
+impl Event {
+    /// An event for `token` with the flags `ready`.
+    pub const fn new(token: Token, ready: Ready) -> Event {
+        Event { token, ready }
+    }
+    /// The token given at registration.
+    pub const fn token(&self) -> Token {
+        self.token
+    }
+    /// All flags of this event.
+    pub const fn ready(&self) -> Ready {
+        self.ready
+    }
+    /// A read will not block.
+    pub const fn is_readable(&self) -> bool {
+        self.ready.is_readable()
+    }
+    /// A write will not block.
+    pub const fn is_writable(&self) -> bool {
+        self.ready.is_writable()
+    }
+    /// An error is pending (hint).
+    pub const fn is_error(&self) -> bool {
+        self.ready.is_error()
+    }
+    /// The read half is closed (hint).
+    pub const fn is_read_closed(&self) -> bool {
+        self.ready.is_read_closed()
+    }
+    /// The write half is closed (hint).
+    pub const fn is_write_closed(&self) -> bool {
+        self.ready.is_write_closed()
+    }
+    /// Priority data is available (hint).
+    pub const fn is_priority(&self) -> bool {
+        self.ready.is_priority()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("token", &self.token)
+            .field("ready", &self.ready)
+            .finish()
+    }
+}
+
+/// A reusable buffer of events with a fixed capacity, filled by [`Selector::select`].
+///
+/// It holds the backend's raw events (`epoll_event`, `kevent`, …) as the kernel wrote
+/// them and decodes each into an [`Event`] only when iterated: no allocation after
+/// [`with_capacity`](Events::with_capacity), no copy beyond the decoding.
+pub struct Events<S: Selector> {
+    raw: Vec<S::RawEvent>,
+    capacity: usize,
+}
+
+impl<S: Selector> Events<S> {
+    /// A buffer that receives at most `capacity` events per `select`.
+    ///
+    /// A capacity of zero is an `InvalidInput` error: a select that may return nothing
+    /// would spin.
+    pub fn with_capacity(capacity: usize) -> io::Result<Events<S>> {
+        if capacity == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "selectio: an Events buffer needs a capacity of at least 1",
+            ));
+        }
+        Ok(Events {
+            raw: Vec::with_capacity(capacity),
+            capacity,
+        })
+    }
+
+    /// The most events one `select` stores.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many events the last `select` stored.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the last `select` stored no event.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Forgets the stored events (keeps the memory).
+    pub fn clear(&mut self) {
+        self.raw.clear();
+    }
+
+    /// The stored events, decoded one by one.
+    pub fn iter(&self) -> Iter<'_, S> {
+        Iter {
+            inner: self.raw.iter(),
+        }
+    }
+
+    /// The event at `index`, decoded.
+    pub fn get(&self, index: usize) -> Option<Event> {
+        self.raw.get(index).map(S::decode)
+    }
+
+    /// The raw storage, for backends: `select` clears it and stores at most
+    /// [`capacity`](Events::capacity) raw events. Its allocation holds at least that many,
+    /// so a backend that stays within the capacity never reallocates.
+    pub fn raw_mut(&mut self) -> &mut Vec<S::RawEvent> {
+        &mut self.raw
+    }
+
+    /// The raw events as stored by the backend.
+    pub fn raw(&self) -> &[S::RawEvent] {
+        &self.raw
+    }
+}
+
+impl<S: Selector> fmt::Debug for Events<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("capacity", &self.capacity)
+            .field("events", &DebugList(self))
+            .finish()
+    }
+}
+
+struct DebugList<'a, S: Selector>(&'a Events<S>);
+
+impl<S: Selector> fmt::Debug for DebugList<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl<'a, S: Selector> IntoIterator for &'a Events<S> {
+    type Item = Event;
+    type IntoIter = Iter<'a, S>;
+    fn into_iter(self) -> Iter<'a, S> {
+        self.iter()
+    }
+}
+
+/// Iterator over the decoded events of an [`Events`] buffer.
+pub struct Iter<'a, S: Selector> {
+    inner: std::slice::Iter<'a, S::RawEvent>,
+}
+
+impl<S: Selector> Iterator for Iter<'_, S> {
+    type Item = Event;
+    fn next(&mut self) -> Option<Event> {
+        self.inner.next().map(S::decode)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<S: Selector> ExactSizeIterator for Iter<'_, S> {}
+
+impl<S: Selector> fmt::Debug for Iter<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("remaining", &self.inner.len()).finish()
+    }
+}

@@ -1,0 +1,112 @@
+//! `Interest` (which readiness to watch) and `Mode` (how it is reported).
+
+use std::fmt;
+use std::num::NonZeroU8;
+use std::ops;
+
+const READABLE: u8 = 0b01;
+const WRITABLE: u8 = 0b10;
+
+/// The readiness a registration asks for: readable, writable, or both. Never empty.
+///
+/// Error and hang-up conditions are reported whatever the interest, as the kernels do.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Interest(NonZeroU8);
+
+impl Interest {
+    /// Interest in read readiness.
+    pub const READABLE: Interest = Interest(match NonZeroU8::new(READABLE) {
+        Some(v) => v,
+        None => unreachable!(),
+    });
+    /// Interest in write readiness.
+    pub const WRITABLE: Interest = Interest(match NonZeroU8::new(WRITABLE) {
+        Some(v) => v,
+        None => unreachable!(),
+    });
+    /// Interest in both read and write readiness.
+    pub const BOTH: Interest = Interest::READABLE.add(Interest::WRITABLE);
+
+    /// The union of two interests.
+    #[must_use]
+    pub const fn add(self, other: Interest) -> Interest {
+        match NonZeroU8::new(self.0.get() | other.0.get()) {
+            Some(v) => Interest(v),
+            None => unreachable!(),
+        }
+    }
+
+    /// `self` without `other`, or `None` if nothing would be left (an interest is never empty).
+    #[must_use]
+    pub const fn remove(self, other: Interest) -> Option<Interest> {
+        match NonZeroU8::new(self.0.get() & !other.0.get()) {
+            Some(v) => Some(Interest(v)),
+            None => None,
+        }
+    }
+
+    /// Whether read readiness is asked for.
+    pub const fn is_readable(self) -> bool {
+        self.0.get() & READABLE != 0
+    }
+
+    /// Whether write readiness is asked for.
+    pub const fn is_writable(self) -> bool {
+        self.0.get() & WRITABLE != 0
+    }
+}
+
+impl ops::BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, other: Interest) -> Interest {
+        self.add(other)
+    }
+}
+
+impl ops::BitOrAssign for Interest {
+    fn bitor_assign(&mut self, other: Interest) {
+        *self = self.add(other);
+    }
+}
+
+impl fmt::Debug for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.is_readable(), self.is_writable()) {
+            (true, true) => f.write_str("READABLE | WRITABLE"),
+            (true, false) => f.write_str("READABLE"),
+            _ => f.write_str("WRITABLE"),
+        }
+    }
+}
+
+/// How readiness is reported for a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Reported by every `select` while the condition holds (until the data is drained).
+    Level,
+    /// Reported when the condition newly arises (new data, new buffer space); offered only
+    /// where the kernel has it, see [`Capabilities`](crate::Capabilities).
+    Edge,
+    /// Reported once, then the registration is disarmed until `reregister`.
+    Oneshot,
+}
+
+impl Mode {
+    /// All modes, in declaration order.
+    pub const ALL: [Mode; 3] = [Mode::Level, Mode::Edge, Mode::Oneshot];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interest_algebra() {
+        assert_eq!(Interest::READABLE | Interest::WRITABLE, Interest::BOTH);
+        assert_eq!(Interest::BOTH.remove(Interest::READABLE), Some(Interest::WRITABLE));
+        assert_eq!(Interest::READABLE.remove(Interest::READABLE), None);
+        assert!(Interest::BOTH.is_readable() && Interest::BOTH.is_writable());
+        assert!(!Interest::READABLE.is_writable());
+        assert_eq!(format!("{:?}", Interest::BOTH), "READABLE | WRITABLE");
+    }
+}

@@ -1,0 +1,297 @@
+//! The backend contract: the `Selector` trait, its `Capabilities`, and the checklist
+//! every backend keeps.
+//!
+//! A backend turns kernel readiness notifications into token-tagged [`Event`]s. Every
+//! item below is a function of [`conformance`](crate::conformance) with the same name
+//! (feature `conformance`), run by `tests/conformance.rs` against every backend the host
+//! has; a third-party backend runs the same suite with `conformance::run_all::<MySelector>()`.
+//!
+//! # The checklist
+//!
+//! **Readiness**
+//! - [ ] `pipe_readable_after_write`, `pipe_writer_is_writable`,
+//!   `pipe_reader_sees_writer_close`, `pipe_writer_sees_reader_close`,
+//!   `tcp_readable_and_writable`, `tcp_peer_shutdown_is_read_closed`,
+//!   `tcp_peer_reset_is_reported`, `unix_stream_readable_and_writable`,
+//!   `unix_peer_close_is_read_closed`: events are tagged with the registration's token;
+//!   `readable` / `writable` mean the operation will not block (it may return data, EOF or
+//!   an error). `error`, `read_closed`, `write_closed` and `priority` are hints, mapped as
+//!   in the table below.
+//! - [ ] `both_interests_reported_for_one_token`: a registration for both directions
+//!   reports both; separate events for one token in one batch are allowed (kqueue has one
+//!   filter per direction), the `EventLoop` merges them.
+//!
+//! **Modes** ([`Mode`])
+//! - [ ] `level_repeats_until_drained`: Level reports on every `select` while ready.
+//! - [ ] `edge_fires_again_only_on_new_data`: Edge reports once per new readiness, and is
+//!   offered only where the kernel has it; elsewhere
+//!   [`unsupported_edge_is_refused`](crate::conformance) applies.
+//! - [ ] `oneshot_fires_once_until_reregister`: Oneshot reports once, then the
+//!   registration is disarmed (but still registered) until `reregister`. Emulated where
+//!   not native.
+//! - [ ] `already_ready_is_reported_in_every_mode`: registering a source that is already
+//!   ready yields an event on the next `select`, in every supported mode.
+//!
+//! **Registration**
+//! - [ ] `reregister_replaces_token`, `reregister_replaces_interest`,
+//!   `reregister_replaces_mode`: `reregister` replaces token, interest and mode entirely.
+//! - [ ] `deregister_then_ready_is_silent`: after `deregister` returns, no later `select`
+//!   reports that registration, even if the fd stays open and becomes ready.
+//! - [ ] `duplicate_register_is_already_exists`: `AlreadyExists`, and the first
+//!   registration keeps working.
+//! - [ ] `reregister_unknown_is_not_found`, `deregister_unknown_is_not_found`: `NotFound`.
+//! - [ ] `reserved_token_is_invalid_input`: [`Token::RESERVED`] is refused with
+//!   `InvalidInput` by `register` and `reregister`.
+//! - [ ] `unsupported_edge_is_refused`: where [`Capabilities`] says Edge is unsupported,
+//!   `register(…, Mode::Edge)` is `Unsupported` naming the backend.
+//! - [ ] `invalid_fd_is_an_error`: fd `-1` and a closed fd are errors, not panics.
+//! - [ ] `regular_file_is_refused_or_always_ready`: epoll refuses regular files (`EPERM`,
+//!   mapped to a message); the other backends report them always ready.
+//! - [ ] `failed_calls_do_not_disturb_registrations`: nothing already registered changes
+//!   when a call fails.
+//!
+//! **Closing a registered fd**
+//! - [ ] `close_while_registered_does_not_spin`: closing without `deregister` causes no
+//!   busy loop, no crash, at most one error/closed event.
+//! - [ ] `reused_fd_number_can_be_registered`: a new fd that reuses the number can be
+//!   registered (poll(2) keeps no stale entry: `POLLNVAL` drops it, and a duplicate
+//!   register whose fd identity — device and inode — changed replaces the stale entry).
+//!
+//! **Timeouts** (`select(events, timeout)`)
+//! - [ ] `timeout_none_blocks`: `None` blocks until an event, a wake or a signal.
+//! - [ ] `timeout_zero_does_not_block`: `Some(ZERO)` never blocks but still asks the kernel.
+//! - [ ] `timeout_is_never_early`: never returns before the timeout without an event,
+//!   wake or signal.
+//! - [ ] `timeout_sub_millisecond_rounds_up`: sub-millisecond timeouts round up, never
+//!   down to a 0 ms busy loop.
+//! - [ ] `timeout_duration_max_does_not_overflow`: huge timeouts clamp (to the largest the
+//!   system call takes), never overflow.
+//!
+//! **Capacity**
+//! - [ ] `capacity_limits_events_and_nothing_starves`: at most `capacity` events per call;
+//!   with N ready fds every one is reported within ceil(N / capacity) + 1 selects
+//!   (poll(2) rotates its scan start).
+//!
+//! **Wake**
+//! - [ ] `wake_before_select_returns`, `wake_during_select_returns`: `wake()` from any
+//!   thread makes the current or the next `select` return.
+//! - [ ] `wakes_coalesce`: many wakes make at most one early return.
+//! - [ ] `wake_after_consumed_wake_is_not_lost`.
+//! - [ ] `wake_is_never_a_user_event`: the waker's own readiness never reaches the caller.
+//!
+//! **Threads and signals**
+//! - [ ] `register_from_other_thread_applies_to_blocked_select`,
+//!   `reregister_from_other_thread_applies_to_blocked_select`,
+//!   `deregister_from_other_thread_applies_to_blocked_select`: the change applies to the
+//!   `select` already blocked in another thread (poll(2): wake it, apply under the lock,
+//!   poll again with the remaining time).
+//! - [ ] `concurrent_select_is_an_error`: only one thread selects at a time; a second
+//!   concurrent `select` is `ResourceBusy`, not UB.
+//! - [ ] `signal_interrupts_select_without_losing_wake`: a signal delivered to the
+//!   selecting thread makes `select` return `Err(Interrupted)` with no events; a wake that
+//!   raced the signal is not lost. **Difference:** the `polling` crate retries `EINTR`
+//!   itself, so the polling backend never returns `Interrupted`; its select goes on
+//!   until an event, a wake or the timeout.
+//! - [ ] `create_drop_cycles_leak_no_fd`: 200 create/drop cycles leave the fd count as
+//!   it was.
+//! - [ ] No allocation per `select` or per event in steady state (`tests/no_alloc.rs`).
+//!
+//! # Raw flags → [`Ready`]
+//!
+//! | `Ready`        | epoll                              | kqueue                          | poll(2)                     | polling crate         |
+//! |----------------|------------------------------------|---------------------------------|-----------------------------|-----------------------|
+//! | `READABLE`     | `EPOLLIN`, `EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR` | `EVFILT_READ`      | `POLLIN`, `POLLHUP`, `POLLERR` | `readable`         |
+//! | `WRITABLE`     | `EPOLLOUT`, `EPOLLHUP`, `EPOLLERR` | `EVFILT_WRITE`                  | `POLLOUT`, `POLLHUP`, `POLLERR` | `writable`        |
+//! | `ERROR`        | `EPOLLERR`                         | `EV_ERROR`; `EV_EOF` with `fflags` ≠ 0 (socket error) | `POLLERR`, `POLLNVAL` | `is_err()`   |
+//! | `READ_CLOSED`  | `EPOLLRDHUP`, `EPOLLHUP`           | `EV_EOF` on `EVFILT_READ`       | `POLLHUP` (`POLLRDHUP` on Linux) | `is_hup()`        |
+//! | `WRITE_CLOSED` | `EPOLLHUP`; `EPOLLERR` on a write-only registration | `EV_EOF` on `EVFILT_WRITE` | `POLLHUP`; `POLLERR` on a write-only registration | `is_hup()` |
+//! | `PRIORITY`     | `EPOLLPRI`                         | (never)                         | `POLLPRI`                   | `is_pri()`            |
+//!
+//! `POLLNVAL` (the fd was closed while registered) is reported once as
+//! `ERROR | READ_CLOSED | WRITE_CLOSED`, after which the poll backend drops the entry.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::{Event, Events, Interest, Mode, RawSource, Token};
+
+/// A readiness backend: epoll, kqueue, poll(2), polling, or your own.
+///
+/// See the [module docs](self) for the contract every implementation keeps.
+pub trait Selector: Send + Sync + Sized + 'static {
+    /// The kernel's event record as `select` stores it in [`Events`] (`epoll_event`,
+    /// `kevent`, …); decoded by [`decode`](Selector::decode) when iterated.
+    type RawEvent: Copy + Send;
+
+    /// Opens the backend (an epoll or kqueue fd, a waker, …), close-on-exec.
+    fn new() -> io::Result<Self>;
+
+    /// The backend's name: `"epoll"`, `"kqueue"`, `"poll"`, `"polling"`, …
+    fn name(&self) -> &'static str;
+
+    /// Which [`Mode`]s this backend offers, and which of them are native.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Starts watching `fd` for `interest`, reporting events tagged with `token`.
+    fn register(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode)
+        -> io::Result<()>;
+
+    /// Replaces the token, interest and mode of a registered `fd`; re-arms a fired
+    /// oneshot registration.
+    fn reregister(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()>;
+
+    /// Stops watching `fd`. No later `select` reports it.
+    fn deregister(&self, fd: RawSource) -> io::Result<()>;
+
+    /// Waits for readiness, at most `timeout` (`None`: no limit), and stores at most
+    /// `events.capacity()` events in `events` (cleared first).
+    fn select(&self, events: &mut Events<Self>, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Makes the current or the next `select` return. Callable from any thread.
+    fn wake(&self) -> io::Result<()>;
+
+    /// Decodes one raw event.
+    fn decode(raw: &Self::RawEvent) -> Event;
+}
+
+/// How a backend supports one [`Mode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Support {
+    /// The kernel implements the mode.
+    Native,
+    /// The backend implements the mode itself (oneshot over poll(2): disarm after delivery).
+    Emulated,
+    /// The backend refuses the mode with `ErrorKind::Unsupported`.
+    Unsupported,
+}
+
+/// Which [`Mode`]s a backend offers; query it before registering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Capabilities {
+    level: Support,
+    edge: Support,
+    oneshot: Support,
+}
+
+impl Capabilities {
+    /// Capabilities from the support of each mode.
+    pub const fn new(level: Support, edge: Support, oneshot: Support) -> Capabilities {
+        Capabilities {
+            level,
+            edge,
+            oneshot,
+        }
+    }
+
+    /// How `mode` is supported.
+    pub const fn support(&self, mode: Mode) -> Support {
+        match mode {
+            Mode::Level => self.level,
+            Mode::Edge => self.edge,
+            Mode::Oneshot => self.oneshot,
+        }
+    }
+
+    /// Whether `register` accepts `mode`.
+    pub const fn supports(&self, mode: Mode) -> bool {
+        !matches!(self.support(mode), Support::Unsupported)
+    }
+
+    /// The modes `register` accepts, in [`Mode::ALL`] order.
+    pub fn modes(&self) -> impl Iterator<Item = Mode> + '_ {
+        Mode::ALL.into_iter().filter(move |m| self.supports(*m))
+    }
+
+    /// Checks that a registration may use `token` and `mode`: the reserved token is
+    /// `InvalidInput`, an unsupported mode is `Unsupported`; both errors name `backend`.
+    pub fn check(&self, backend: &str, token: Token, mode: Mode) -> io::Result<()> {
+        if token == Token::RESERVED {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{backend}: Token::RESERVED (usize::MAX) is reserved for the waker"),
+            ));
+        }
+        if !self.supports(mode) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{backend}: Mode::{mode:?} is not supported by this backend"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Enforces "one `select` at a time" for a backend: a second concurrent `select` gets
+/// `ResourceBusy` instead of racing on shared buffers.
+#[derive(Debug, Default)]
+pub struct SelectLock {
+    busy: AtomicBool,
+}
+
+/// Held while one `select` runs; releases the [`SelectLock`] on drop.
+#[derive(Debug)]
+pub struct SelectGuard<'a> {
+    lock: &'a SelectLock,
+}
+
+impl SelectLock {
+    /// A free lock.
+    pub const fn new() -> SelectLock {
+        SelectLock {
+            busy: AtomicBool::new(false),
+        }
+    }
+
+    /// Enters `select`, or fails with `ResourceBusy` naming `backend` if another thread
+    /// is selecting.
+    pub fn enter(&self, backend: &str) -> io::Result<SelectGuard<'_>> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!("{backend}: another thread is already in select on this selector"),
+            ));
+        }
+        Ok(SelectGuard { lock: self })
+    }
+}
+
+impl Drop for SelectGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.busy.store(false, Ordering::Release);
+    }
+}
+
+/// Error constructors shared by the backends, so every backend words the same misuse
+/// the same way.
+pub mod errors {
+    use std::fmt::Debug;
+    use std::io;
+
+    /// `AlreadyExists`: `fd` is registered already.
+    pub fn already_registered(backend: &str, fd: impl Debug) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{backend}: fd {fd:?} is already registered (use reregister)"),
+        )
+    }
+
+    /// `NotFound`: `fd` is not registered.
+    pub fn not_registered(backend: &str, fd: impl Debug) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{backend}: fd {fd:?} is not registered"),
+        )
+    }
+
+    /// Adds the backend, the operation and the fd to an OS error, keeping its kind.
+    pub fn context(backend: &str, op: &str, fd: impl Debug, err: io::Error) -> io::Error {
+        io::Error::new(err.kind(), format!("{backend}: {op} fd {fd:?}: {err}"))
+    }
+}

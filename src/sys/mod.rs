@@ -1,0 +1,72 @@
+//! Raw OS glue: the only place outside `backends/` that calls the C library.
+//!
+//! `target_os` lists live here (and in `build.rs` for the backends) and become named
+//! constants the rest of the crate uses.
+#![allow(unsafe_code)]
+// The helpers serve the backends and the conformance suite, which features switch off
+// one by one; an unused helper under some feature set is expected, not dead.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub(crate) use unix::*;
+
+/// The largest timeout, in milliseconds, that `poll(2)` / `epoll_wait(2)` take.
+const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;
+
+/// Converts a `select` timeout to the milliseconds of `poll(2)`/`epoll_wait(2)`:
+/// `None` is `-1` (block), sub-millisecond remainders round **up** (a 1 µs timeout must
+/// not become a 0 ms busy loop, nor return early), and huge values clamp to `i32::MAX`.
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
+    match timeout {
+        None => -1,
+        Some(t) => {
+            let ms = t.as_nanos().div_ceil(1_000_000);
+            // The clamp makes the cast lossless.
+            ms.min(MAX_TIMEOUT_MS) as i32
+        }
+    }
+}
+
+/// Milliseconds left until `deadline` for [`timeout_ms`]: `None` stays `None`.
+pub(crate) fn remaining(deadline: Option<std::time::Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()))
+}
+
+/// The deadline `timeout` from now; `None` when there is none or it does not fit in an
+/// `Instant` (treated as "block", which the timeout conversion then clamps).
+pub(crate) fn deadline(timeout: Option<Duration>) -> Option<std::time::Instant> {
+    timeout.and_then(|t| std::time::Instant::now().checked_add(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_none_blocks() {
+        assert_eq!(timeout_ms(None), -1);
+    }
+
+    #[test]
+    fn timeout_zero_is_zero() {
+        assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);
+    }
+
+    #[test]
+    fn timeout_sub_millisecond_rounds_up() {
+        assert_eq!(timeout_ms(Some(Duration::from_nanos(1))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(999))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(1001))), 2);
+        assert_eq!(timeout_ms(Some(Duration::from_millis(7))), 7);
+    }
+
+    #[test]
+    fn timeout_huge_clamps() {
+        assert_eq!(timeout_ms(Some(Duration::MAX)), i32::MAX);
+        assert_eq!(timeout_ms(Some(Duration::from_secs(u64::from(u32::MAX)))), i32::MAX);
+    }
+}

@@ -1,0 +1,217 @@
+//! Unix system calls shared by the backends and the conformance suite.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Turns a C return value into `io::Result`, taking `errno` on `-1`.
+pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Like [`cvt`] for `ssize_t` returns (`read`, `write`).
+pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Takes ownership of a descriptor a system call just returned.
+pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
+    let fd = cvt(fd)?;
+    // SAFETY: the call succeeded, so `fd` is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The `timespec` for a `kevent(2)` timeout: `None` blocks, huge values clamp to the
+/// largest `time_t` seconds (never overflow).
+pub(crate) fn timeout_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
+    timeout.map(|t| libc::timespec {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        // Always < 1e9, which fits every `c_long`.
+        tv_nsec: t.subsec_nanos() as _,
+    })
+}
+
+/// Sets `O_NONBLOCK` on `fd` with `fcntl(2)`.
+#[doc(alias = "fcntl")]
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a borrowed, open descriptor.
+    let flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    }
+    Ok(())
+}
+
+/// Sets `FD_CLOEXEC` on `fd` with `fcntl(2)`.
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_SETFD on a borrowed, open descriptor.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    Ok(())
+}
+
+/// Whether `O_NONBLOCK` and `FD_CLOEXEC` are both set (tests assert it).
+pub(crate) fn is_nonblocking_cloexec(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL/F_GETFD on a borrowed, open descriptor.
+    let fl = cvt(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    let fd_flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
+    Ok(fl & libc::O_NONBLOCK != 0 && fd_flags & libc::FD_CLOEXEC != 0)
+}
+
+/// A non-blocking, close-on-exec pipe: `(read end, write end)`.
+#[doc(alias = "pipe2")]
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    cfg_if::cfg_if! {
+        if #[cfg(any(
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "tvos",
+            target_os = "watchos",
+            target_os = "visionos"
+        ))] {
+            // Apple has no pipe2(2): create, then set the flags. A fork between the two
+            // calls can leak the fds into a child; these systems have no atomic way.
+            // SAFETY: `fds` has room for the two descriptors pipe writes.
+            cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+            // SAFETY: the call succeeded; both descriptors are fresh and unowned.
+            let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+            for fd in [&r, &w] {
+                set_nonblocking(std::os::fd::AsFd::as_fd(fd))?;
+                set_cloexec(std::os::fd::AsFd::as_fd(fd))?;
+            }
+        } else {
+            // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+            cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+            // SAFETY: the call succeeded; both descriptors are fresh and unowned.
+            let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        }
+    }
+    Ok((r, w))
+}
+
+/// `read(2)` into `buf`.
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` writable bytes; a bad fd is an error.
+    cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `write(2)` from `buf`.
+pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` readable bytes; a bad fd is an error.
+    cvt_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
+}
+
+/// What makes an open file distinct from a later one that reuses its number: device and
+/// inode from `fstat(2)`. Used to tell a stale registration (its fd was closed and the
+/// number reused) from a true duplicate.
+pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` has room for a `stat`; a bad fd is an error.
+    cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded and filled `st`.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// The self-pipe (or eventfd) that wakes a thread blocked in `poll(2)`/`epoll_wait(2)`.
+///
+/// `notify` makes `fd()` readable; `drain` makes it unreadable again. Several `notify`
+/// calls before a `drain` coalesce (eventfd: one counter; pipe: bytes drained at once).
+#[derive(Debug)]
+pub(crate) struct WakeFd {
+    read: OwnedFd,
+    /// `None` for an eventfd, which is read and written through one descriptor.
+    write: Option<OwnedFd>,
+}
+
+impl WakeFd {
+    /// An eventfd on Linux and Android, a pipe elsewhere.
+    pub(crate) fn new() -> io::Result<WakeFd> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            // SAFETY: plain eventfd(2) call; the result is checked by `owned`.
+            let fd = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+            Ok(WakeFd {
+                read: fd,
+                write: None,
+            })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let (r, w) = pipe()?;
+            Ok(WakeFd {
+                read: r,
+                write: Some(w),
+            })
+        }
+    }
+
+    /// The descriptor to watch for readability.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.read.as_raw_fd()
+    }
+
+    /// Makes `fd()` readable. A full pipe or a saturated counter means it already is.
+    pub(crate) fn notify(&self) -> io::Result<()> {
+        let fd = self.write.as_ref().unwrap_or(&self.read).as_raw_fd();
+        match write(fd, &1u64.to_ne_bytes()) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Empties the wake descriptor so it is no longer readable.
+    pub(crate) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        // An eventfd read returns the whole counter at once; a pipe needs a loop. Any
+        // error (WouldBlock) means it is empty.
+        while let Ok(n) = read(self.read.as_raw_fd(), &mut buf) {
+            if n < buf.len() || self.write.is_none() {
+                break;
+            }
+        }
+    }
+}
+
+/// The calling thread, as a target for [`interrupt_thread`].
+pub(crate) fn current_thread() -> libc::pthread_t {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() }
+}
+
+extern "C" fn noop_signal_handler(_: libc::c_int) {}
+
+/// Sends `SIGUSR1` to `thread`, first installing a handler that does nothing and does not
+/// set `SA_RESTART`, so a blocking `poll`/`epoll_wait`/`kevent` in that thread fails
+/// with `EINTR` instead of killing the process.
+pub(crate) fn interrupt_thread(thread: libc::pthread_t) -> io::Result<()> {
+    // SAFETY: zeroed sigaction is a valid starting value; we set the handler and mask.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = noop_signal_handler as extern "C" fn(libc::c_int) as usize;
+    action.sa_flags = 0;
+    // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: installs an async-signal-safe handler for SIGUSR1; old action not needed.
+    cvt(unsafe { libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()) })?;
+    // SAFETY: `thread` came from pthread_self of a thread the caller keeps alive.
+    let rc = unsafe { libc::pthread_kill(thread, libc::SIGUSR1) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
