@@ -91,7 +91,10 @@ impl FromStr for Backend {
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("selectio: unknown backend {s:?}; valid names: {}", Backend::names()),
+                    format!(
+                        "selectio: unknown backend {s:?}; valid names: {}",
+                        Backend::names()
+                    ),
                 )
             })
     }
@@ -154,7 +157,9 @@ impl<S: Selector> Dispatch<S> {
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             // Another thread is selecting: let the backend word the error.
             Err(TryLockError::WouldBlock) => {
-                return self.selector.select(&mut Events::with_capacity(1)?, Some(Duration::ZERO))
+                return self
+                    .selector
+                    .select(&mut Events::with_capacity(1)?, Some(Duration::ZERO))
             }
         };
         if scratch.as_ref().map(Events::capacity) != Some(out.capacity()) {
@@ -248,7 +253,11 @@ fn choose(
     for backend in order {
         match start(backend) {
             Ok(mut selector) => {
-                trace!(backend = backend.name(), failed = fallbacks.len(), "selectio backend chosen");
+                trace!(
+                    backend = backend.name(),
+                    failed = fallbacks.len(),
+                    "selectio backend chosen"
+                );
                 selector.fallbacks = fallbacks;
                 return Ok(selector);
             }
@@ -287,11 +296,23 @@ impl Selector for AnySelector {
         dispatch!(&self.inner, d => d.selector.capabilities())
     }
 
-    fn register(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+    fn register(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
         dispatch!(&self.inner, d => d.selector.register(fd, token, interest, mode))
     }
 
-    fn reregister(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+    fn reregister(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
         dispatch!(&self.inner, d => d.selector.reregister(fd, token, interest, mode))
     }
 
@@ -299,7 +320,11 @@ impl Selector for AnySelector {
         dispatch!(&self.inner, d => d.selector.deregister(fd))
     }
 
-    fn select(&self, events: &mut Events<AnySelector>, timeout: Option<Duration>) -> io::Result<()> {
+    fn select(
+        &self,
+        events: &mut Events<AnySelector>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         dispatch!(&self.inner, d => d.select(events, timeout))
     }
 
@@ -357,7 +382,10 @@ mod tests {
         };
         assert_eq!(Some(chosen.backend()), expected);
         assert_eq!(chosen.fallbacks()[0].0, requested);
-        assert_eq!(chosen.fallbacks()[0].1.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            chosen.fallbacks()[0].1.kind(),
+            io::ErrorKind::PermissionDenied
+        );
     }
 
     #[test]

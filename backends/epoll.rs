@@ -62,7 +62,13 @@ impl Selector for Epoll {
         ctl(&self.ep, libc::EPOLL_CTL_ADD, fd, &mut ev).map_err(|e| ctl_error("register", fd, e))
     }
 
-    fn reregister(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+    fn reregister(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
         self.capabilities().check(NAME, token, mode)?;
         trace!(fd, token = token.0, ?interest, ?mode, "epoll reregister");
         let mut ev = epoll_event(token, interest, mode);
@@ -118,7 +124,10 @@ impl Selector for Epoll {
         let hup = has(libc::EPOLLHUP);
         let err = has(libc::EPOLLERR);
         let ready = Ready::EMPTY
-            .with_if(Ready::READABLE, has(libc::EPOLLIN) || has(libc::EPOLLRDHUP) || hup || err)
+            .with_if(
+                Ready::READABLE,
+                has(libc::EPOLLIN) || has(libc::EPOLLRDHUP) || hup || err,
+            )
             .with_if(Ready::WRITABLE, has(libc::EPOLLOUT) || hup || err)
             .with_if(Ready::ERROR, err)
             .with_if(Ready::READ_CLOSED, has(libc::EPOLLRDHUP) || hup)

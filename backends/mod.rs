@@ -19,7 +19,7 @@ pub use kqueue::Kqueue;
 #[cfg(selectio_poll)]
 mod poll;
 #[cfg(selectio_poll)]
-pub use poll::Poll;
+pub use poll::{Poll, PollEvent};
 
 #[cfg(selectio_polling)]
 mod polling;
@@ -27,7 +27,7 @@ mod polling;
 pub use self::polling::Polling;
 
 mod any;
-pub use any::{AnySelector, Backend};
+pub use any::{AnySelector, Backend, BACKEND_ENV};
 
 cfg_if::cfg_if! {
     if #[cfg(selectio_epoll)] {

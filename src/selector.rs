@@ -94,21 +94,27 @@
 //!   until an event, a wake or the timeout.
 //! - [ ] `create_drop_cycles_leak_no_fd`: 200 create/drop cycles leave the fd count as
 //!   it was.
+//! - [ ] `events_with_zero_capacity_is_invalid_input`: `Events::with_capacity(0)` is
+//!   `InvalidInput` (a select that may store nothing would spin).
 //! - [ ] No allocation per `select` or per event in steady state (`tests/no_alloc.rs`).
 //!
-//! # Raw flags → [`Ready`]
+//! # Raw flags → [`Ready`](crate::Ready)
 //!
 //! | `Ready`        | epoll                              | kqueue                          | poll(2)                     | polling crate         |
 //! |----------------|------------------------------------|---------------------------------|-----------------------------|-----------------------|
-//! | `READABLE`     | `EPOLLIN`, `EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR` | `EVFILT_READ`      | `POLLIN`, `POLLHUP`, `POLLERR` | `readable`         |
+//! | `READABLE`     | `EPOLLIN`, `EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR` | `EVFILT_READ`      | `POLLIN`, `POLLHUP`, `POLLERR` (`POLLRDHUP` on Linux) | `readable`         |
 //! | `WRITABLE`     | `EPOLLOUT`, `EPOLLHUP`, `EPOLLERR` | `EVFILT_WRITE`                  | `POLLOUT`, `POLLHUP`, `POLLERR` | `writable`        |
 //! | `ERROR`        | `EPOLLERR`                         | `EV_ERROR`; `EV_EOF` with `fflags` ≠ 0 (socket error) | `POLLERR`, `POLLNVAL` | `is_err()`   |
-//! | `READ_CLOSED`  | `EPOLLRDHUP`, `EPOLLHUP`           | `EV_EOF` on `EVFILT_READ`       | `POLLHUP` (`POLLRDHUP` on Linux) | `is_hup()`        |
-//! | `WRITE_CLOSED` | `EPOLLHUP`; `EPOLLERR` on a write-only registration | `EV_EOF` on `EVFILT_WRITE` | `POLLHUP`; `POLLERR` on a write-only registration | `is_hup()` |
+//! | `READ_CLOSED`  | `EPOLLRDHUP`, `EPOLLHUP`           | `EV_EOF` on `EVFILT_READ`       | `POLLHUP` (`POLLRDHUP` on Linux) | `is_hup()`: full hang-up only¹ |
+//! | `WRITE_CLOSED` | `EPOLLHUP`                          | `EV_EOF` on `EVFILT_WRITE`      | `POLLHUP`; `POLLERR` on a write-only registration | `is_hup()` |
 //! | `PRIORITY`     | `EPOLLPRI`                         | (never)                         | `POLLPRI`                   | `is_pri()`            |
 //!
 //! `POLLNVAL` (the fd was closed while registered) is reported once as
 //! `ERROR | READ_CLOSED | WRITE_CLOSED`, after which the poll backend drops the entry.
+//!
+//! ¹ The `polling` crate does not surface `EPOLLRDHUP`, so a peer's `shutdown(SHUT_WR)`
+//! reaches the polling backend as `READABLE` (the read returns EOF) without the
+//! `READ_CLOSED` hint; the suite's `tcp_peer_shutdown_is_read_closed` allows that.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,8 +140,13 @@ pub trait Selector: Send + Sync + Sized + 'static {
     fn capabilities(&self) -> Capabilities;
 
     /// Starts watching `fd` for `interest`, reporting events tagged with `token`.
-    fn register(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode)
-        -> io::Result<()>;
+    fn register(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()>;
 
     /// Replaces the token, interest and mode of a registered `fd`; re-arms a fired
     /// oneshot registration.

@@ -29,11 +29,16 @@ pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The `timespec` for a `kevent(2)` timeout: `None` blocks, huge values clamp to the
-/// largest `time_t` seconds (never overflow).
+/// The largest `kevent(2)` timeout in seconds: xnu refuses more than `INT32_MAX` seconds
+/// with `EINVAL` (`kevent_legacy_get_deadline` → `timespec_is_valid`); about 68 years.
+const MAX_TIMESPEC_SECS: u64 = i32::MAX as u64;
+
+/// The `timespec` for a `kevent(2)` timeout: `None` blocks, sub-millisecond parts stay
+/// exact, huge values clamp to [`MAX_TIMESPEC_SECS`] (never overflow, never `EINVAL`).
 pub(crate) fn timeout_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
     timeout.map(|t| libc::timespec {
-        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        // The clamp makes the cast lossless for every `time_t`.
+        tv_sec: t.as_secs().min(MAX_TIMESPEC_SECS) as libc::time_t,
         // Always < 1e9, which fits every `c_long`.
         tv_nsec: t.subsec_nanos() as _,
     })
@@ -213,5 +218,39 @@ pub(crate) fn interrupt_thread(thread: libc::pthread_t) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// Sets `SO_LINGER` to `{on, 0 s}`: closing the socket then sends RST instead of FIN,
+/// so the peer sees a reset (used to inject faults in tests).
+pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` is a valid `struct linger` of the size passed; a bad fd is an error.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timespec_keeps_sub_millisecond_and_clamps() {
+        assert!(timeout_timespec(None).is_none());
+        let ts = timeout_timespec(Some(Duration::from_nanos(1_500))).unwrap();
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (0, 1_500));
+        let ts = timeout_timespec(Some(Duration::MAX)).unwrap();
+        assert_eq!(ts.tv_sec as u64, MAX_TIMESPEC_SECS);
     }
 }

@@ -1,0 +1,516 @@
+//! kqueue(2) backend (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
+//!
+//! # Implementation notes
+//! Evidence: kqueue(2) of each system and the kernels' `kern_event.c` (FreeBSD, OpenBSD,
+//! NetBSD `sys/kern/`; xnu `bsd/kern/`), cited by function.
+//! - One `kqueue()` fd, `FD_CLOEXEC` set at once (a kqueue "is not inherited by a child
+//!   created with fork(2)", kqueue(2); the flag covers exec).
+//! - Every change carries `EV_RECEIPT` and each call has room for one receipt per change:
+//!   each comes back with `EV_ERROR` set and its errno in `data` (0: applied), and the call
+//!   returns without collecting pending events (FreeBSD `kqueue_kevent`, OpenBSD
+//!   `sys_kevent`, NetBSD `kevent1`, xnu `kevent_internal`: "if (nerrors) …").
+//! - Modes, all native: Level is a plain `EV_ADD`, Edge adds `EV_CLEAR`, Oneshot adds
+//!   `EV_DISPATCH` (the knote stays, disabled after one delivery; in every `kqueue_scan`
+//!   above; DragonFly took it with `EV_RECEIPT` from FreeBSD, commit 790e2e5).
+//! - One knote per (fd, filter); `EV_ADD` on an existing one only updates its
+//!   udata/fflags/data, neither failing nor changing `EV_CLEAR`/`EV_DISPATCH` (FreeBSD
+//!   `kqueue_register` copies flags only when it creates the knote, xnu `kevent_register`
+//!   at attach). So the registry is ours, and `reregister` deletes and re-adds.
+//! - close(2) drops the fd's knotes silently ("Calling close() on a file descriptor will
+//!   remove any kevents that reference the descriptor"; `knote_fdclose`), leaving our entry
+//!   stale if the number is reused. A duplicate `register` asks the kernel: a change with
+//!   neither `EV_ADD` nor `EV_DELETE` fails with `ENOENT` if the knote does not exist
+//!   (FreeBSD, NetBSD `kqueue_register`: "No matching knote and the EV_ADD flag is not
+//!   set"; OpenBSD `kqueue_register`: `kn == NULL && !EV_ADD`; xnu `kevent_register`: "No
+//!   knote found, EV_ADD wasn't specified"). If it exists, FreeBSD, NetBSD and xnu re-apply
+//!   the udata/fflags/data passed, the registered ones, and re-run the filter: an Edge
+//!   knote may report once more.
+//! - `EV_DELETE` also drops an event already queued for the knote (`knote_drop` →
+//!   `knote_dequeue`): nothing is reported after `deregister`, nor the old token after
+//!   `reregister`.
+//! - Waker: `EVFILT_USER` ident 0, `EV_CLEAR`, fired by `NOTE_TRIGGER` (macOS, FreeBSD,
+//!   DragonFly, NetBSD 10); else a pipe, level-triggered and drained when it fires
+//!   (OpenBSD, whose `EVFILT_USER` is recent; NetBSD 9, `EINVAL`). Both carry udata
+//!   `Token::RESERVED`. A trigger or a pipe byte stays pending across `EINTR`, which
+//!   `kevent` returns on a signal (`kqueue_scan`: "don't restart after signals").
+//! - A regular file is always readable with FreeBSD's and OpenBSD's flags; elsewhere
+//!   `register` refuses `READABLE` on one (see `READ_FFLAGS`). `WRITABLE` is always ready
+//!   (FreeBSD `filt_vfswrite`, OpenBSD `filt_ufswrite`, xnu `vnode_writable_space_count`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::ptr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use libc::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_ERROR};
+
+use crate::selector::{errors, Capabilities, SelectLock, Support};
+use crate::sys::{self, WakeFd};
+use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
+
+const NAME: &str = "kqueue";
+const WAKER: Token = Token::RESERVED;
+
+/// OpenBSD's libc lists `EVFILT_USER` but only recent kernels have it: the waker is a
+/// pipe there. Elsewhere `EVFILT_USER` is tried first.
+const TRY_USER_WAKER: bool = !cfg!(target_os = "openbsd");
+
+/// The waker's `EVFILT_USER` ident (user filters do not share the fd namespace).
+const USER_IDENT: usize = 0;
+
+/// `EVFILT_READ` fflags that make a regular file readable even at its end, as poll(2)
+/// reports it: FreeBSD `NOTE_FILE_POLL` ("behave like poll()", `filt_vfsread`), OpenBSD
+/// `NOTE_EOF` ("return on EOF", `filt_ufsread`), both of the EVFILT_READ/WRITE flag
+/// space, where sockets and pipes only look at NOTE_LOWAT. The others have none: a file
+/// is readable only before its end (kqueue(2) on vnodes: "Returns when the file pointer
+/// is not at the end of file"; xnu `vnode_readable_data_count`), so `register` refuses it.
+#[cfg(target_os = "freebsd")]
+const READ_FFLAGS: Option<u32> = Some(libc::NOTE_FILE_POLL);
+#[cfg(target_os = "openbsd")]
+const READ_FFLAGS: Option<u32> = Some(libc::NOTE_EOF);
+#[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
+const READ_FFLAGS: Option<u32> = None;
+
+/// At most four changes per call: `reregister` deletes two filters and adds two.
+const MAX_CHANGES: usize = 4;
+
+// NetBSD's `struct kevent` has `uint32_t filter, flags` (sys/event.h); the others have
+// `short filter; u_short flags`.
+#[cfg(target_os = "netbsd")]
+type Filter = u32;
+#[cfg(target_os = "netbsd")]
+type Flags = u32;
+#[cfg(not(target_os = "netbsd"))]
+type Filter = i16;
+#[cfg(not(target_os = "netbsd"))]
+type Flags = u16;
+
+/// A registration as `register` or `reregister` received it.
+type Registration = (Token, Interest, Mode);
+
+/// The kqueue(2) selector.
+#[derive(Debug)]
+pub struct Kqueue {
+    kq: OwnedFd,
+    /// What is registered: the kernel cannot refuse duplicates (see the notes).
+    registry: Mutex<HashMap<RawFd, Registration>>,
+    waker: Waker,
+    lock: SelectLock,
+}
+
+/// One `struct kevent`, as `kevent(2)` writes it into [`Events`].
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub struct KEvent(libc::kevent);
+
+// SAFETY: `udata` is the only field that is not `Send`; it carries a token as an
+// integer, read back as an integer and never dereferenced.
+unsafe impl Send for KEvent {}
+
+impl fmt::Debug for KEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (ident, event) = (self.0.ident, Kqueue::decode(self));
+        f.debug_struct("KEvent")
+            .field("ident", &ident)
+            .field("event", &event)
+            .finish()
+    }
+}
+
+impl Selector for Kqueue {
+    type RawEvent = KEvent;
+
+    #[doc(alias = "kqueue")]
+    fn new() -> io::Result<Kqueue> {
+        // SAFETY: plain system call; the result is checked and owned by `owned`.
+        let kq = sys::owned(unsafe { libc::kqueue() })?;
+        sys::set_cloexec(kq.as_fd())?;
+        let waker = Waker::new(&kq)?;
+        let (registry, lock) = (Mutex::new(HashMap::new()), SelectLock::new());
+        Ok(Kqueue {
+            kq,
+            registry,
+            waker,
+            lock,
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(Support::Native, Support::Native, Support::Native)
+    }
+
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
+        trace!(fd, token = token.0, ?interest, ?mode, "kqueue register");
+        if self.waker.pipe().map(WakeFd::fd) == Some(fd) {
+            // An EV_ADD would silently retag the waker's own knote.
+            let msg = format!("{NAME}: register fd {fd}: this is the selector's own waker");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
+        if READ_FFLAGS.is_none() && interest.is_readable() && is_regular_file(fd) {
+            // Never "always ready" here (see READ_FFLAGS): refused, as epoll refuses it.
+            let msg = "a regular file is readable for kqueue only before its end";
+            let msg = format!("{NAME}: register fd {fd}: {msg}");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
+        self.set("register", fd, (token, interest, mode))
+    }
+
+    fn reregister(
+        &self,
+        fd: RawFd,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        trace!(fd, token = token.0, ?interest, ?mode, "kqueue reregister");
+        self.set("reregister", fd, (token, interest, mode))
+    }
+
+    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        trace!(fd, "kqueue deregister");
+        let mut registry = self.registry();
+        let old = registry.get(&fd).copied();
+        let (token, interest, mode) = old.ok_or_else(|| errors::not_registered(NAME, fd))?;
+        let mut changes = Changes::new();
+        changes.filters(fd, interest, EV_DELETE, token);
+        let result = self.apply(&mut changes, mode_flags(mode));
+        // EBADF (FreeBSD and the BSDs; xnu says ENOENT, which is tolerated): the fd was
+        // closed while registered and close(2) took its knotes: nothing is left to keep.
+        let closed = matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBADF));
+        if result.is_ok() || closed {
+            registry.remove(&fd);
+        }
+        result.map_err(|e| change_error("deregister", fd, e))
+    }
+
+    #[doc(alias = "kevent")]
+    fn select(&self, events: &mut Events<Kqueue>, timeout: Option<Duration>) -> io::Result<()> {
+        let _guard = self.lock.enter(NAME)?;
+        let capacity = events.capacity().min(libc::c_int::MAX as usize);
+        let raw = events.raw_mut();
+        raw.clear();
+        let (kq, ts) = (self.kq.as_raw_fd(), sys::timeout_timespec(timeout));
+        let list = raw.as_mut_ptr().cast::<libc::kevent>();
+        // SAFETY: `KEvent` is a transparent `libc::kevent` and `raw` has room for
+        // `capacity` of them (Events allocates that many); the kernel writes at most that.
+        let n = sys::cvt(unsafe {
+            libc::kevent(kq, ptr::null(), 0, list, capacity as _, timespec_ptr(&ts))
+        })?;
+        // SAFETY: kevent initialised the first `n` <= capacity entries.
+        unsafe { raw.set_len(n as usize) };
+        // The waker is one knote, so it appears at most once per batch.
+        if let Some(i) = raw.iter().position(|ev| ev.0.udata.addr() == WAKER.0) {
+            raw.remove(i);
+            if let Some(pipe) = self.waker.pipe() {
+                pipe.drain();
+            }
+        }
+        trace!(events = raw.len(), "kqueue select");
+        Ok(())
+    }
+
+    fn wake(&self) -> io::Result<()> {
+        self.waker.wake(&self.kq)
+    }
+
+    fn decode(raw: &KEvent) -> Event {
+        let ev = &raw.0;
+        let read = ev.filter == EVFILT_READ;
+        let write = ev.filter == EVFILT_WRITE;
+        let eof = ev.flags & libc::EV_EOF != 0;
+        // kqueue(2), EVFILT_READ on sockets: "If the read direction of the socket has
+        // shutdown, then the filter also sets EV_EOF in flags, and returns the socket
+        // error (if any) in fflags" (ECONNRESET after a reset).
+        let error = ev.flags & EV_ERROR != 0 || (eof && ev.fflags != 0);
+        let ready = Ready::EMPTY
+            .with_if(Ready::READABLE, read)
+            .with_if(Ready::WRITABLE, write)
+            .with_if(Ready::READ_CLOSED, read && eof)
+            .with_if(Ready::WRITE_CLOSED, write && eof)
+            .with_if(Ready::ERROR, error);
+        Event::new(Token(ev.udata.addr()), ready)
+    }
+}
+
+impl Kqueue {
+    /// The registry. Every update is one insert or remove, so a panic elsewhere cannot
+    /// leave it half-done and a poisoned lock is still sound to use.
+    fn registry(&self) -> MutexGuard<'_, HashMap<RawFd, Registration>> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `new` for `fd` (`op`: "register" or "reregister"), replacing the old
+    /// registration's filters, if any, in one changelist. `EV_ADD` would keep the old
+    /// `EV_CLEAR`/`EV_DISPATCH`, so old filters are deleted and new ones added afresh,
+    /// which also re-arms a fired oneshot and re-runs the filter for a ready source.
+    fn set(&self, op: &str, fd: RawFd, new: Registration) -> io::Result<()> {
+        let (token, interest, mode) = new;
+        self.capabilities().check(NAME, token, mode)?;
+        let register = op == "register";
+        let mut registry = self.registry();
+        let old = match registry.get(&fd).copied() {
+            None if !register => return Err(errors::not_registered(NAME, fd)),
+            Some(old) if register => match self.is_live(fd, old) {
+                Ok(true) => return Err(errors::already_registered(NAME, fd)),
+                // Stale (its fd was closed): no knote is left, the entry is replaced.
+                Ok(false) => None,
+                Err(e) => return Err(change_error(op, fd, e)),
+            },
+            old => old,
+        };
+        let mut changes = Changes::new();
+        if let Some((token, interest, _)) = old {
+            changes.filters(fd, interest, EV_DELETE, token);
+        }
+        changes.filters(fd, interest, EV_ADD | mode_flags(mode), token);
+        let restore = old.map_or(0, |(_, _, mode)| mode_flags(mode));
+        self.apply(&mut changes, restore)
+            .map_err(|e| change_error(op, fd, e))?;
+        registry.insert(fd, new);
+        Ok(())
+    }
+
+    /// Whether the kernel still has a knote of `old` for `fd`; `false` means the entry is
+    /// stale (the fd was closed, its number maybe reused). A change with neither `EV_ADD`
+    /// nor `EV_DELETE` is an existence check that leaves the knote as it was (see the
+    /// notes), given the registered udata, fflags and data.
+    fn is_live(&self, fd: RawFd, (token, interest, _): Registration) -> io::Result<bool> {
+        let mut probe = Changes::new();
+        probe.filters(fd, interest, 0, token);
+        let errnos = probe.submit(&self.kq)?;
+        // ENOENT: no such knote; EBADF: the fd is closed (FreeBSD checks that first).
+        match errnos
+            .iter()
+            .find(|e| ![0, libc::ENOENT, libc::EBADF].contains(e))
+        {
+            Some(&errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => Ok(errnos.contains(&0)),
+        }
+    }
+
+    /// Submits `changes`. If one fails, undoes those that were applied (re-adding deleted
+    /// filters with the `restore` mode flags) and returns the failure's errno, so a failed
+    /// call leaves the kernel as it was.
+    fn apply(&self, changes: &mut Changes, restore: Flags) -> io::Result<()> {
+        changes.submit(&self.kq)?;
+        let Some(errno) = changes.first_failure() else {
+            return Ok(());
+        };
+        // Best effort: deleting a knote just added cannot fail under the registry lock;
+        // re-adding a deleted one could only fail as the failed add did.
+        let _ = changes.undo(restore).submit(&self.kq);
+        Err(io::Error::from_raw_os_error(errno))
+    }
+}
+
+/// A changelist of at most [`MAX_CHANGES`] kevents, each with `EV_RECEIPT`, and the
+/// errno of each after [`submit`](Changes::submit).
+struct Changes {
+    list: [libc::kevent; MAX_CHANGES],
+    errnos: [i32; MAX_CHANGES],
+    len: usize,
+}
+
+impl Changes {
+    fn new() -> Changes {
+        let list = [zeroed_kevent(); MAX_CHANGES];
+        Changes {
+            list,
+            errnos: [0; MAX_CHANGES],
+            len: 0,
+        }
+    }
+
+    /// Appends a change with `data` 0, tagged with `token`.
+    fn push(&mut self, ident: usize, filter: Filter, flags: Flags, fflags: u32, token: Token) {
+        debug_assert!(self.len < MAX_CHANGES, "at most two deletes and two adds");
+        if let Some(ev) = self.list.get_mut(self.len) {
+            *ev = zeroed_kevent();
+            (ev.ident, ev.filter, ev.flags) = (ident, filter, flags | libc::EV_RECEIPT);
+            ev.fflags = fflags;
+            ev.udata = ptr::without_provenance_mut(token.0);
+            self.len += 1;
+        }
+    }
+
+    /// One change per filter of `interest` (`EVFILT_READ`, `EVFILT_WRITE`) on `fd`.
+    fn filters(&mut self, fd: RawFd, interest: Interest, flags: Flags, token: Token) {
+        // fd -1 becomes an ident above INT_MAX, which the kernels answer with EBADF.
+        let ident = fd as usize;
+        if interest.is_readable() {
+            self.push(ident, EVFILT_READ, flags, READ_FFLAGS.unwrap_or(0), token);
+        }
+        if interest.is_writable() {
+            self.push(ident, EVFILT_WRITE, flags, 0, token);
+        }
+    }
+
+    /// Applies the changes in one `kevent` call; returns each change's errno (0: applied).
+    fn submit(&mut self, kq: &OwnedFd) -> io::Result<&[i32]> {
+        let mut receipts = [zeroed_kevent(); MAX_CHANGES];
+        let zero = sys::timeout_timespec(Some(Duration::ZERO));
+        let (kq, len) = (kq.as_raw_fd(), self.len as _);
+        let (list, out) = (self.list.as_ptr(), receipts.as_mut_ptr());
+        // SAFETY: `list` holds `len` initialised changes and `out` has room for `len`
+        // events, which bounds what the kernel writes; `zero` outlives the call.
+        let n = sys::cvt(unsafe { libc::kevent(kq, list, len, out, len, timespec_ptr(&zero)) })?;
+        // A missing receipt (never seen: there is room for one per change) counts as EIO.
+        self.errnos = [libc::EIO; MAX_CHANGES];
+        for (errno, receipt) in self.errnos.iter_mut().zip(&receipts).take(n as usize) {
+            // Receipts come in changelist order, with EV_ERROR set and the errno (or 0) in
+            // `data` (kqueue(2), EV_RECEIPT and "EV_ERROR … with the system error in data").
+            if receipt.flags & EV_ERROR != 0 {
+                *errno = receipt.data as i32;
+            }
+        }
+        Ok(&self.errnos[..self.len])
+    }
+
+    /// Like [`submit`](Changes::submit), failing with the first change's error, if any.
+    fn submit_all(&mut self, kq: &OwnedFd) -> io::Result<()> {
+        match self.submit(kq)?.iter().find(|&&errno| errno != 0) {
+            Some(&errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => Ok(()),
+        }
+    }
+
+    /// The submitted changes with their errnos.
+    fn results(&self) -> impl Iterator<Item = (&libc::kevent, i32)> {
+        self.list.iter().zip(self.errnos).take(self.len)
+    }
+
+    /// The errno of the first change that failed. A delete that finds no knote (`ENOENT`)
+    /// is no failure: the knote is gone, as wanted (xnu answers so for a closed fd, and
+    /// FreeBSD's `pipeclose` turns a writer's knote into a oneshot when the reader closes).
+    fn first_failure(&self) -> Option<i32> {
+        self.results().find_map(|(ev, errno)| {
+            let gone = ev.flags & EV_DELETE != 0 && errno == libc::ENOENT;
+            (errno != 0 && !gone).then_some(errno)
+        })
+    }
+
+    /// The changes that undo the applied ones: delete what was added, re-add what was
+    /// deleted (with its token and the `restore` mode flags).
+    fn undo(&self, restore: Flags) -> Changes {
+        let mut undo = Changes::new();
+        for (ev, _) in self.results().filter(|&(_, errno)| errno == 0) {
+            let added = ev.flags & EV_ADD != 0;
+            let flags = if added { EV_DELETE } else { EV_ADD | restore };
+            undo.push(
+                ev.ident,
+                ev.filter,
+                flags,
+                ev.fflags,
+                Token(ev.udata.addr()),
+            );
+        }
+        undo
+    }
+}
+
+/// The waker: an `EVFILT_USER` knote, or a pipe where there is none (see the notes).
+#[derive(Debug)]
+enum Waker {
+    User,
+    Pipe(WakeFd),
+}
+
+impl Waker {
+    fn new(kq: &OwnedFd) -> io::Result<Waker> {
+        if TRY_USER_WAKER {
+            let mut add = Changes::new();
+            add.push(USER_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, WAKER);
+            match add.submit_all(kq) {
+                Ok(()) => return Ok(Waker::User),
+                // NetBSD before 10 has no EVFILT_USER: `kfilter_byfilter` fails, EINVAL.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let pipe = WakeFd::new()?;
+        let mut add = Changes::new();
+        add.push(pipe.fd() as usize, EVFILT_READ, EV_ADD, 0, WAKER);
+        add.submit_all(kq)?;
+        Ok(Waker::Pipe(pipe))
+    }
+
+    /// Fires the waker. With `EV_CLEAR`, triggers coalesce until `select` returns the
+    /// event; the next trigger then fires again.
+    fn wake(&self, kq: &OwnedFd) -> io::Result<()> {
+        if let Some(pipe) = self.pipe() {
+            return pipe.notify();
+        }
+        let mut trigger = Changes::new();
+        // The udata is repeated: a change to an existing knote overwrites it (FreeBSD
+        // `kqueue_register`, xnu `kevent_register`), and `select` knows the waker by it.
+        trigger.push(USER_IDENT, EVFILT_USER, 0, libc::NOTE_TRIGGER, WAKER);
+        let context = |e: io::Error| io::Error::new(e.kind(), format!("{NAME}: wake: {e}"));
+        trigger.submit_all(kq).map_err(context)
+    }
+
+    /// The pipe, which `select` drains after it fired (an `EV_CLEAR` knote resets itself).
+    fn pipe(&self) -> Option<&WakeFd> {
+        match self {
+            Waker::User => None,
+            Waker::Pipe(pipe) => Some(pipe),
+        }
+    }
+}
+
+/// The flags that give a filter its [`Mode`].
+fn mode_flags(mode: Mode) -> Flags {
+    match mode {
+        Mode::Level => 0,
+        // kqueue(2) EV_CLEAR: "After the event is retrieved by the user, its state is reset."
+        Mode::Edge => EV_CLEAR,
+        // kqueue(2) EV_DISPATCH: "Disable the event source immediately after delivery of
+        // an event." The knote stays registered; `reregister` deletes and re-adds it.
+        Mode::Oneshot => libc::EV_DISPATCH,
+    }
+}
+
+/// The `timeout` argument of `kevent`: null blocks.
+fn timespec_ptr(ts: &Option<libc::timespec>) -> *const libc::timespec {
+    ts.as_ref().map_or(ptr::null(), ptr::from_ref)
+}
+
+/// Gives a failed change the kind and wording the contract asks for.
+fn change_error(op: &str, fd: RawFd, err: io::Error) -> io::Error {
+    let (kind, what) = match err.raw_os_error() {
+        Some(libc::EBADF) => (io::ErrorKind::InvalidInput, "not an open file descriptor"),
+        // EVFILT_WRITE cannot attach to a pipe whose read end is closed: FreeBSD and
+        // DragonFly `pipe_kqfilter` return EPIPE ("other end of pipe has been closed"),
+        // so does macOS (mio PR #584, 10.10/10.11). Refused rather than registered
+        // without a write filter, which would never report.
+        Some(libc::EPIPE) => (io::ErrorKind::BrokenPipe, "the pipe's read end is closed"),
+        _ => return errors::context(NAME, op, fd, err),
+    };
+    io::Error::new(kind, format!("{NAME}: {op} fd {fd}: {what} ({err})"))
+}
+
+/// Whether `fd` is a regular file; `false` when `fstat` fails (the kernel then reports
+/// the real error).
+fn is_regular_file(fd: RawFd) -> bool {
+    let mut st = mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` has room for a `stat`; a bad fd is an error.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: fstat succeeded and filled `st`.
+    let st = unsafe { st.assume_init() };
+    st.st_mode & libc::S_IFMT == libc::S_IFREG
+}
+
+fn zeroed_kevent() -> libc::kevent {
+    // SAFETY: `kevent` is a C struct of integers and a pointer; all zero bytes are a
+    // valid value of each (a null `udata`).
+    unsafe { mem::zeroed() }
+}

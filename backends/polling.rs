@@ -1,0 +1,457 @@
+//! Backend over the `polling` crate (every platform it supports, Windows included).
+//!
+//! # Implementation notes
+//! - polling runs on epoll, kqueue, event ports, IOCP/AFD or poll(2) (other Unix; Linux
+//!   with `--cfg polling_test_poll_backend`). Level and Edge are offered as
+//!   `Poller::supports_level`/`supports_edge` say; Oneshot always. `wake()` is
+//!   `Poller::notify()`, whose event (`NOTIFY_KEY` = `usize::MAX`) polling filters out.
+//! - **Own registry.** polling's backends disagree on misuse (epoll forwards `EEXIST`/
+//!   `ENOENT`; poll, kqueue and IOCP keep fd sets that outlive a `close`), so a slab of
+//!   registrations and a map fd → slot live under one `Mutex`. The slot index is polling's
+//!   `key`, turned back into the caller's token in `select`; a freed slot is reused only
+//!   once the next wait starts, so an event fetched for it cannot reach a newer one.
+//! - **Closed while registered.** epoll and kqueue drop a closed fd silently, leaving a
+//!   stale entry: a duplicate `register` compares the fd's `fstat` device and inode with
+//!   those stored and replaces the entry if they changed (Windows has no identity: a
+//!   reused socket value is `AlreadyExists`). poll(2) reports `POLLNVAL`: see `accept`.
+//! - **Capacity.** polling's poll(2) backend returns *every* ready fd (its `Vec` grows) in
+//!   a fixed `HashMap` order, oneshot ones already disarmed. Events beyond the capacity
+//!   wait in `pending`, handed out first by the next selects without waiting; a wait
+//!   starts only with `pending` empty, so each of N ready fds is reported within
+//!   ceil(N / capacity) selects whatever the order (epoll and kqueue return at most the
+//!   capacity and rotate their ready lists). `deregister`/`reregister` purge `pending`.
+//! - **EINTR.** polling retries `EINTR` itself: this backend never returns `Interrupted`
+//!   (the difference documented in [`selector`](crate::selector)).
+//! - One `select` at a time ([`SelectLock`]; polling gives a second waiter no events). No
+//!   allocation per `select` in steady state: one `polling::Events` of the caller's
+//!   capacity is kept, re-created only when that capacity changes.
+
+use std::collections::HashMap;
+use std::io;
+use std::num::NonZeroUsize;
+#[cfg(unix)]
+use std::os::fd::BorrowedFd as BorrowedSource;
+#[cfg(windows)]
+use std::os::windows::io::BorrowedSocket as BorrowedSource;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use polling::{PollMode, Poller};
+
+use crate::selector::{errors, Capabilities, SelectLock, Support};
+use crate::{sys, Event, Events, Interest, Mode, RawSource, Ready, Selector, Token};
+
+const NAME: &str = "polling";
+
+/// How a closed fd (`POLLNVAL`) is reported, once.
+const CLOSED: Ready = Ready::ERROR
+    .with_if(Ready::READ_CLOSED, true)
+    .with_if(Ready::WRITE_CLOSED, true);
+
+/// What tells an open file from a later one that reuses its number: device and inode.
+#[cfg(unix)]
+type Identity = (u64, u64);
+/// Windows: nothing beyond the socket value, so a reused value counts as a duplicate.
+#[cfg(windows)]
+type Identity = RawSource;
+
+/// The selector over a `polling::Poller`.
+#[derive(Debug)]
+pub struct Polling {
+    poller: Poller,
+    caps: Capabilities,
+    /// Boxed: the bulk of the struct, and `AnySelector` holds one of each backend.
+    registry: Box<Mutex<Registry>>,
+    /// Set by `wake` before `Poller::notify`: polling reports neither a wake nor a
+    /// spurious return as an event, and `select` must tell them apart.
+    woken: AtomicBool,
+    lock: SelectLock,
+    /// Used under `lock` only; the `Mutex` makes the `!Sync` buffer shareable.
+    wait: Mutex<WaitBuf>,
+}
+
+/// One registration.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    fd: RawSource,
+    token: Token,
+    mode: Mode,
+    identity: Identity,
+    /// Oneshot: the wait (`Registry::batch`) that delivered it, until `reregister`.
+    fired: Option<u64>,
+    /// False once a fired oneshot was removed from polling (see `Registry::accept`).
+    in_poller: bool,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    slots: Vec<Option<Slot>>,
+    by_fd: HashMap<RawSource, usize>,
+    free: Vec<usize>,
+    /// Freed since the current wait started; reusable once the next one starts.
+    retired: Vec<usize>,
+    /// Events beyond the caller's capacity, with their slot (reused; grows once).
+    pending: Vec<(usize, Event)>,
+    batch: u64,
+}
+
+/// polling's event buffer and the caller's capacity it was made for (0: not yet).
+#[derive(Debug, Default)]
+struct WaitBuf {
+    events: polling::Events,
+    capacity: usize,
+}
+
+impl Selector for Polling {
+    type RawEvent = Event;
+
+    fn new() -> io::Result<Polling> {
+        let poller = Poller::new()?;
+        let native = |yes| [Support::Unsupported, Support::Native][usize::from(yes)];
+        let (level, edge) = (poller.supports_level(), poller.supports_edge());
+        Ok(Polling {
+            caps: Capabilities::new(native(level), native(edge), Support::Native),
+            poller,
+            registry: Box::default(),
+            woken: AtomicBool::new(false),
+            lock: SelectLock::new(),
+            wait: Mutex::default(),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    fn register(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        self.caps.check(NAME, token, mode)?;
+        trace!(?fd, token = token.0, ?interest, ?mode, "polling register");
+        let identity = identity(fd)?;
+        let mut reg = self.registry();
+        if let Some((i, old)) = reg.find(fd) {
+            if old.identity == identity {
+                return Err(errors::already_registered(NAME, fd));
+            }
+            // Stale: closed and its number reused since. The kernel has forgotten the old
+            // file, polling's fd sets may not have: delete it there, ignoring "not found".
+            reg.remove(i);
+            if old.in_poller {
+                let _ = self.poller.delete(old.source());
+            }
+        }
+        let key = reg.next_key();
+        self.add(fd, key, interest, mode)
+            .map_err(|e| os_error("register", fd, e))?;
+        let (fired, in_poller) = (None, true);
+        reg.insert(Slot {
+            fd,
+            token,
+            mode,
+            identity,
+            fired,
+            in_poller,
+        });
+        Ok(())
+    }
+
+    fn reregister(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        self.caps.check(NAME, token, mode)?;
+        trace!(?fd, token = token.0, ?interest, ?mode, "polling reregister");
+        let mut reg = self.registry();
+        let (i, slot) = reg
+            .find(fd)
+            .ok_or_else(|| errors::not_registered(NAME, fd))?;
+        let res = if slot.in_poller {
+            let ev = polling::Event::new(i, interest.is_readable(), interest.is_writable());
+            self.poller
+                .modify_with_mode(slot.source(), ev, poll_mode(mode))
+        } else {
+            self.add(fd, i, interest, mode)
+        };
+        if let Err(e) = res {
+            return Err(reg.failed(i, fd, "reregister", e));
+        }
+        reg.pending.retain(|&(s, _)| s != i);
+        let (fired, in_poller) = (None, true);
+        reg.slots[i] = Some(Slot {
+            token,
+            mode,
+            fired,
+            in_poller,
+            ..slot
+        });
+        Ok(())
+    }
+
+    fn deregister(&self, fd: RawSource) -> io::Result<()> {
+        trace!(?fd, "polling deregister");
+        let mut reg = self.registry();
+        let (i, slot) = reg
+            .find(fd)
+            .ok_or_else(|| errors::not_registered(NAME, fd))?;
+        if slot.in_poller {
+            if let Err(e) = self.poller.delete(slot.source()) {
+                return Err(reg.failed(i, fd, "deregister", e));
+            }
+        }
+        reg.remove(i);
+        Ok(())
+    }
+
+    fn select(&self, events: &mut Events<Polling>, timeout: Option<Duration>) -> io::Result<()> {
+        let _guard = self.lock.enter(NAME)?;
+        events.clear();
+        let mut wait = self.wait.lock().unwrap_or_else(PoisonError::into_inner);
+        wait.fit(events.capacity());
+        // Whole milliseconds like the other backends: sub-millisecond rounds up, huge clamps.
+        let ms = |t| Duration::from_millis(sys::timeout_ms(Some(t)) as u64);
+        let deadline = sys::deadline(timeout.map(ms));
+        loop {
+            if self.registry().start_wait(events) {
+                return Ok(());
+            }
+            wait.events.clear();
+            self.poller
+                .wait(&mut wait.events, sys::remaining(deadline))?;
+            let woken = self.woken.swap(false, Ordering::SeqCst);
+            self.registry()
+                .accept_all(&self.poller, &wait.events, events);
+            trace!(events = events.len(), woken, "polling select");
+            // Nothing for us (a fired oneshot, a stale key, a spurious return) and neither a
+            // wake nor the deadline: wait again with the time left rather than return early.
+            if woken || !events.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn wake(&self) -> io::Result<()> {
+        self.woken.store(true, Ordering::SeqCst);
+        self.poller.notify()
+    }
+
+    fn decode(raw: &Event) -> Event {
+        *raw
+    }
+}
+
+impl Polling {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `fd` to polling under `key`.
+    fn add(&self, fd: RawSource, key: usize, interest: Interest, mode: Mode) -> io::Result<()> {
+        let ev = polling::Event::new(key, interest.is_readable(), interest.is_writable());
+        // SAFETY: `fd` is open (`identity` checked it). polling asks that it be deleted
+        // before it is closed; a caller closing it first (close while registered) gets
+        // wrong events at worst, not UB: epoll, kqueue and event ports drop a closed fd,
+        // poll(2) reports POLLNVAL (handled in `Registry::accept`), and polling's IOCP
+        // backend removes a socket on AFD_POLL_LOCAL_CLOSE.
+        unsafe { self.poller.add_with_mode(fd, ev, poll_mode(mode)) }
+    }
+}
+
+impl Slot {
+    /// The registered fd (socket) as polling's `AsSource`.
+    fn source(&self) -> BorrowedSource<'_> {
+        // SAFETY: `fd` passed `identity` at registration, so it is not -1 (INVALID_SOCKET).
+        // If it was closed since, polling uses it only during this call, as the key of its
+        // fd sets (poll, kqueue, IOCP) or as a syscall argument (epoll_ctl, kevent,
+        // port_dissociate), where a closed fd is EBADF.
+        unsafe { BorrowedSource::borrow_raw(self.fd) }
+    }
+}
+
+impl Registry {
+    /// The slot index and registration of `fd`.
+    fn find(&self, fd: RawSource) -> Option<(usize, Slot)> {
+        let i = *self.by_fd.get(&fd)?;
+        Some((i, (*self.slots.get(i)?)?))
+    }
+
+    /// The key (slot index) the next `insert` uses.
+    fn next_key(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.slots.len())
+    }
+
+    fn insert(&mut self, slot: Slot) {
+        let i = self.free.pop().unwrap_or(self.slots.len());
+        if i == self.slots.len() {
+            self.slots.push(None);
+        }
+        self.slots[i] = Some(slot);
+        self.by_fd.insert(slot.fd, i);
+    }
+
+    /// Forgets slot `i` and its pending events.
+    fn remove(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i).and_then(Option::take) {
+            self.by_fd.remove(&slot.fd);
+            self.retired.push(i);
+            self.pending.retain(|&(s, _)| s != i);
+        }
+    }
+
+    /// Maps polling's error for slot `i`. `NotFound`: polling (or the kernel) has already
+    /// forgotten the fd, so the entry goes too; any other error leaves it as it was.
+    fn failed(&mut self, i: usize, fd: RawSource, op: &str, err: io::Error) -> io::Error {
+        if err.kind() == io::ErrorKind::NotFound {
+            self.remove(i);
+        }
+        os_error(op, fd, err)
+    }
+
+    /// Before a wait: hands out pending events instead (returns true), or makes the slots
+    /// freed during the previous wait reusable.
+    fn start_wait(&mut self, out: &mut Events<Polling>) -> bool {
+        if !self.pending.is_empty() {
+            let n = out.capacity().min(self.pending.len());
+            out.raw_mut()
+                .extend(self.pending.drain(..n).map(|(_, ev)| ev));
+            return true;
+        }
+        self.free.append(&mut self.retired);
+        false
+    }
+
+    /// Translates a wait's events into `out`, and those beyond its capacity into `pending`.
+    fn accept_all(&mut self, poller: &Poller, events: &polling::Events, out: &mut Events<Polling>) {
+        self.batch = self.batch.wrapping_add(1);
+        for ev in events.iter() {
+            match self.accept(poller, &ev) {
+                Some(event) if out.len() < out.capacity() => out.raw_mut().push(event),
+                Some(event) => self.pending.push((ev.key, event)),
+                None => {}
+            }
+        }
+    }
+
+    /// Translates one polling event for slot `ev.key`, or drops it (`None`).
+    fn accept(&mut self, poller: &Poller, ev: &polling::Event) -> Option<Event> {
+        let (i, batch) = (ev.key, self.batch);
+        // No slot: deregistered after polling fetched the event.
+        let slot = self.slots.get_mut(i)?.as_mut()?;
+        if slot.mode == Mode::Oneshot {
+            match slot.fired {
+                // Back after firing in an earlier wait. polling's poll(2) backend disarms by
+                // clearing `events`, but poll(2) reports POLLHUP/POLLERR/POLLNVAL whatever
+                // `events` says ("ignored in events", poll(2)): a hung-up fd would return on
+                // every wait. (kqueue's read and write filters also fire once each.) Take it
+                // out of polling until `reregister` adds it back.
+                Some(b) if b != batch => {
+                    let _ = poller.delete(slot.source());
+                    slot.in_poller = false;
+                    return None;
+                }
+                // kqueue may report both filters in one batch: let both through.
+                _ => slot.fired = Some(batch),
+            }
+        }
+        let event = Event::new(slot.token, ready(ev));
+        if !event.ready().is_empty() {
+            return Some(event);
+        }
+        // Only POLLNVAL gets here: polling's poll(2) backend sets `readable` from
+        // IN|PRI|HUP|ERR and `writable` from OUT|WRBAND|HUP|ERR (src/poll.rs `read_events`,
+        // `write_events`); POLLNVAL ("fd not open", poll(2)) is in neither, nor behind
+        // `is_err`/`is_interrupt`/`is_priority`. The fd was closed while registered and
+        // would come back on every wait (a busy loop in Level mode): report it once as
+        // closed, and drop it from polling (which uses the fd only as a map key) and here.
+        let _ = poller.delete(slot.source());
+        self.remove(i);
+        Some(Event::new(event.token(), CLOSED))
+    }
+}
+
+impl WaitBuf {
+    /// Sizes polling's buffer to the caller's `capacity` (polling's epoll and kqueue
+    /// backends fetch at most that many; its poll backend grows it to every ready fd).
+    fn fit(&mut self, capacity: usize) {
+        if self.capacity != capacity {
+            let cap = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+            self.events = polling::Events::with_capacity(cap);
+            self.capacity = capacity;
+        }
+    }
+}
+
+/// polling's event → our flags (the table in [`selector`](crate::selector)), through the
+/// accessors every polling backend has (`is_err` is `None` on kqueue, `is_interrupt` and
+/// `is_priority` always false there).
+fn ready(ev: &polling::Event) -> Ready {
+    let hup = ev.is_interrupt();
+    Ready::EMPTY
+        .with_if(Ready::READABLE, ev.readable)
+        .with_if(Ready::WRITABLE, ev.writable)
+        .with_if(Ready::ERROR, ev.is_err() == Some(true))
+        .with_if(Ready::READ_CLOSED, hup)
+        .with_if(Ready::WRITE_CLOSED, hup)
+        .with_if(Ready::PRIORITY, ev.is_priority())
+}
+
+fn poll_mode(mode: Mode) -> PollMode {
+    match mode {
+        Mode::Level => PollMode::Level,
+        Mode::Edge => PollMode::Edge,
+        Mode::Oneshot => PollMode::Oneshot,
+    }
+}
+
+/// The identity of an open `fd`; -1 or a closed fd is `InvalidInput` (fstat's EBADF).
+#[cfg(unix)]
+fn identity(fd: RawSource) -> io::Result<Identity> {
+    sys::fd_identity(fd).map_err(|e| os_error("register", fd, e))
+}
+
+/// Windows: only INVALID_SOCKET (all bits set) can be refused up front.
+#[cfg(windows)]
+fn identity(sock: RawSource) -> io::Result<Identity> {
+    match sock {
+        RawSource::MAX => Err(invalid_input("register", sock, "INVALID_SOCKET")),
+        _ => Ok(sock),
+    }
+}
+
+/// Gives an error from polling (or fstat) the kind and wording the contract asks for.
+fn os_error(op: &str, fd: RawSource, err: io::Error) -> io::Error {
+    match err.kind() {
+        io::ErrorKind::AlreadyExists => return errors::already_registered(NAME, fd),
+        io::ErrorKind::NotFound => return errors::not_registered(NAME, fd),
+        _ => {}
+    }
+    #[cfg(unix)]
+    match err.raw_os_error() {
+        Some(libc::EBADF) => return invalid_input(op, fd, "not an open file descriptor"),
+        // epoll_ctl(2), with polling on epoll: "EPERM The target file fd does not support
+        // epoll. This error can occur if fd refers to, for example, a regular file".
+        Some(libc::EPERM) => {
+            return invalid_input(op, fd, "epoll refuses this kind of file (regular file?)")
+        }
+        _ => {}
+    }
+    errors::context(NAME, op, fd, err)
+}
+
+/// `InvalidInput` naming the backend, the operation and the fd.
+fn invalid_input(op: &str, fd: RawSource, what: &str) -> io::Error {
+    let msg = format!("{NAME}: {op} fd {fd}: {what}");
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
