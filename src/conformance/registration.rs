@@ -1,0 +1,389 @@
+//! `register` / `reregister` / `deregister`: replacement, removal and every misuse.
+
+use std::io::{self, ErrorKind};
+
+use super::modes::edge_is_refused;
+use super::util::{Cx, Source, CAPACITY, INVALID, T1, T2};
+use crate::{Interest, Mode, RawSource, Ready, Selector, Token};
+
+/// `reregister` with a new token: later events carry the new token, never the old one.
+pub fn reregister_replaces_token<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "reregister_replaces_token");
+    let mut ev = cx.events(CAPACITY);
+    let (r, w) = cx.pipe();
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.put(&w, b"x");
+    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    cx.reregister(r.src(), T2, Interest::READABLE, Mode::Level);
+    for i in 1..=3 {
+        let batch = cx.select(&mut ev, Some(super::util::PATIENCE));
+        cx.check(!batch.has(T1), || {
+            format!("select {i} after reregister still used the old token: {batch:?}")
+        });
+        cx.check(batch.ready(T2).is_some_and(Ready::is_readable), || {
+            format!("select {i} after reregister did not report the new token: {batch:?}")
+        });
+    }
+    cx.drain(&r);
+    cx.deregister(r.src());
+}
+
+/// `reregister` with a new interest: the old direction is no longer reported.
+pub fn reregister_replaces_interest<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "reregister_replaces_interest");
+    let mut ev = cx.events(CAPACITY);
+    let (a, b) = cx.tcp_pair();
+    cx.register(a.src(), T1, Interest::WRITABLE, Mode::Level);
+    cx.wait_for(&mut ev, T1, Ready::WRITABLE);
+    cx.step("WRITABLE -> READABLE");
+    cx.reregister(a.src(), T1, Interest::READABLE, Mode::Level);
+    cx.never(
+        &mut ev,
+        T1,
+        Some(Ready::WRITABLE),
+        "the registration is READABLE only now",
+    );
+    cx.put(&b, b"x");
+    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    cx.step("READABLE -> WRITABLE, with unread data");
+    cx.reregister(a.src(), T1, Interest::WRITABLE, Mode::Level);
+    cx.wait_for(&mut ev, T1, Ready::WRITABLE);
+    cx.never(
+        &mut ev,
+        T1,
+        Some(Ready::READABLE),
+        "the registration is WRITABLE only now",
+    );
+    cx.deregister(a.src());
+}
+
+/// `reregister` with a new mode: Level → Oneshot → Level (→ Edge where supported), each
+/// behaving as its mode.
+pub fn reregister_replaces_mode<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "reregister_replaces_mode");
+    let mut ev = cx.events(CAPACITY);
+    let (r, w) = cx.pipe();
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.put(&w, b"x");
+    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    cx.step("Level -> Oneshot");
+    cx.reregister(r.src(), T1, Interest::READABLE, Mode::Oneshot);
+    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    cx.silent(
+        &mut ev,
+        T1,
+        "the registration is Oneshot now and fired already",
+    );
+    cx.step("Oneshot -> Level");
+    cx.reregister(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.reported_each(&mut ev, T1, Ready::READABLE, 3);
+    if cx.caps().supports(Mode::Edge) {
+        cx.step("Level -> Edge");
+        cx.reregister(r.src(), T1, Interest::READABLE, Mode::Edge);
+        cx.wait_for(&mut ev, T1, Ready::READABLE);
+        cx.silent(
+            &mut ev,
+            T1,
+            "the registration is Edge now and nothing new happened",
+        );
+    }
+    cx.drain(&r);
+    cx.deregister(r.src());
+}
+
+/// After `deregister`, no `select` reports the fd, though it stays open and becomes
+/// ready; in every mode, before and after a first event.
+pub fn deregister_then_ready_is_silent<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "deregister_then_ready_is_silent");
+    let mut ev = cx.events(CAPACITY);
+    for mode in cx.caps().modes() {
+        cx.step(format_args!("mode {mode:?}, deregistered before any event"));
+        let (r, w) = cx.pipe();
+        cx.register(r.src(), T1, Interest::READABLE, mode);
+        cx.deregister(r.src());
+        cx.put(&w, b"x");
+        cx.silent(&mut ev, T1, "the fd was deregistered");
+        cx.step(format_args!("mode {mode:?}, deregistered after an event"));
+        cx.register(r.src(), T2, Interest::READABLE, mode);
+        cx.wait_for(&mut ev, T2, Ready::READABLE);
+        cx.deregister(r.src());
+        cx.put(&w, b"y");
+        cx.silent(&mut ev, T2, "the fd was deregistered");
+    }
+}
+
+/// Registering a registered fd again is `AlreadyExists` naming backend and fd, and the
+/// first registration keeps working unchanged.
+pub fn duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "duplicate_register_is_already_exists");
+    let mut ev = cx.events(CAPACITY);
+    let (r, w) = cx.pipe();
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    for mode in cx.caps().modes() {
+        let result = cx.sel.register(r.src(), T2, Interest::BOTH, mode);
+        cx.err_fd(
+            result,
+            ErrorKind::AlreadyExists,
+            r.src(),
+            format_args!("second register ({mode:?})"),
+        );
+    }
+    cx.put(&w, b"x");
+    cx.only(&mut ev, T1, Ready::READABLE);
+    cx.reported_each(&mut ev, T1, Ready::READABLE, 2);
+    cx.drain(&r);
+    cx.deregister(r.src());
+}
+
+/// `reregister` of an fd never registered, or deregistered, is `NotFound`.
+pub fn reregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "reregister_unknown_is_not_found");
+    let (r, _w) = cx.pipe();
+    let result = cx
+        .sel
+        .reregister(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.err_fd(
+        result,
+        ErrorKind::NotFound,
+        r.src(),
+        "reregister of a never registered fd",
+    );
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.deregister(r.src());
+    let result = cx
+        .sel
+        .reregister(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.err_fd(
+        result,
+        ErrorKind::NotFound,
+        r.src(),
+        "reregister after deregister",
+    );
+}
+
+/// `deregister` of an fd never registered, or deregistered already, is `NotFound`.
+pub fn deregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "deregister_unknown_is_not_found");
+    let (r, _w) = cx.pipe();
+    let result = cx.sel.deregister(r.src());
+    cx.err_fd(
+        result,
+        ErrorKind::NotFound,
+        r.src(),
+        "deregister of a never registered fd",
+    );
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.deregister(r.src());
+    let result = cx.sel.deregister(r.src());
+    cx.err_fd(result, ErrorKind::NotFound, r.src(), "second deregister");
+}
+
+/// `Token::RESERVED` is refused with `InvalidInput` by `register` (registering nothing)
+/// and by `reregister` (keeping the registration as it was).
+pub fn reserved_token_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "reserved_token_is_invalid_input");
+    let mut ev = cx.events(CAPACITY);
+    let (r, w) = cx.pipe();
+    for mode in cx.caps().modes() {
+        let result = cx
+            .sel
+            .register(r.src(), Token::RESERVED, Interest::READABLE, mode);
+        cx.err_kind(
+            result,
+            ErrorKind::InvalidInput,
+            format_args!("register with Token::RESERVED ({mode:?})"),
+        );
+    }
+    let result = cx.sel.deregister(r.src());
+    cx.err_kind(
+        result,
+        ErrorKind::NotFound,
+        "deregister after the refused registers",
+    );
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let result = cx
+        .sel
+        .reregister(r.src(), Token::RESERVED, Interest::READABLE, Mode::Level);
+    cx.err_kind(
+        result,
+        ErrorKind::InvalidInput,
+        "reregister with Token::RESERVED",
+    );
+    cx.put(&w, b"x");
+    cx.only(&mut ev, T1, Ready::READABLE);
+    cx.drain(&r);
+    cx.deregister(r.src());
+}
+
+/// Where capabilities say Edge is unsupported, `register(…, Mode::Edge)` is `Unsupported`
+/// naming the backend; where they say it is supported, it registers.
+pub fn unsupported_edge_is_refused<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "unsupported_edge_is_refused");
+    if !cx.caps().supports(Mode::Edge) {
+        return edge_is_refused(&cx);
+    }
+    let (r, _w) = cx.pipe();
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Edge);
+    cx.reregister(r.src(), T1, Interest::BOTH, Mode::Edge);
+    cx.deregister(r.src());
+}
+
+/// Failing calls change nothing: after each one, the good registration still reports
+/// (Level, ready) with its token, and nothing else is reported.
+pub fn failed_calls_do_not_disturb_registrations<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "failed_calls_do_not_disturb_registrations");
+    let mut ev = cx.events(CAPACITY);
+    let (r, w) = cx.pipe();
+    let (other, _other_w) = cx.pipe();
+    let (good, other) = (r.src(), other.src());
+    cx.register(good, T1, Interest::READABLE, Mode::Level);
+    cx.put(&w, b"x");
+    for (what, call) in failing_calls(&*cx.sel, good, other) {
+        cx.step(format_args!("after a failed {what}"));
+        cx.err(call(), what);
+        cx.only(&mut ev, T1, Ready::READABLE);
+    }
+    #[cfg(unix)]
+    {
+        cx.step("after a register of a regular file");
+        let file = cx.regular_file();
+        let result = cx
+            .sel
+            .register(file.src(), T2, Interest::READABLE, Mode::Level);
+        if result.is_ok() {
+            cx.deregister(file.src());
+        }
+        cx.only(&mut ev, T1, Ready::READABLE);
+    }
+    cx.step("the end");
+    let result = cx.sel.deregister(other);
+    cx.err_kind(
+        result,
+        ErrorKind::NotFound,
+        "deregister of the fd no call registered",
+    );
+    cx.deregister(good);
+}
+
+/// A call that must fail, and its description.
+type Call<'a> = (&'static str, Box<dyn Fn() -> io::Result<()> + 'a>);
+
+/// Calls that must fail while `good` is registered (Level, READABLE, `T1`) and `other`
+/// is not.
+fn failing_calls<S: Selector>(sel: &S, good: RawSource, other: RawSource) -> Vec<Call<'_>> {
+    let rd = Interest::READABLE;
+    let mut calls: Vec<Call<'_>> = vec![
+        (
+            "duplicate register",
+            Box::new(move || sel.register(good, T2, Interest::BOTH, Mode::Level)),
+        ),
+        (
+            "reregister of an unknown fd",
+            Box::new(move || sel.reregister(other, T2, rd, Mode::Level)),
+        ),
+        (
+            "deregister of an unknown fd",
+            Box::new(move || sel.deregister(other)),
+        ),
+        (
+            "register with Token::RESERVED",
+            Box::new(move || sel.register(other, Token::RESERVED, rd, Mode::Level)),
+        ),
+        (
+            "reregister with Token::RESERVED",
+            Box::new(move || sel.reregister(good, Token::RESERVED, rd, Mode::Level)),
+        ),
+        (
+            "register of an invalid fd",
+            Box::new(move || sel.register(INVALID, T2, rd, Mode::Level)),
+        ),
+        (
+            "reregister of an invalid fd",
+            Box::new(move || sel.reregister(INVALID, T2, rd, Mode::Level)),
+        ),
+        (
+            "deregister of an invalid fd",
+            Box::new(move || sel.deregister(INVALID)),
+        ),
+    ];
+    if !sel.capabilities().supports(Mode::Edge) {
+        calls.push((
+            "register with Mode::Edge",
+            Box::new(move || sel.register(other, T2, rd, Mode::Edge)),
+        ));
+        calls.push((
+            "reregister with Mode::Edge",
+            Box::new(move || sel.reregister(good, T2, rd, Mode::Edge)),
+        ));
+    }
+    calls
+}
+
+/// fd `-1` and a closed fd are errors (naming the backend) for `register`, `reregister`
+/// and `deregister`, never panics.
+pub fn invalid_fd_is_an_error<S: Selector>(new: fn() -> io::Result<S>) {
+    // Alone: no other property may reuse the closed number meanwhile.
+    let cx = Cx::exclusive(new, "invalid_fd_is_an_error");
+    let closed = {
+        let (r, _w) = cx.pipe();
+        r.src()
+    };
+    for (fd, what) in [(INVALID, "an invalid fd"), (closed, "a closed fd")] {
+        cx.step(format_args!("fd {fd} ({what})"));
+        for mode in cx.caps().modes() {
+            let result = cx.sel.register(fd, T1, Interest::READABLE, mode);
+            if result.is_ok() && is_open(fd) {
+                // Something outside the suite reused the number: not ours to judge.
+                cx.deregister(fd);
+                cx.skip("the closed fd number was reused by another thread");
+                continue;
+            }
+            cx.err(result, format_args!("register ({mode:?})"));
+        }
+        cx.err(
+            cx.sel.reregister(fd, T1, Interest::READABLE, Mode::Level),
+            "reregister",
+        );
+        cx.err(cx.sel.deregister(fd), "deregister");
+    }
+}
+
+/// Whether `fd` is open now.
+#[cfg(unix)]
+fn is_open(fd: RawSource) -> bool {
+    crate::sys::fd_identity(fd).is_ok()
+}
+
+/// Whether `fd` is open now (unknown here: assume not).
+#[cfg(not(unix))]
+fn is_open(_fd: RawSource) -> bool {
+    false
+}
+
+/// A regular file is either refused with an error naming the backend (epoll: `EPERM`) or
+/// accepted and then always reported ready (poll(2), kqueue); never a panic.
+pub fn regular_file_is_refused_or_always_ready<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "regular_file_is_refused_or_always_ready");
+    #[cfg(unix)]
+    {
+        let mut ev = cx.events(CAPACITY);
+        let file = cx.regular_file();
+        let both = [
+            (Interest::READABLE, Ready::READABLE),
+            (Interest::WRITABLE, Ready::WRITABLE),
+        ];
+        for (interest, want) in both {
+            cx.step(format_args!("{interest:?}"));
+            match cx.sel.register(file.src(), T1, interest, Mode::Level) {
+                Err(e) => drop(cx.err::<()>(Err(e), "register of a regular file")),
+                Ok(()) => {
+                    cx.wait_for(&mut ev, T1, want);
+                    cx.reported_each(&mut ev, T1, want, 2);
+                    cx.deregister(file.src());
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    cx.skip("a regular file is no socket: outside Unix there is nothing to register");
+}

@@ -1,0 +1,128 @@
+//! No allocation per `select` or per event in steady state, on every backend here (the
+//! last line of the checklist in `src/selector.rs`).
+//!
+//! A counting global allocator counts the allocations of the current thread while a
+//! thread-local switch is on; the switch covers `select` and the iteration over its
+//! events, 1,000 times per backend and mode after a warm-up.
+#![cfg(unix)]
+
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use selectio::conformance::{count_allocations as allocations, CountingAllocator};
+#[allow(unused_imports)]
+use selectio::{backends, AnySelector, Backend};
+use selectio::{Events, Interest, Mode, Selector, Token};
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+const TOKEN: Token = Token(7);
+
+/// One round: write a byte, select until the reader is reported (counted), read it back.
+fn round<S: Selector>(
+    sel: &S,
+    events: &mut Events<S>,
+    pipe: &mut (PipeReader, PipeWriter),
+) -> usize {
+    pipe.1.write_all(&[1]).expect("write");
+    let mut seen = false;
+    let counted = allocations(|| {
+        for _ in 0..100 {
+            let result = sel.select(events, Some(Duration::from_secs(5)));
+            seen = result.is_ok() && events.iter().any(|e| e.token() == TOKEN && e.is_readable());
+            if seen {
+                break;
+            }
+        }
+    });
+    assert!(seen, "[{}] the written pipe was not reported", sel.name());
+    pipe.0.read_exact(&mut [0u8; 1]).expect("read");
+    counted
+}
+
+/// 1,000 counted rounds per supported mode, after a warm-up, allocate nothing.
+fn steady_state<S: Selector>(new: fn() -> io::Result<S>) {
+    let sel = new().expect("creating the selector");
+    let mut events = Events::with_capacity(64).expect("Events::with_capacity");
+    for mode in sel.capabilities().modes() {
+        let mut pipe = io::pipe().expect("pipe");
+        let fd = pipe.0.as_raw_fd();
+        sel.register(fd, TOKEN, Interest::READABLE, mode)
+            .expect("register");
+        let mut total = 0;
+        for i in 0..1_010 {
+            let counted = round(&sel, &mut events, &mut pipe);
+            // The first rounds warm up (buffers sized on first use, lazy statics).
+            if i >= 10 {
+                total += counted;
+            }
+            if mode == Mode::Oneshot {
+                sel.reregister(fd, TOKEN, Interest::READABLE, mode)
+                    .expect("reregister");
+            }
+        }
+        sel.deregister(fd).expect("deregister");
+        assert_eq!(
+            total,
+            0,
+            "[{}] {mode:?}: {total} allocations in 1,000 select rounds",
+            sel.name()
+        );
+    }
+}
+
+#[test]
+fn counting_allocator_counts() {
+    assert_eq!(allocations(|| drop(std::hint::black_box(Box::new(1u8)))), 1);
+    assert_eq!(allocations(|| ()), 0);
+}
+
+#[cfg(selectio_epoll)]
+#[test]
+fn epoll() {
+    steady_state(backends::Epoll::new);
+}
+
+#[cfg(selectio_poll)]
+#[test]
+fn poll() {
+    steady_state(backends::Poll::new);
+}
+
+#[cfg(selectio_polling)]
+#[test]
+fn polling() {
+    steady_state(backends::Polling::new);
+}
+
+#[cfg(selectio_kqueue)]
+#[test]
+fn kqueue() {
+    steady_state(backends::Kqueue::new);
+}
+
+#[cfg(selectio_epoll)]
+#[test]
+fn any_epoll() {
+    steady_state(|| AnySelector::with_backend(Backend::Epoll));
+}
+
+#[cfg(selectio_poll)]
+#[test]
+fn any_poll() {
+    steady_state(|| AnySelector::with_backend(Backend::Poll));
+}
+
+#[cfg(selectio_polling)]
+#[test]
+fn any_polling() {
+    steady_state(|| AnySelector::with_backend(Backend::Polling));
+}
+
+#[cfg(selectio_kqueue)]
+#[test]
+fn any_kqueue() {
+    steady_state(|| AnySelector::with_backend(Backend::Kqueue));
+}
