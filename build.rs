@@ -9,7 +9,8 @@ use std::env;
 fn main() {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let family = env::var("CARGO_CFG_TARGET_FAMILY").unwrap_or_default();
-    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{}", name.to_uppercase())).is_some();
+    let feature =
+        |name: &str| env::var_os(format!("CARGO_FEATURE_{}", name.to_uppercase())).is_some();
     let unix = family.split(',').any(|f| f == "unix");
     let windows = family.split(',').any(|f| f == "windows");
 
@@ -18,7 +19,15 @@ fn main() {
     // kqueue(2): Apple platforms and the BSDs.
     let has_kqueue = matches!(
         os.as_str(),
-        "macos" | "ios" | "tvos" | "watchos" | "visionos" | "freebsd" | "netbsd" | "openbsd" | "dragonfly"
+        "macos"
+            | "ios"
+            | "tvos"
+            | "watchos"
+            | "visionos"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
     );
 
     let enabled = [

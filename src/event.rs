@@ -295,6 +295,8 @@ impl<S: Selector> ExactSizeIterator for Iter<'_, S> {}
 
 impl<S: Selector> fmt::Debug for Iter<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("remaining", &self.inner.len()).finish()
+        f.debug_struct("Iter")
+            .field("remaining", &self.inner.len())
+            .finish()
     }
 }

@@ -103,7 +103,10 @@ mod tests {
     #[test]
     fn interest_algebra() {
         assert_eq!(Interest::READABLE | Interest::WRITABLE, Interest::BOTH);
-        assert_eq!(Interest::BOTH.remove(Interest::READABLE), Some(Interest::WRITABLE));
+        assert_eq!(
+            Interest::BOTH.remove(Interest::READABLE),
+            Some(Interest::WRITABLE)
+        );
         assert_eq!(Interest::READABLE.remove(Interest::READABLE), None);
         assert!(Interest::BOTH.is_readable() && Interest::BOTH.is_writable());
         assert!(!Interest::READABLE.is_writable());

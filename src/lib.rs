@@ -5,9 +5,17 @@
 mod macros;
 
 mod event;
+mod event_loop;
+mod handler;
 mod interest;
+pub mod net;
+mod notify;
+#[cfg(unix)]
+pub mod pipe;
 pub mod selector;
+mod source;
 mod sys;
+mod timer;
 mod token;
 
 #[path = "../backends/mod.rs"]
@@ -18,8 +26,15 @@ pub mod conformance;
 
 pub use backends::{AnySelector, Backend, DefaultSelector};
 pub use event::{Event, Events, Iter, Ready};
+pub use event_loop::{Builder, EventLoop};
+pub use handler::Handler;
 pub use interest::{Interest, Mode};
+pub use notify::{NotifyError, Sender};
 pub use selector::{Capabilities, Selector, Support};
+pub use source::Source;
+#[cfg(unix)]
+pub use source::SourceFd;
+pub use timer::{Timeout, TimerError, TimerWheel};
 pub use token::Token;
 
 /// What a [`Selector`] watches: a file descriptor on Unix, a socket on Windows.

@@ -264,10 +264,7 @@ impl SelectLock {
     /// is selecting.
     pub fn enter(&self, backend: &str) -> io::Result<SelectGuard<'_>> {
         if self.busy.swap(true, Ordering::Acquire) {
-            return Err(io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                format!("{backend}: another thread is already in select on this selector"),
-            ));
+            return Err(errors::busy(backend));
         }
         Ok(SelectGuard { lock: self })
     }
@@ -290,6 +287,14 @@ pub mod errors {
         io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("{backend}: fd {fd:?} is already registered (use reregister)"),
+        )
+    }
+
+    /// `ResourceBusy`: another thread is in `select` on this selector.
+    pub fn busy(backend: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!("{backend}: another thread is already in select on this selector"),
         )
     }
 

@@ -1,0 +1,596 @@
+//! `EventLoop`: the callback-style reactor, written once over any `Selector`.
+//!
+//! # Implementation notes
+//! Each iteration runs the phases `next_timeout → select → dispatch_io →
+//! dispatch_pending → fire_timers → drain_notify → tick`. Events of one batch are merged
+//! per token (kqueue reports reading and writing apart) so a token gets one `ready` call
+//! per iteration. Registration changes made inside a callback mark the tokens they
+//! affect as stale for the rest of the batch, so no event fetched for an old
+//! registration reaches a new one.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::net::{Connect, Listen};
+use crate::notify::{Sender, Shared};
+use crate::{
+    DefaultSelector, Events, Handler, Interest, Mode, RawSource, Ready, Selector, Source, Timeout,
+    TimerError, TimerWheel, Token,
+};
+
+/// Settings of an [`EventLoop`]; made by [`EventLoop::builder`].
+pub struct Builder<H, S = DefaultSelector> {
+    events_capacity: usize,
+    notify_capacity: usize,
+    messages_per_tick: usize,
+    timer_tick: Duration,
+    timer_wheel_slots: usize,
+    timer_capacity: usize,
+    _marker: PhantomData<fn() -> (H, S)>,
+}
+
+impl<H: Handler<S>, S: Selector> Builder<H, S> {
+    fn new() -> Builder<H, S> {
+        Builder {
+            events_capacity: 1024,
+            notify_capacity: 4096,
+            messages_per_tick: 256,
+            timer_tick: Duration::from_millis(1),
+            timer_wheel_slots: 1024,
+            timer_capacity: 65_536,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Most I/O events taken from the selector per iteration (default 1024).
+    pub fn events_capacity(mut self, n: usize) -> Self {
+        self.events_capacity = n;
+        self
+    }
+
+    /// Most messages queued in the notify channel (default 4096).
+    pub fn notify_capacity(mut self, n: usize) -> Self {
+        self.notify_capacity = n;
+        self
+    }
+
+    /// Most messages handed to `notify` per iteration, so I/O and timers never starve
+    /// (default 256).
+    pub fn messages_per_tick(mut self, n: usize) -> Self {
+        self.messages_per_tick = n;
+        self
+    }
+
+    /// The timer resolution (default 1 ms): timers fire at most one tick late.
+    pub fn timer_tick(mut self, tick: Duration) -> Self {
+        self.timer_tick = tick;
+        self
+    }
+
+    /// Slots of the timer wheel, rounded up to a power of two (default 1024).
+    pub fn timer_wheel_slots(mut self, n: usize) -> Self {
+        self.timer_wheel_slots = n;
+        self
+    }
+
+    /// Most pending timers (default 65,536); beyond it `timeout` is
+    /// [`TimerError::Overflow`].
+    pub fn timer_capacity(mut self, n: usize) -> Self {
+        self.timer_capacity = n;
+        self
+    }
+
+    fn validate(&self) -> io::Result<()> {
+        let limit = (u32::MAX / 2) as usize;
+        let checks = [
+            (
+                self.events_capacity == 0,
+                "events capacity must be at least 1",
+            ),
+            (
+                self.notify_capacity == 0,
+                "notify capacity must be at least 1",
+            ),
+            (
+                self.messages_per_tick == 0,
+                "messages per tick must be at least 1",
+            ),
+            (self.timer_tick.is_zero(), "timer tick must not be zero"),
+            (
+                self.timer_wheel_slots == 0 || self.timer_wheel_slots > limit,
+                "timer wheel slots must be between 1 and 2^31 - 1",
+            ),
+            (
+                self.timer_capacity == 0 || self.timer_capacity >= limit,
+                "timer capacity must be between 1 and 2^31 - 2",
+            ),
+        ];
+        match checks.into_iter().find(|(bad, _)| *bad) {
+            Some((_, msg)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("selectio: EventLoop builder: {msg}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens the selector (`S::new()`) and builds the loop.
+    pub fn build(self) -> io::Result<EventLoop<H, S>> {
+        self.validate()?;
+        self.build_with(S::new()?)
+    }
+
+    /// Builds the loop around a selector you opened.
+    pub fn build_with(self, selector: S) -> io::Result<EventLoop<H, S>> {
+        self.validate()?;
+        let selector = Arc::new(selector);
+        let notify = Arc::new(Shared::new(self.notify_capacity, selector.clone()));
+        Ok(EventLoop {
+            events: Events::with_capacity(self.events_capacity)?,
+            batch: Vec::with_capacity(self.events_capacity),
+            stale: Vec::new(),
+            registry: HashMap::new(),
+            pending: VecDeque::new(),
+            timers: TimerWheel::new(
+                Instant::now(),
+                self.timer_tick,
+                self.timer_wheel_slots,
+                self.timer_capacity,
+            ),
+            notify,
+            messages_per_tick: self.messages_per_tick,
+            selector,
+            in_iteration: false,
+            running: false,
+            shutdown: false,
+        })
+    }
+}
+
+impl<H, S> fmt::Debug for Builder<H, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("events_capacity", &self.events_capacity)
+            .field("notify_capacity", &self.notify_capacity)
+            .field("messages_per_tick", &self.messages_per_tick)
+            .field("timer_tick", &self.timer_tick)
+            .field("timer_wheel_slots", &self.timer_wheel_slots)
+            .field("timer_capacity", &self.timer_capacity)
+            .finish()
+    }
+}
+
+/// A single-threaded reactor: waits for I/O readiness, timers and cross-thread messages,
+/// and calls a [`Handler`].
+pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
+    selector: Arc<S>,
+    events: Events<S>,
+    /// This iteration's I/O events, merged per token and sorted by token.
+    batch: Vec<(Token, Ready)>,
+    /// Tokens whose registration changed during this batch's dispatch.
+    stale: Vec<Token>,
+    registry: HashMap<RawSource, Token>,
+    /// Synthetic events (race-free connect/listen), dispatched after I/O.
+    pending: VecDeque<(Token, Ready)>,
+    timers: TimerWheel<H::Timeout>,
+    notify: Arc<Shared<H::Message>>,
+    messages_per_tick: usize,
+    in_iteration: bool,
+    running: bool,
+    shutdown: bool,
+}
+
+impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
+    /// A loop with the default settings on a new `S`.
+    pub fn new() -> io::Result<EventLoop<H, S>> {
+        Builder::new().build()
+    }
+
+    /// Settings for a loop: capacities, timer tick and wheel size.
+    pub fn builder() -> Builder<H, S> {
+        Builder::new()
+    }
+
+    /// The selector, to see which backend runs (`name()`, `capabilities()`).
+    pub fn selector(&self) -> &S {
+        &self.selector
+    }
+
+    /// Runs iterations until [`shutdown`](EventLoop::shutdown). An error from the
+    /// selector (other than a signal's `Interrupted`) ends the loop and is returned.
+    pub fn run(&mut self, handler: &mut H) -> io::Result<()> {
+        if self.in_iteration {
+            return Err(reentered());
+        }
+        self.running = true;
+        let result = loop {
+            if std::mem::take(&mut self.shutdown) {
+                break Ok(());
+            }
+            if let Err(e) = self.run_once(handler, None) {
+                break Err(e);
+            }
+        };
+        self.running = false;
+        result
+    }
+
+    /// Runs one iteration, waiting at most `timeout` for events (`None`: until an event,
+    /// a timer, a message or a wake).
+    pub fn run_once(&mut self, handler: &mut H, timeout: Option<Duration>) -> io::Result<()> {
+        if self.in_iteration {
+            return Err(reentered());
+        }
+        self.in_iteration = true;
+        let result = self.iteration(handler, timeout);
+        self.in_iteration = false;
+        result
+    }
+
+    fn iteration(&mut self, handler: &mut H, timeout: Option<Duration>) -> io::Result<()> {
+        let timeout = self.next_timeout(timeout);
+        if self.select(timeout)? {
+            handler.interrupted(self);
+        }
+        self.dispatch_io(handler);
+        self.dispatch_pending(handler);
+        self.fire_timers(handler);
+        self.drain_notify(handler);
+        handler.tick(self);
+        Ok(())
+    }
+
+    /// Stops [`run`](EventLoop::run) after the current iteration; called while the loop
+    /// is not running, the next `run` returns at once.
+    pub fn shutdown(&mut self) {
+        self.shutdown = true;
+    }
+
+    /// Whether [`run`](EventLoop::run) is running and no shutdown is requested.
+    pub fn is_running(&self) -> bool {
+        self.running && !self.shutdown
+    }
+
+    /// The shortest of the caller's timeout, the next timer, and zero when synthetic
+    /// events or messages wait.
+    fn next_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+        if !self.pending.is_empty() || self.notify.has_messages() {
+            return Some(Duration::ZERO);
+        }
+        if self.timers.is_empty() {
+            return timeout;
+        }
+        match (timeout, self.timers.next_timeout(Instant::now())) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Waits for I/O; `Ok(true)` when a signal interrupted the wait.
+    fn select(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        let sleep = timeout != Some(Duration::ZERO) && self.notify.prepare_sleep();
+        let timeout = if sleep { timeout } else { Some(Duration::ZERO) };
+        let result = self.selector.select(&mut self.events, timeout);
+        self.notify.awake();
+        match result {
+            Ok(()) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.events.clear();
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Merges the batch per token (folding in synthetic events for the same tokens) and
+    /// calls `ready` once per live token.
+    fn dispatch_io(&mut self, handler: &mut H) {
+        self.batch.clear();
+        self.batch
+            .extend(self.events.iter().map(|e| (e.token(), e.ready())));
+        self.batch.sort_unstable_by_key(|&(token, _)| token);
+        self.batch.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 |= later.1;
+            }
+            same
+        });
+        self.fold_pending_into_batch();
+        self.stale.clear();
+        for i in 0..self.batch.len() {
+            let (token, ready) = self.batch[i];
+            if !self.is_stale(token) {
+                handler.ready(self, token, ready);
+            }
+        }
+    }
+
+    /// A synthetic event for a token the kernel reported too joins that token's call, so
+    /// a source that is ready every iteration cannot starve it.
+    fn fold_pending_into_batch(&mut self) {
+        if self.pending.is_empty() || self.batch.is_empty() {
+            return;
+        }
+        let batch = &mut self.batch;
+        self.pending.retain(|&(token, ready)| {
+            match batch.binary_search_by_key(&token, |&(t, _)| t) {
+                Ok(i) => {
+                    batch[i].1 |= ready;
+                    false
+                }
+                Err(_) => true,
+            }
+        });
+    }
+
+    /// Synthetic events for tokens the kernel did not report, one `ready` call per token
+    /// (several posts merge). Events posted during this iteration for a token already
+    /// dispatched in it wait for the next iteration.
+    fn dispatch_pending(&mut self, handler: &mut H) {
+        let mut budget = self.pending.len();
+        while budget > 0 {
+            let Some((token, mut ready)) = self.pending.pop_front() else {
+                break;
+            };
+            budget -= 1;
+            if self.batch.binary_search_by_key(&token, |&(t, _)| t).is_ok() {
+                self.pending.push_back((token, ready));
+                continue;
+            }
+            // Merge later posts for the same token that were queued before this phase.
+            let mut i = 0;
+            while i < budget {
+                if self.pending[i].0 == token {
+                    ready |= self.pending[i].1;
+                    self.pending.remove(i);
+                    budget -= 1;
+                } else {
+                    i += 1;
+                }
+            }
+            handler.ready(self, token, ready);
+            self.mark_dispatched(token);
+            // The callback may have deregistered tokens, dropping their queued events.
+            budget = budget.min(self.pending.len());
+        }
+        self.stale.clear();
+        self.batch.clear();
+    }
+
+    /// Records `token` as dispatched in this iteration (the batch stays sorted).
+    fn mark_dispatched(&mut self, token: Token) {
+        if let Err(i) = self.batch.binary_search_by_key(&token, |&(t, _)| t) {
+            self.batch.insert(i, (token, Ready::EMPTY));
+        }
+    }
+
+    fn fire_timers(&mut self, handler: &mut H) {
+        if self.timers.is_empty() {
+            return;
+        }
+        self.timers.advance(Instant::now());
+        while let Some(timeout) = self.timers.pop_due() {
+            handler.timeout(self, timeout);
+        }
+    }
+
+    fn drain_notify(&mut self, handler: &mut H) {
+        for _ in 0..self.messages_per_tick {
+            match self.notify.pop() {
+                Some(msg) => handler.notify(self, msg),
+                None => break,
+            }
+        }
+    }
+
+    /// Whether events of this batch for `token` are no longer delivered, because its
+    /// registration changed inside a callback.
+    pub(crate) fn is_stale(&self, token: Token) -> bool {
+        self.stale.contains(&token)
+    }
+
+    fn mark_stale(&mut self, token: Token) {
+        if self.in_iteration && !self.stale.contains(&token) {
+            self.stale.push(token);
+        }
+    }
+
+    /// Starts watching `io` for `interest` in `mode`; its events come to the handler
+    /// under `token`.
+    pub fn register<E: Source + ?Sized>(
+        &mut self,
+        io: &E,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        let fd = io.raw_source();
+        self.selector.register(fd, token, interest, mode)?;
+        // Events already fetched for `token` belong to an older registration, and a
+        // previous entry for this fd was closed without `deregister`.
+        if let Some(old) = self.registry.insert(fd, token) {
+            self.mark_stale(old);
+        }
+        self.mark_stale(token);
+        Ok(())
+    }
+
+    /// Replaces the token, interest and mode of a registered `io`; re-arms Oneshot.
+    pub fn reregister<E: Source + ?Sized>(
+        &mut self,
+        io: &E,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        let fd = io.raw_source();
+        self.selector.reregister(fd, token, interest, mode)?;
+        if let Some(old) = self.registry.insert(fd, token) {
+            if old != token {
+                self.mark_stale(old);
+                self.mark_stale(token);
+                self.pending.retain(|&(t, _)| t != old);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops watching `io`; events already fetched for it are not delivered.
+    ///
+    /// If the selector no longer knows the fd (`NotFound`, or `InvalidInput` for an fd
+    /// closed without `deregister`), the loop forgets it too, and the error is returned.
+    pub fn deregister<E: Source + ?Sized>(&mut self, io: &E) -> io::Result<()> {
+        let fd = io.raw_source();
+        let result = self.selector.deregister(fd);
+        let gone = match &result {
+            Ok(()) => true,
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+            ),
+        };
+        if gone {
+            if let Some(old) = self.registry.remove(&fd) {
+                self.mark_stale(old);
+                self.pending.retain(|&(t, _)| t != old);
+            }
+        }
+        result
+    }
+
+    /// How many sources are registered through this loop.
+    pub fn registered(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Queues a synthetic readiness event for `token`: the handler's `ready` gets it after
+    /// this iteration's I/O, or in the next iteration (which then does not block) if the
+    /// token was already dispatched in this one. Useful to resume work an edge-triggered
+    /// handler stopped early for fairness; race-free `connect` uses it too. Deregistering
+    /// the token's source drops its queued events.
+    pub fn post_ready(&mut self, token: Token, ready: Ready) {
+        self.pending.push_back((token, ready));
+    }
+
+    /// Connects `socket` to `addr` race-free and registers the stream under `token`
+    /// (interest `BOTH`, [`Mode::Oneshot`]: one notification, then `reregister`).
+    ///
+    /// See [`connect_with`](EventLoop::connect_with).
+    pub fn connect<C: Connect>(
+        &mut self,
+        socket: C,
+        addr: &C::Addr,
+        token: Token,
+    ) -> io::Result<C::Stream> {
+        self.connect_with(socket, addr, token, Interest::BOTH, Mode::Oneshot)
+    }
+
+    /// Issues a non-blocking connect(2) and registers the stream for `interest` (plus
+    /// `WRITABLE`, through which completion is told) in `mode`.
+    ///
+    /// Whether connect(2) finished at once, is in progress, or failed at once with an
+    /// error of the connection (refused, say), the handler gets a `writable` (or error)
+    /// notification for `token` — at least one, in every mode, on every backend: a
+    /// synchronous outcome is posted as a synthetic event, merged with the kernel's if
+    /// both arrive in one iteration. Then `take_error()` on the stream tells the outcome.
+    /// Errors that are the caller's (wrong address family, a Unix path too long, a
+    /// reserved token, an unsupported mode) return `Err` at once and register nothing.
+    pub fn connect_with<C: Connect>(
+        &mut self,
+        socket: C,
+        addr: &C::Addr,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<C::Stream> {
+        let caps = self.selector.capabilities();
+        caps.check(self.selector.name(), token, mode)?;
+        let (stream, outcome) = socket.connect_nonblocking(addr)?;
+        self.register(&stream, token, interest | Interest::WRITABLE, mode)?;
+        match outcome {
+            // In progress: the kernel reports writability when it is decided.
+            None => {}
+            Some(Ok(())) => self.post_ready(token, Ready::WRITABLE),
+            Some(Err(_)) => self.post_ready(token, Ready::WRITABLE | Ready::ERROR),
+        }
+        Ok(stream)
+    }
+
+    /// listen(2) on `socket` with `backlog` and register the listener for `READABLE`
+    /// under `token`, level-triggered, in one step.
+    ///
+    /// See [`listen_with`](EventLoop::listen_with).
+    pub fn listen<L: Listen>(
+        &mut self,
+        socket: L,
+        backlog: i32,
+        token: Token,
+    ) -> io::Result<L::Listener> {
+        self.listen_with(socket, backlog, token, Mode::Level)
+    }
+
+    /// listen(2) and register the listener for `READABLE` under `token` in `mode`.
+    /// Connections that arrive before the registration are reported (a source that is
+    /// ready when registered is reported in every mode). `backlog` goes to the OS as it
+    /// is: Linux and the BSDs treat a negative backlog as the maximum (`somaxconn`).
+    pub fn listen_with<L: Listen>(
+        &mut self,
+        socket: L,
+        backlog: i32,
+        token: Token,
+        mode: Mode,
+    ) -> io::Result<L::Listener> {
+        let caps = self.selector.capabilities();
+        caps.check(self.selector.name(), token, mode)?;
+        let listener = socket.listen_now(backlog)?;
+        self.register(&listener, token, Interest::READABLE, mode)?;
+        Ok(listener)
+    }
+
+    /// Sets a timer: `handler.timeout(t)` runs `after` from now, never earlier, at most
+    /// one tick later (plus scheduling delay). A timer set from inside `timeout` runs in
+    /// a later iteration.
+    pub fn timeout(&mut self, t: H::Timeout, after: Duration) -> Result<Timeout, TimerError> {
+        self.timers.insert(Instant::now(), after, t)
+    }
+
+    /// Cancels a timer; `true` only if it was pending (it will not fire).
+    pub fn clear_timeout(&mut self, timeout: &Timeout) -> bool {
+        self.timers.cancel(timeout)
+    }
+
+    /// A sender for this loop's notify channel, usable from any thread.
+    pub fn channel(&self) -> Sender<H::Message> {
+        Sender::new(self.notify.clone())
+    }
+}
+
+impl<H: Handler<S>, S: Selector> Drop for EventLoop<H, S> {
+    fn drop(&mut self) {
+        self.notify.close();
+    }
+}
+
+impl<H: Handler<S>, S: Selector + fmt::Debug> fmt::Debug for EventLoop<H, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("selector", &self.selector)
+            .field("registered", &self.registry.len())
+            .field("timers", &self.timers.len())
+            .field("pending", &self.pending.len())
+            .field("running", &self.running)
+            .finish()
+    }
+}
+
+fn reentered() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "selectio: the event loop is already running (run/run_once called from a callback)",
+    )
+}

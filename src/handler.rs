@@ -1,0 +1,52 @@
+//! `Handler`: the callbacks an `EventLoop` makes; every method has a no-op default.
+
+use crate::{DefaultSelector, EventLoop, Ready, Selector, Token};
+
+/// What an [`EventLoop`] calls. Each callback gets `&mut EventLoop`, so it can register,
+/// set timers or shut down directly — no `RefCell`, no `Rc`.
+///
+/// Write `impl<S: Selector> Handler<S> for MyHandler` and the same handler runs on every
+/// backend.
+#[allow(unused_variables)]
+pub trait Handler<S: Selector = DefaultSelector>: Sized {
+    /// The value a timer carries back to [`timeout`](Handler::timeout).
+    type Timeout;
+    /// The message type of the cross-thread channel ([`EventLoop::channel`]).
+    type Message: Send;
+
+    /// Readiness for `token`: all flags of one iteration, merged into one call.
+    ///
+    /// The default calls [`readable`](Handler::readable) when `ready` is readable,
+    /// read-closed or an error (so the read sees the data, the EOF or the error), then
+    /// [`writable`](Handler::writable) when it is writable or write-closed — unless the
+    /// `readable` callback deregistered the token or gave it to another source.
+    fn ready(&mut self, event_loop: &mut EventLoop<Self, S>, token: Token, ready: Ready) {
+        if ready.intersects(Ready::READABLE | Ready::READ_CLOSED | Ready::ERROR) {
+            self.readable(event_loop, token);
+            if event_loop.is_stale(token) {
+                return;
+            }
+        }
+        if ready.intersects(Ready::WRITABLE | Ready::WRITE_CLOSED) {
+            self.writable(event_loop, token);
+        }
+    }
+
+    /// The source registered under `token` can be read (or has hit EOF or an error).
+    fn readable(&mut self, event_loop: &mut EventLoop<Self, S>, token: Token) {}
+
+    /// The source registered under `token` can be written (or its write side closed).
+    fn writable(&mut self, event_loop: &mut EventLoop<Self, S>, token: Token) {}
+
+    /// A message sent through a [`Sender`](crate::Sender).
+    fn notify(&mut self, event_loop: &mut EventLoop<Self, S>, msg: Self::Message) {}
+
+    /// A timer set with [`EventLoop::timeout`] is due.
+    fn timeout(&mut self, event_loop: &mut EventLoop<Self, S>, timeout: Self::Timeout) {}
+
+    /// A signal interrupted the wait for events; the loop goes on.
+    fn interrupted(&mut self, event_loop: &mut EventLoop<Self, S>) {}
+
+    /// The end of each iteration, after I/O, timers and messages.
+    fn tick(&mut self, event_loop: &mut EventLoop<Self, S>) {}
+}
