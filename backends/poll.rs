@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -166,35 +166,12 @@ impl Selector for Poll {
 
     #[doc(alias = "poll")]
     fn select(&self, events: &mut Events<Poll>, timeout: Option<Duration>) -> io::Result<()> {
+        // A separate flag, not the state lock: the selecting thread holds that lock while
+        // blocked in poll(2), and a second `select` must fail at once, not wait.
         let _guard = self.lock.enter(NAME)?;
         events.clear();
-        let capacity = events.capacity();
-        let deadline = sys::deadline(timeout);
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            state = self.quiesce(state);
-            // The time left is recomputed on every round, so a round cut short by a
-            // registration change never makes the whole call return early. A timeout
-            // too large for an `Instant` has no deadline: it clamps and polls again.
-            let left = sys::remaining(deadline).or(timeout);
-            let polled = poll(&mut state.fds, sys::timeout_ms(left));
-            self.in_poll.store(false, SeqCst);
-            // EINTR returns here as `Interrupted` with no events; the waker and `woken`
-            // are left as they are, so a wake that raced the signal is not lost.
-            let mut ready = polled?;
-            if state.fds[0].revents != 0 {
-                self.waker.drain();
-                ready -= 1;
-            }
-            if ready > 0 {
-                state.collect(events.raw_mut(), capacity, ready);
-            }
-            let woken = self.woken.swap(false, SeqCst);
-            if !events.is_empty() || woken || deadline.is_some_and(|d| Instant::now() >= d) {
-                trace!(events = events.len(), woken, "poll select");
-                return Ok(());
-            }
-        }
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.rounds(state, events, timeout)
     }
 
     fn wake(&self) -> io::Result<()> {
@@ -225,6 +202,46 @@ impl Selector for Poll {
 }
 
 impl Poll {
+    /// Polls until an event, a user wake or the deadline.
+    fn rounds<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        events: &mut Events<Poll>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        let capacity = events.capacity();
+        let deadline = sys::deadline(timeout);
+        loop {
+            state = self.quiesce(state);
+            // The time left is recomputed on every round, so a round cut short by a
+            // registration change never makes the whole call return early. A timeout
+            // too large for an `Instant` has no deadline: it clamps and polls again.
+            let left = sys::remaining(deadline).or(timeout);
+            let polled = poll(&mut state.fds, sys::timeout_ms(left));
+            // No ordering needed here: a modifier that still sees `true` only writes a
+            // spurious wake byte, which the next round drains.
+            self.in_poll.store(false, Relaxed);
+            // EINTR returns here as `Interrupted` with no events; the waker and `woken`
+            // are left as they are, so a wake that raced the signal is not lost.
+            let mut ready = polled?;
+            let waker_fired = state.fds[0].revents != 0;
+            if waker_fired {
+                self.waker.drain();
+                ready -= 1;
+            }
+            if ready > 0 {
+                state.collect(events.raw_mut(), capacity, ready);
+            }
+            // `woken` is consumed only with the waker's readiness it stands for: a wake
+            // whose write has not landed yet makes the next select return instead.
+            let woken = waker_fired && self.woken.swap(false, SeqCst);
+            if !events.is_empty() || woken || deadline.is_some_and(|d| Instant::now() >= d) {
+                trace!(events = events.len(), woken, "poll select");
+                return Ok(());
+            }
+        }
+    }
+
     /// Applies a registration change under the state lock, first waking a `select`
     /// blocked in poll(2) so it lets go of the lock.
     fn modify<R>(&self, change: impl FnOnce(&mut State) -> io::Result<R>) -> io::Result<R> {
@@ -322,10 +339,10 @@ impl State {
     /// Stores at most `capacity` of the `ready` slots' events, scanning from `rotate`.
     fn collect(&mut self, raw: &mut Vec<PollEvent>, capacity: usize, mut ready: usize) {
         let n = self.fds.len() - 1;
-        let start = self.rotate % n;
+        let start = if self.rotate < n { self.rotate } else { 0 };
         self.rotate = start + 1;
-        for k in 0..n {
-            let i = 1 + (start + k) % n;
+        // Slots `1 + start ..= n`, then `1 ..= start`: one pass without a division per slot.
+        for i in (1 + start..=n).chain(1..=start) {
             let pfd = self.fds[i];
             if pfd.revents == 0 {
                 continue;

@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "conformance")]
+pub(crate) mod alloc;
+pub(crate) mod socket;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
@@ -67,6 +70,9 @@ mod tests {
     #[test]
     fn timeout_huge_clamps() {
         assert_eq!(timeout_ms(Some(Duration::MAX)), i32::MAX);
-        assert_eq!(timeout_ms(Some(Duration::from_secs(u64::from(u32::MAX)))), i32::MAX);
+        assert_eq!(
+            timeout_ms(Some(Duration::from_secs(u64::from(u32::MAX)))),
+            i32::MAX
+        );
     }
 }
