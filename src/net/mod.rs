@@ -1,0 +1,213 @@
+//! Networking types: TCP, UDP and Unix-domain sockets, non-blocking and close-on-exec from birth.
+//!
+//! Every socket here is created non-blocking and close-on-exec in the creating call
+//! where the OS can (`SOCK_NONBLOCK|SOCK_CLOEXEC`, `accept4(2)`), and right after it
+//! elsewhere (Apple, Windows). Writes never raise `SIGPIPE`: stream sends pass
+//! `MSG_NOSIGNAL`, and Apple sockets get `SO_NOSIGPIPE` at creation; a write to a peer
+//! that is gone returns `BrokenPipe` or `ConnectionReset`.
+//!
+//! The types wrap an owned socket and know nothing about backends: register them with
+//! an [`EventLoop`](crate::EventLoop) or any [`Selector`](crate::Selector) through
+//! [`Source`](crate::Source). Operations that would block return `WouldBlock`.
+//!
+//! `TcpSocket` and `UnixSocket` are unconnected sockets to configure, then to
+//! [`Connect`] or [`Listen`] — either directly (`connect`, `listen`) or through the
+//! `EventLoop`'s race-free `connect`/`listen`.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+mod tcp;
+mod udp;
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+mod unix_datagram;
+
+#[cfg(all(test, unix))]
+mod sigpipe_tests;
+
+pub use tcp::{TcpAcceptor, TcpListener, TcpSocket, TcpStream};
+pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{UnixListener, UnixSocket, UnixStream};
+#[cfg(unix)]
+pub use unix_datagram::UnixDatagram;
+
+mod private {
+    /// Seals [`Connect`](super::Connect) and [`Listen`](super::Listen).
+    pub trait Sealed {}
+}
+
+/// Sockets the EventLoop can connect race-free (sealed).
+pub trait Connect: private::Sealed {
+    /// The address type (SocketAddr for TCP, a Path or unix SocketAddr for Unix).
+    type Addr: ?Sized;
+    /// What a connecting socket becomes.
+    type Stream: crate::Source;
+    /// Issues a non-blocking connect(2). Ok((stream, None)) = in progress (EINPROGRESS,
+    /// or an interrupted connect, which POSIX says goes on asynchronously);
+    /// Ok((stream, Some(Ok(())))) = connected at once; Ok((stream, Some(Err(e)))) =
+    /// failed at once with an error that belongs to the connection (ECONNREFUSED,
+    /// ENOENT for a Unix path, ENETUNREACH, EHOSTUNREACH, ETIMEDOUT, EACCES, and EAGAIN
+    /// for a Unix listener whose backlog is full: the socket is then *not* connected,
+    /// Linux unix_stream_connect) — then the stream stores `e` and its `take_error()`
+    /// returns it once (before looking at SO_ERROR). Err(e) = the caller's fault,
+    /// nothing happened: wrong address family (InvalidInput), path too long
+    /// (InvalidInput), EISCONN, EALREADY, EBADF, ENOTSOCK, EINVAL, EAFNOSUPPORT.
+    #[doc(hidden)]
+    fn connect_nonblocking(
+        self,
+        addr: &Self::Addr,
+    ) -> io::Result<(Self::Stream, Option<io::Result<()>>)>;
+}
+
+/// Sockets the EventLoop can listen on (sealed).
+pub trait Listen: private::Sealed {
+    /// What a listening socket becomes.
+    type Listener: crate::Source;
+    /// listen(2) with `backlog` passed to the OS unchanged. Linux clamps it to
+    /// `net.core.somaxconn` after casting it to unsigned (net/socket.c `__sys_listen`:
+    /// `if ((unsigned int)backlog > somaxconn) backlog = somaxconn`), so a negative
+    /// backlog means "the maximum"; 0 still queues one connection
+    /// (`sk_acceptq_is_full` tests `>`). The BSDs and Apple also turn a negative backlog
+    /// into `somaxconn` (`solisten`). A Unix socket must be bound first.
+    #[doc(hidden)]
+    fn listen_now(self, backlog: i32) -> io::Result<Self::Listener>;
+}
+
+/// Whether `fd` has both `O_NONBLOCK` and `FD_CLOEXEC` set.
+///
+/// For selectio's own tests (integration tests can reach neither `crate::sys` nor
+/// `unsafe`); not part of the API.
+#[cfg(unix)]
+#[doc(hidden)]
+pub fn __is_nonblocking_cloexec(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    crate::sys::is_nonblocking_cloexec(fd)
+}
+
+/// The error a connect(2) failed with at once, kept until `take_error` reports it.
+#[derive(Debug, Default)]
+struct ConnectError(AtomicI32);
+
+impl ConnectError {
+    /// Keeps `err`; an error without an OS code cannot come from connect(2).
+    fn from_result(result: &Option<io::Result<()>>) -> ConnectError {
+        let errno = match result {
+            Some(Err(e)) => e.raw_os_error().unwrap_or(0),
+            _ => 0,
+        };
+        ConnectError(AtomicI32::new(errno))
+    }
+
+    /// The kept error, once; then `so_error` (the socket's `SO_ERROR`).
+    fn take(
+        &self,
+        so_error: impl FnOnce() -> io::Result<Option<io::Error>>,
+    ) -> io::Result<Option<io::Error>> {
+        match self.0.swap(0, Ordering::Relaxed) {
+            0 => so_error(),
+            errno => Ok(Some(io::Error::from_raw_os_error(errno))),
+        }
+    }
+}
+
+/// An `InvalidInput` error with `msg`.
+fn invalid_input(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Shows an address in `Debug` output, or `?` when the lookup failed.
+struct ShowAddr<A>(io::Result<A>);
+
+impl<A: fmt::Debug> fmt::Debug for ShowAddr<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Ok(addr) => addr.fmt(f),
+            Err(_) => f.write_str("?"),
+        }
+    }
+}
+
+/// Implements the descriptor traits (`AsRawFd`, `AsFd`, `IntoRawFd` on Unix;
+/// `AsRawSocket`, `AsSocket`, `IntoRawSocket` on Windows) by delegating to `self.inner`.
+/// `FromRawFd`/`FromRawSocket` are in `crate::sys::socket` (they are `unsafe`).
+macro_rules! impl_descriptor {
+    ($($ty:ty),*) => {$(
+        #[cfg(unix)]
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(&self.inner)
+            }
+        }
+        #[cfg(unix)]
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.inner)
+            }
+        }
+        #[cfg(unix)]
+        impl std::os::fd::IntoRawFd for $ty {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::IntoRawFd::into_raw_fd(self.inner)
+            }
+        }
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $ty {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::AsRawSocket::as_raw_socket(&self.inner)
+            }
+        }
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $ty {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                std::os::windows::io::AsSocket::as_socket(&self.inner)
+            }
+        }
+        #[cfg(windows)]
+        impl std::os::windows::io::IntoRawSocket for $ty {
+            fn into_raw_socket(self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::IntoRawSocket::into_raw_socket(self.inner)
+            }
+        }
+    )*};
+}
+pub(crate) use impl_descriptor;
+
+/// The IP address of a socket address from the OS, or an error if it is not one.
+fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
+    addr.as_socket().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "selectio: expected an IP socket address, got family {}",
+                addr.family()
+            ),
+        )
+    })
+}
+
+/// Whether `socket` is an IPv6 socket (`None` when the OS cannot say: an unbound
+/// socket on Windows, whose `getsockname` fails).
+fn is_v6(socket: &socket2::Socket) -> Option<bool> {
+    socket.local_addr().ok()?.as_socket().map(|a| a.is_ipv6())
+}
+
+/// Sets the time-to-live of outgoing packets: `IP_TTL` on IPv4, `IPV6_UNICAST_HOPS`
+/// (the hop limit) on IPv6.
+fn set_ttl(socket: &socket2::Socket, ttl: u32) -> io::Result<()> {
+    match is_v6(socket) {
+        Some(true) => socket.set_unicast_hops_v6(ttl),
+        _ => socket.set_ttl_v4(ttl),
+    }
+}
+
+/// The time-to-live (IPv4) or hop limit (IPv6) of outgoing packets.
+fn ttl(socket: &socket2::Socket) -> io::Result<u32> {
+    match is_v6(socket) {
+        Some(true) => socket.unicast_hops_v6(),
+        _ => socket.ttl_v4(),
+    }
+}

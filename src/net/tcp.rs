@@ -1,0 +1,453 @@
+//! TCP sockets on socket2 and std: `TcpSocket`, `TcpListener` (`TcpAcceptor`), `TcpStream` (Unix and Windows).
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{self, Shutdown, SocketAddr};
+use std::time::Duration;
+
+use socket2::{Domain, SockRef, Socket, Type};
+
+use super::{impl_descriptor, invalid_input, private, Connect, ConnectError, Listen, ShowAddr};
+use crate::sys::socket as sys;
+use crate::Source;
+
+/// An unconnected TCP socket to configure, [`bind`](TcpSocket::bind), and then
+/// [`connect`](TcpSocket::connect) or [`listen`](TcpSocket::listen) on (directly, or
+/// through the `EventLoop`'s race-free `connect`/`listen`).
+///
+/// Non-blocking and close-on-exec from birth.
+pub struct TcpSocket {
+    inner: Socket,
+}
+
+impl TcpSocket {
+    /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC)`).
+    #[doc(alias = "socket")]
+    pub fn v4() -> io::Result<TcpSocket> {
+        TcpSocket::new(Domain::IPV4)
+    }
+
+    /// A new IPv6 TCP socket.
+    pub fn v6() -> io::Result<TcpSocket> {
+        TcpSocket::new(Domain::IPV6)
+    }
+
+    /// A new TCP socket of `addr`'s family (IPv4 or IPv6).
+    pub fn for_addr(addr: SocketAddr) -> io::Result<TcpSocket> {
+        TcpSocket::new(Domain::for_address(addr))
+    }
+
+    fn new(domain: Domain) -> io::Result<TcpSocket> {
+        sys::new_socket(domain, Type::STREAM).map(TcpSocket::from_socket)
+    }
+
+    /// Wraps a socket as it is (for `FromRawFd`).
+    pub(crate) fn from_socket(inner: Socket) -> TcpSocket {
+        TcpSocket { inner }
+    }
+
+    /// Binds the socket to `addr` (`bind(2)`). An address of the other family is
+    /// `InvalidInput`; an address in use is `AddrInUse`.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        self.check_family(addr, "bind")?;
+        self.inner.bind(&addr.into())
+    }
+
+    /// Starts a non-blocking `connect(2)` to `addr` and returns the stream, connected
+    /// or still connecting: wait until it is writable, then check
+    /// [`take_error`](TcpStream::take_error). A failure reported at once (such as
+    /// `ConnectionRefused`) is returned as the error.
+    pub fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        match self.connect_nonblocking(&addr)? {
+            (_, Some(Err(e))) => Err(e),
+            (stream, _) => Ok(stream),
+        }
+    }
+
+    /// Marks the socket as listening (`listen(2)`) with `backlog`, which the OS takes as
+    /// it is (see [`Listen::listen_now`]), and returns the listener.
+    pub fn listen(self, backlog: i32) -> io::Result<TcpListener> {
+        self.inner.listen(backlog)?;
+        Ok(TcpListener::from_std_unchecked(self.inner.into()))
+    }
+
+    /// `InvalidInput` when `addr` is not of the socket's family (the OS would say
+    /// `EAFNOSUPPORT` or `EINVAL`, depending on the direction).
+    fn check_family(&self, addr: SocketAddr, op: &str) -> io::Result<()> {
+        match super::is_v6(&self.inner) {
+            Some(v6) if v6 != addr.is_ipv6() => Err(invalid_input(format!(
+                "selectio: cannot {op} the IPv{} TCP socket (fd {}) to {addr}: wrong address family",
+                if v6 { 6 } else { 4 },
+                self.raw_source(),
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets `SO_REUSEADDR`: bind to a local address still in `TIME_WAIT`.
+    pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
+        self.inner.set_reuse_address(reuse)
+    }
+
+    /// Whether `SO_REUSEADDR` is set.
+    pub fn reuseaddr(&self) -> io::Result<bool> {
+        self.inner.reuse_address()
+    }
+
+    /// Sets `SO_REUSEPORT`: several sockets may bind the same address and port.
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
+    pub fn set_reuseport(&self, reuse: bool) -> io::Result<()> {
+        self.inner.set_reuse_port(reuse)
+    }
+
+    /// Whether `SO_REUSEPORT` is set.
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
+    pub fn reuseport(&self) -> io::Result<bool> {
+        self.inner.reuse_port()
+    }
+
+    /// Sets `TCP_NODELAY` (disables Nagle's algorithm); connected streams keep it.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.tcp_nodelay()
+    }
+
+    /// Sets `SO_KEEPALIVE`.
+    pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
+        self.inner.set_keepalive(keepalive)
+    }
+
+    /// Whether `SO_KEEPALIVE` is set.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.inner.keepalive()
+    }
+
+    /// Sets `SO_LINGER`: `Some(ZERO)` makes close send a reset (RST) instead of FIN.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.inner.set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        self.inner.linger()
+    }
+
+    /// Sets `SO_SNDBUF` (the OS may round it; Linux doubles it).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.inner.set_send_buffer_size(size)
+    }
+
+    /// The `SO_SNDBUF` size the OS uses.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        self.inner.send_buffer_size()
+    }
+
+    /// Sets `SO_RCVBUF` (the OS may round it; Linux doubles it).
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.inner.set_recv_buffer_size(size)
+    }
+
+    /// The `SO_RCVBUF` size the OS uses.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.inner.recv_buffer_size()
+    }
+
+    /// Sets the time-to-live (`IP_TTL`; the hop limit `IPV6_UNICAST_HOPS` on IPv6).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        super::set_ttl(&self.inner, ttl)
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6).
+    pub fn ttl(&self) -> io::Result<u32> {
+        super::ttl(&self.inner)
+    }
+
+    /// The bound local address (`getsockname(2)`; the unspecified address before
+    /// `bind`).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        super::inet_addr(self.inner.local_addr()?)
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+}
+
+impl private::Sealed for TcpSocket {}
+
+impl Connect for TcpSocket {
+    type Addr = SocketAddr;
+    type Stream = TcpStream;
+
+    fn connect_nonblocking(
+        self,
+        addr: &SocketAddr,
+    ) -> io::Result<(TcpStream, Option<io::Result<()>>)> {
+        self.check_family(*addr, "connect")?;
+        let outcome = sys::connect_outcome(self.inner.connect(&(*addr).into()))?;
+        let stream = TcpStream {
+            connect_error: ConnectError::from_result(&outcome),
+            inner: self.inner.into(),
+        };
+        Ok((stream, outcome))
+    }
+}
+
+impl Listen for TcpSocket {
+    type Listener = TcpListener;
+
+    fn listen_now(self, backlog: i32) -> io::Result<TcpListener> {
+        self.listen(backlog)
+    }
+}
+
+impl fmt::Debug for TcpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpSocket")
+            .field("fd", &self.raw_source())
+            .field("local", &ShowAddr(self.local_addr()))
+            .finish()
+    }
+}
+
+/// A listening TCP socket: [`accept`](TcpListener::accept) returns its connections.
+pub struct TcpListener {
+    inner: net::TcpListener,
+}
+
+/// The original (mio 0.1) name of [`TcpListener`].
+pub type TcpAcceptor = TcpListener;
+
+impl TcpListener {
+    /// Creates a socket for `addr`, sets `SO_REUSEADDR` (not on Windows, where it lets
+    /// another socket steal the port), binds it and listens with a backlog of 1024.
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = TcpSocket::for_addr(addr)?;
+        #[cfg(not(windows))]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
+    }
+
+    /// Accepts one waiting connection, non-blocking and close-on-exec at birth
+    /// (`accept4(2)` where the OS has it). `WouldBlock` when none is waiting.
+    #[doc(alias = "accept4")]
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (socket, addr) = sys::accept(&SockRef::from(&self.inner))?;
+        let addr = super::inet_addr(addr)?;
+        Ok((TcpStream::from_std_unchecked(socket.into()), addr))
+    }
+
+    /// The local address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// Sets the time-to-live (IPv4) or hop limit (IPv6) of accepted connections.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        super::set_ttl(&SockRef::from(&self.inner), ttl)
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6).
+    pub fn ttl(&self) -> io::Result<u32> {
+        super::ttl(&SockRef::from(&self.inner))
+    }
+
+    /// Adopts a std listener, making it non-blocking and close-on-exec (and
+    /// `SO_NOSIGPIPE` on Apple, which accepted sockets inherit).
+    pub fn from_std(listener: net::TcpListener) -> io::Result<TcpListener> {
+        sys::adopt(&SockRef::from(&listener), true)?;
+        Ok(TcpListener::from_std_unchecked(listener))
+    }
+
+    /// The std listener, still non-blocking.
+    pub fn into_std(self) -> net::TcpListener {
+        self.inner
+    }
+
+    /// Wraps a listener as it is.
+    pub(crate) fn from_std_unchecked(inner: net::TcpListener) -> TcpListener {
+        TcpListener { inner }
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.raw_source())
+            .field("local", &ShowAddr(self.local_addr()))
+            .finish()
+    }
+}
+
+/// A connected (or connecting) TCP stream. Reads and writes never block: they return
+/// `WouldBlock`. Writes use `send(2)` with `MSG_NOSIGNAL`, so a closed peer is an error
+/// (`BrokenPipe`, `ConnectionReset`), never `SIGPIPE`.
+pub struct TcpStream {
+    inner: net::TcpStream,
+    /// The error connect(2) failed with at once, until `take_error` reports it.
+    connect_error: ConnectError,
+}
+
+impl TcpStream {
+    /// Starts a non-blocking connection to `addr`: see [`TcpSocket::connect`].
+    pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpSocket::for_addr(addr)?.connect(addr)
+    }
+
+    /// The remote address (`NotConnected` while connecting or after a failure).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Shuts down the read half, the write half or both (`shutdown(2)`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.nodelay()
+    }
+
+    /// Sets `SO_LINGER`: `Some(ZERO)` makes the close send a reset (RST).
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        SockRef::from(&self.inner).set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        SockRef::from(&self.inner).linger()
+    }
+
+    /// Sets the time-to-live (IPv4) or hop limit (IPv6).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        super::set_ttl(&SockRef::from(&self.inner), ttl)
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6).
+    pub fn ttl(&self) -> io::Result<u32> {
+        super::ttl(&SockRef::from(&self.inner))
+    }
+
+    /// Reads without removing the data from the queue (`recv(2)` with `MSG_PEEK`).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.peek(buf)
+    }
+
+    /// Takes the socket's error: first the one a connect(2) failed with at once (see
+    /// [`Connect`]), then `SO_ERROR` (for a connection in progress: `None` once it
+    /// succeeded, the reason once it failed).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.connect_error.take(|| self.inner.take_error())
+    }
+
+    /// Adopts a std stream, making it non-blocking and close-on-exec (and
+    /// `SO_NOSIGPIPE` on Apple).
+    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
+        sys::adopt(&SockRef::from(&stream), true)?;
+        Ok(TcpStream::from_std_unchecked(stream))
+    }
+
+    /// The std stream, still non-blocking. A stored connect error is dropped.
+    pub fn into_std(self) -> net::TcpStream {
+        self.inner
+    }
+
+    /// Wraps a stream as it is.
+    pub(crate) fn from_std_unchecked(inner: net::TcpStream) -> TcpStream {
+        TcpStream {
+            inner,
+            connect_error: ConnectError::default(),
+        }
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.inner).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&self.inner).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    /// `send(2)` with `MSG_NOSIGNAL` (std's `write` would do the same, but its
+    /// `write_vectored` is `writev(2)`, which can raise `SIGPIPE`).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        SockRef::from(&self.inner).send_with_flags(buf, sys::SEND_FLAGS)
+    }
+
+    /// `sendmsg(2)` with `MSG_NOSIGNAL`.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        SockRef::from(&self.inner).send_vectored_with_flags(bufs, sys::SEND_FLAGS)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.raw_source())
+            .field("local", &ShowAddr(self.local_addr()))
+            .field("peer", &ShowAddr(self.peer_addr()))
+            .finish()
+    }
+}
+
+impl_descriptor!(TcpSocket, TcpListener, TcpStream);

@@ -1,0 +1,403 @@
+//! Unix-domain stream sockets on socket2 and std: `UnixSocket`, `UnixListener`, `UnixStream` (Unix).
+//!
+//! Addresses are paths, or `std::os::unix::net::SocketAddr` values (the `*_addr`
+//! methods), which on Linux and Android may hold an abstract name
+//! (`SocketAddrExt::from_abstract_name`). A path that does not fit in `sun_path` is an
+//! `InvalidInput` error naming the limit, never truncated.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{self, SocketAddr};
+use std::path::Path;
+
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+
+use super::{impl_descriptor, invalid_input, private, Connect, ConnectError, Listen, ShowAddr};
+use crate::sys::socket as sys;
+use crate::Source;
+
+/// `path` as a `sockaddr_un`; `InvalidInput` naming the limit when it does not fit in
+/// `sun_path`, or when it is empty (Linux would auto-bind an abstract name instead).
+/// On Linux and Android a path that starts with a NUL byte names an abstract address.
+pub(super) fn path_addr(path: &Path) -> io::Result<SockAddr> {
+    let bytes = path.as_os_str().as_bytes();
+    // A pathname needs its terminating NUL inside sun_path; an abstract name (leading
+    // NUL) is counted by length and needs none (unix(7)).
+    let max = match bytes.first() {
+        None => {
+            return Err(invalid_input(
+                "selectio: empty Unix socket path (name a file, or use an abstract address)"
+                    .to_string(),
+            ))
+        }
+        Some(0) => sys::SUN_PATH_LEN,
+        Some(_) => sys::SUN_PATH_LEN - 1,
+    };
+    if bytes.len() > max {
+        return Err(invalid_input(format!(
+            "selectio: Unix socket path is {} bytes, longer than the {max} that sun_path \
+             holds ({} bytes with the terminating NUL): {path:?}",
+            bytes.len(),
+            sys::SUN_PATH_LEN,
+        )));
+    }
+    SockAddr::unix(path)
+}
+
+/// A std Unix socket address as a `sockaddr_un`; an unnamed address is `InvalidInput`.
+pub(super) fn std_addr(addr: &SocketAddr) -> io::Result<SockAddr> {
+    if let Some(path) = addr.as_pathname() {
+        return path_addr(path);
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(name) = std::os::linux::net::SocketAddrExt::as_abstract_name(addr) {
+        let mut bytes = Vec::with_capacity(name.len() + 1);
+        bytes.push(0);
+        bytes.extend_from_slice(name);
+        return path_addr(Path::new(std::ffi::OsStr::from_bytes(&bytes)));
+    }
+    Err(invalid_input(
+        "selectio: an unnamed Unix socket address cannot be bound or connected to".to_string(),
+    ))
+}
+
+/// The std form of an address the OS returned; `unnamed` gives it for an unnamed
+/// address, which std cannot build from raw bytes.
+fn to_std_addr(
+    addr: &SockAddr,
+    unnamed: impl FnOnce() -> io::Result<SocketAddr>,
+) -> io::Result<SocketAddr> {
+    if let Some(path) = addr.as_pathname() {
+        return SocketAddr::from_pathname(path);
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(name) = addr.as_abstract_namespace() {
+        return <SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name);
+    }
+    unnamed()
+}
+
+/// An unconnected Unix stream socket to [`bind`](UnixSocket::bind), and then
+/// [`connect`](UnixSocket::connect) or [`listen`](UnixSocket::listen) on (directly, or
+/// through the `EventLoop`'s race-free `connect`/`listen`).
+pub struct UnixSocket {
+    inner: Socket,
+}
+
+impl UnixSocket {
+    /// A new Unix stream socket (`socket(AF_UNIX, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC)`).
+    #[doc(alias = "socket")]
+    pub fn new() -> io::Result<UnixSocket> {
+        sys::new_socket(Domain::UNIX, Type::STREAM).map(UnixSocket::from_socket)
+    }
+
+    /// Wraps a socket as it is (for `FromRawFd`).
+    pub(crate) fn from_socket(inner: Socket) -> UnixSocket {
+        UnixSocket { inner }
+    }
+
+    /// Binds the socket to the file `path` (which must not exist yet).
+    pub fn bind(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        self.inner.bind(&path_addr(path.as_ref())?)
+    }
+
+    /// Binds the socket to `addr` (a path, or an abstract name on Linux and Android).
+    pub fn bind_addr(&self, addr: &SocketAddr) -> io::Result<()> {
+        self.inner.bind(&std_addr(addr)?)
+    }
+
+    /// Connects to the listener at `path` without blocking and returns the stream.
+    /// A failure reported at once (`NotFound`, `ConnectionRefused`, `WouldBlock` for a
+    /// full backlog) is returned as the error.
+    pub fn connect(self, path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        match self.connect_nonblocking(path.as_ref())? {
+            (_, Some(Err(e))) => Err(e),
+            (stream, _) => Ok(stream),
+        }
+    }
+
+    /// Like [`connect`](UnixSocket::connect), to a std address (a path, or an abstract
+    /// name on Linux and Android).
+    pub fn connect_addr(self, addr: &SocketAddr) -> io::Result<UnixStream> {
+        match self.connect_sockaddr(&std_addr(addr)?)? {
+            (_, Some(Err(e))) => Err(e),
+            (stream, _) => Ok(stream),
+        }
+    }
+
+    fn connect_sockaddr(self, addr: &SockAddr) -> io::Result<(UnixStream, Option<io::Result<()>>)> {
+        let outcome = sys::connect_outcome(self.inner.connect(addr))?;
+        let stream = UnixStream {
+            connect_error: ConnectError::from_result(&outcome),
+            inner: self.inner.into(),
+        };
+        Ok((stream, outcome))
+    }
+
+    /// Marks the bound socket as listening with `backlog` (taken by the OS as it is: see
+    /// [`Listen::listen_now`]). An unbound socket is an `InvalidInput` error.
+    pub fn listen(self, backlog: i32) -> io::Result<UnixListener> {
+        if let Err(e) = self.inner.listen(backlog) {
+            return Err(self.explain_listen_error(e));
+        }
+        Ok(UnixListener::from_std_unchecked(self.inner.into()))
+    }
+
+    /// Linux and the BSDs say `EINVAL` for listen(2) on an unbound Unix socket
+    /// (net/unix/af_unix.c unix_listen: "No listens on an unbound socket"); say why.
+    fn explain_listen_error(&self, e: io::Error) -> io::Error {
+        let unbound = matches!(self.inner.local_addr(), Ok(a) if a.is_unnamed());
+        if e.raw_os_error() == Some(sys::EINVAL) && unbound {
+            return invalid_input(format!(
+                "selectio: cannot listen on the unbound Unix socket (fd {}): bind it first",
+                self.raw_source()
+            ));
+        }
+        e
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+}
+
+impl private::Sealed for UnixSocket {}
+
+impl Connect for UnixSocket {
+    type Addr = Path;
+    type Stream = UnixStream;
+
+    fn connect_nonblocking(self, path: &Path) -> io::Result<(UnixStream, Option<io::Result<()>>)> {
+        self.connect_sockaddr(&path_addr(path)?)
+    }
+}
+
+impl Listen for UnixSocket {
+    type Listener = UnixListener;
+
+    fn listen_now(self, backlog: i32) -> io::Result<UnixListener> {
+        self.listen(backlog)
+    }
+}
+
+impl fmt::Debug for UnixSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let local = self.inner.local_addr();
+        let path = local.as_ref().ok().and_then(|a| a.as_pathname());
+        f.debug_struct("UnixSocket")
+            .field("fd", &self.raw_source())
+            .field("local", &path)
+            .finish()
+    }
+}
+
+/// A listening Unix stream socket: [`accept`](UnixListener::accept) returns its
+/// connections.
+pub struct UnixListener {
+    inner: net::UnixListener,
+}
+
+impl UnixListener {
+    /// Creates a socket, binds it to `path` and listens with a backlog of 1024.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let socket = UnixSocket::new()?;
+        socket.bind(path)?;
+        socket.listen(1024)
+    }
+
+    /// Like [`bind`](UnixListener::bind), to a std address (a path, or an abstract
+    /// name on Linux and Android).
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
+        let socket = UnixSocket::new()?;
+        socket.bind_addr(addr)?;
+        socket.listen(1024)
+    }
+
+    /// Accepts one waiting connection, non-blocking and close-on-exec at birth
+    /// (`accept4(2)` where the OS has it). `WouldBlock` when none is waiting.
+    #[doc(alias = "accept4")]
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (socket, addr) = sys::accept(&SockRef::from(&self.inner))?;
+        let stream = UnixStream::from_std_unchecked(socket.into());
+        let addr = to_std_addr(&addr, || stream.peer_addr())?;
+        Ok((stream, addr))
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// Adopts a std listener, making it non-blocking and close-on-exec (and
+    /// `SO_NOSIGPIPE` on Apple, which accepted sockets inherit).
+    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
+        sys::adopt(&SockRef::from(&listener), true)?;
+        Ok(UnixListener::from_std_unchecked(listener))
+    }
+
+    /// The std listener, still non-blocking.
+    pub fn into_std(self) -> net::UnixListener {
+        self.inner
+    }
+
+    /// Wraps a listener as it is.
+    pub(crate) fn from_std_unchecked(inner: net::UnixListener) -> UnixListener {
+        UnixListener { inner }
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.raw_source())
+            .field("local", &ShowAddr(self.local_addr()))
+            .finish()
+    }
+}
+
+/// A connected Unix stream socket. Reads and writes never block (`WouldBlock`); writes
+/// use `send(2)` with `MSG_NOSIGNAL` (std's `UnixStream` writes with `write(2)`, which
+/// raises `SIGPIPE` when the peer is gone), so a closed peer is `BrokenPipe`.
+pub struct UnixStream {
+    inner: net::UnixStream,
+    /// The error connect(2) failed with at once, until `take_error` reports it.
+    connect_error: ConnectError,
+}
+
+impl UnixStream {
+    /// Two connected streams (`socketpair(2)`), non-blocking and close-on-exec.
+    #[doc(alias = "socketpair")]
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = sys::pair(Domain::UNIX, Type::STREAM)?;
+        Ok((
+            UnixStream::from_std_unchecked(a.into()),
+            UnixStream::from_std_unchecked(b.into()),
+        ))
+    }
+
+    /// Connects to the listener at `path` without blocking: see
+    /// [`UnixSocket::connect`].
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        UnixSocket::new()?.connect(path)
+    }
+
+    /// Connects to `addr` without blocking: see [`UnixSocket::connect_addr`].
+    pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
+        UnixSocket::new()?.connect_addr(addr)
+    }
+
+    /// The address of the peer.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The local address (unnamed unless bound).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Shuts down the read half, the write half or both (`shutdown(2)`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// Takes the socket's error: first the one a connect(2) failed with at once, then
+    /// `SO_ERROR`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.connect_error.take(|| self.inner.take_error())
+    }
+
+    /// Adopts a std stream, making it non-blocking and close-on-exec.
+    ///
+    /// On Apple, which has no `MSG_NOSIGNAL`, `SO_NOSIGPIPE` cannot be added here (it
+    /// fails with `EINVAL` on a connected Unix socket, rust-lang/socket2#631): a stream
+    /// std created keeps raising `SIGPIPE` on a write to a closed peer, which Rust
+    /// programs ignore by default. Streams selectio creates or accepts have it.
+    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
+        sys::adopt(&SockRef::from(&stream), false)?;
+        Ok(UnixStream::from_std_unchecked(stream))
+    }
+
+    /// The std stream, still non-blocking. A stored connect error is dropped.
+    pub fn into_std(self) -> net::UnixStream {
+        self.inner
+    }
+
+    /// Wraps a stream as it is.
+    pub(crate) fn from_std_unchecked(inner: net::UnixStream) -> UnixStream {
+        UnixStream {
+            inner,
+            connect_error: ConnectError::default(),
+        }
+    }
+}
+
+impl Read for UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Read for &UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.inner).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&self.inner).read_vectored(bufs)
+    }
+}
+
+impl Write for UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &UnixStream {
+    /// `send(2)` with `MSG_NOSIGNAL`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        SockRef::from(&self.inner).send_with_flags(buf, sys::SEND_FLAGS)
+    }
+
+    /// `sendmsg(2)` with `MSG_NOSIGNAL`.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        SockRef::from(&self.inner).send_vectored_with_flags(bufs, sys::SEND_FLAGS)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("fd", &self.raw_source())
+            .field("local", &ShowAddr(self.local_addr()))
+            .field("peer", &ShowAddr(self.peer_addr()))
+            .finish()
+    }
+}
+
+impl_descriptor!(UnixSocket, UnixListener, UnixStream);

@@ -1,0 +1,186 @@
+//! The `Connect` and `Listen` hooks the EventLoop uses: outcomes, stored errors,
+//! backlogs, and the caller's mistakes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use selectio::net::{Connect, Listen, TcpListener, TcpSocket, TcpStream, UnixListener, UnixSocket};
+use selectio::Interest;
+
+use crate::net_util::{assert_flags, retry, socket_path, wait};
+use crate::tcp::{have_ipv6, localhost};
+
+#[test]
+fn tcp_connect_with_an_address_of_the_other_family_is_invalid_input() {
+    let v6: SocketAddr = "[::1]:9".parse().unwrap();
+    let e = TcpSocket::v4()
+        .unwrap()
+        .connect_nonblocking(&v6)
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+    if have_ipv6("tcp_connect_with_an_address_of_the_other_family_is_invalid_input (v6)") {
+        let v4: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let e = TcpSocket::v6()
+            .unwrap()
+            .connect_nonblocking(&v4)
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+    }
+}
+
+#[test]
+fn tcp_connect_in_progress_becomes_writable_without_error() {
+    let listener = TcpListener::bind(localhost()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stream, outcome) = TcpSocket::v4().unwrap().connect_nonblocking(&addr).unwrap();
+    assert!(matches!(outcome, None | Some(Ok(()))), "{outcome:?}");
+    assert_flags(&stream);
+    wait(&stream, Interest::WRITABLE);
+    assert!(stream.take_error().unwrap().is_none());
+    assert_eq!(stream.peer_addr().unwrap(), addr);
+}
+
+/// A refused connection is reported once, whether connect(2) said so at once (the
+/// stored error) or later (`SO_ERROR`).
+#[test]
+fn tcp_connect_refused_is_reported_once() {
+    let addr = TcpListener::bind(localhost())
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stream, outcome) = TcpSocket::v4().unwrap().connect_nonblocking(&addr).unwrap();
+    match outcome {
+        Some(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e:?}"),
+        None => wait(&stream, Interest::WRITABLE),
+        Some(Ok(())) => panic!("connected to a closed port"),
+    }
+    let e = stream.take_error().unwrap().expect("the refusal");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e:?}");
+    assert!(stream.take_error().unwrap().is_none(), "reported twice");
+}
+
+#[test]
+fn unix_connect_to_a_listener_completes_at_once() {
+    let path = socket_path("hook-connect");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (stream, outcome) = UnixSocket::new()
+        .unwrap()
+        .connect_nonblocking(&path)
+        .unwrap();
+    // Linux and the BSDs connect Unix stream sockets synchronously.
+    assert!(matches!(outcome, Some(Ok(()))), "{outcome:?}");
+    assert_flags(&stream);
+    assert!(stream.take_error().unwrap().is_none());
+    let (accepted, _) = retry(&listener, Interest::READABLE, || listener.accept()).unwrap();
+    assert_flags(&accepted);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn unix_connect_to_a_missing_path_is_not_found_once() {
+    let path = socket_path("hook-missing");
+    let (stream, outcome) = UnixSocket::new()
+        .unwrap()
+        .connect_nonblocking(&path)
+        .unwrap();
+    match outcome {
+        Some(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e:?}"),
+        other => panic!("expected NotFound at once, got {other:?}"),
+    }
+    let e = stream.take_error().unwrap().expect("the stored error");
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e:?}");
+    assert!(stream.take_error().unwrap().is_none(), "reported twice");
+}
+
+#[test]
+fn unix_connect_to_a_path_longer_than_sun_path_is_invalid_input() {
+    let long = format!("/tmp/{}", "x".repeat(200));
+    let e = UnixSocket::new()
+        .unwrap()
+        .connect_nonblocking(Path::new(&long))
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+    assert!(e.to_string().contains("sun_path"), "{e}");
+}
+
+/// Linux: a non-blocking Unix connect to a listener whose backlog is full fails with
+/// EAGAIN and leaves the socket unconnected, so it is a failure, not "in progress".
+#[cfg(target_os = "linux")]
+#[test]
+fn unix_connect_to_a_full_backlog_is_would_block_not_in_progress() {
+    let path = socket_path("hook-full");
+    let socket = UnixSocket::new().unwrap();
+    socket.bind(&path).unwrap();
+    let _listener = socket.listen_now(0).unwrap();
+    // Backlog 0 queues one connection (unix_recvq_full tests `>`).
+    let (_first, outcome) = UnixSocket::new()
+        .unwrap()
+        .connect_nonblocking(&path)
+        .unwrap();
+    assert!(matches!(outcome, Some(Ok(()))), "{outcome:?}");
+    let (second, outcome) = UnixSocket::new()
+        .unwrap()
+        .connect_nonblocking(&path)
+        .unwrap();
+    match outcome {
+        Some(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e:?}"),
+        other => panic!("expected EAGAIN at once, got {other:?}"),
+    }
+    let e = second.take_error().unwrap().expect("the stored error");
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    assert!(
+        second.peer_addr().is_err(),
+        "the second socket is not connected"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn listen_with_backlog_zero_still_accepts_a_connection() {
+    let socket = TcpSocket::v4().unwrap();
+    socket.bind(localhost()).unwrap();
+    let listener = socket.listen_now(0).unwrap();
+    assert_flags(&listener);
+    let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = retry(&listener, Interest::READABLE, || listener.accept()).unwrap();
+    assert_flags(&server);
+}
+
+/// Linux and the BSDs take a negative backlog as the maximum (`somaxconn`).
+#[test]
+fn listen_with_a_negative_backlog_is_the_maximum() {
+    let socket = TcpSocket::v4().unwrap();
+    socket.bind(localhost()).unwrap();
+    let listener = socket.listen_now(-1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let clients: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for _ in &clients {
+        retry(&listener, Interest::READABLE, || listener.accept()).unwrap();
+    }
+}
+
+#[test]
+fn listen_on_an_unbound_tcp_socket_picks_a_port() {
+    let listener = TcpSocket::v4().unwrap().listen_now(16).unwrap();
+    assert_ne!(listener.local_addr().unwrap().port(), 0);
+}
+
+#[test]
+fn listen_on_an_unbound_unix_socket_says_bind_it_first() {
+    let e = UnixSocket::new().unwrap().listen_now(16).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+    assert!(e.to_string().contains("bind it first"), "{e}");
+}
+
+#[test]
+fn unix_listen_hook_accepts() {
+    let path = socket_path("hook-listen");
+    let socket = UnixSocket::new().unwrap();
+    socket.bind(&path).unwrap();
+    let listener = socket.listen_now(8).unwrap();
+    assert_flags(&listener);
+    let _client = UnixSocket::new().unwrap().connect(&path).unwrap();
+    retry(&listener, Interest::READABLE, || listener.accept()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+}
