@@ -1,0 +1,335 @@
+//! Timer store benchmark: selectio's `TimerWheel` beside a `BTreeMap<(Instant, u64), T>`
+//! queue doing the same work, in the same run.
+//!
+//! Two workloads over N timers (1,000,000 by default) whose delays are spread over 10 s:
+//! - **insert + cancel**: insert all N, then cancel all N in a shuffled order;
+//! - **insert + fire**: insert all N, then move the clock forward 1 ms at a time to the
+//!   end, taking every due timer out (`advance` + `pop_due` / `pop_first`).
+//!
+//! Each round builds every store from empty (the map cannot be kept warm, so neither is
+//! the wheel) and runs the contenders in an order that rotates between rounds. A phase's
+//! ns/op is its wall-clock time divided by N; the ratio is the map's ns/op over the
+//! wheel's in the same round. The table shows the median and the min–max over the rounds.
+//! The wheel runs twice: with the `EventLoop`'s default 1,024 slots (10,000 ticks of
+//! delay means ~10 revolutions per slot) and with 16,384 slots (one tick per slot).
+//!
+//! ```sh
+//! cargo bench --bench timers                          # 1M timers, 7 rounds, ~30 s
+//! SELECTIO_BENCH_QUICK=1 cargo bench --bench timers   # 50k timers, 3 rounds, seconds
+//! ```
+//! Environment: `SELECTIO_BENCH_TIMERS` (N), `SELECTIO_BENCH_ROUNDS`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::io;
+use std::time::{Duration, Instant};
+
+use selectio::{Timeout, TimerWheel};
+
+const TICK: Duration = Duration::from_millis(1);
+/// Delays are spread over this many ticks (10 s).
+const SPAN_TICKS: u64 = 10_000;
+/// The budget: the wheel at least this many times faster per op than the map.
+const TARGET: f64 = 2.0;
+
+fn main() -> io::Result<()> {
+    let settings = Settings::from_env()?;
+    let work = Work::new(settings.timers);
+    let mut contenders: Vec<Box<dyn Store>> = vec![
+        Box::new(Wheel::new(1024, "TimerWheel (1,024 slots)")),
+        Box::new(Wheel::new(16_384, "TimerWheel (16,384 slots)")),
+        Box::new(Map),
+    ];
+    let mut samples = vec![Samples::default(); contenders.len()];
+    for round in 0..settings.rounds {
+        let n = contenders.len();
+        for k in 0..n {
+            let i = (round + k) % n;
+            samples[i].push(contenders[i].measure(&work));
+        }
+    }
+    print_table(&contenders, &samples, &settings);
+    Ok(())
+}
+
+struct Settings {
+    timers: usize,
+    rounds: usize,
+    quick: bool,
+}
+
+impl Settings {
+    fn from_env() -> io::Result<Settings> {
+        let has = |flag: &str| std::env::args().any(|a| a == flag);
+        // `cargo bench` passes `--bench`; `cargo test --benches` does not: keep that short.
+        let quick =
+            std::env::var("SELECTIO_BENCH_QUICK").is_ok_and(|v| v == "1") || !has("--bench");
+        let timers =
+            env_number("SELECTIO_BENCH_TIMERS")?.unwrap_or(if quick { 50_000 } else { 1_000_000 });
+        let rounds = env_number("SELECTIO_BENCH_ROUNDS")?.unwrap_or(if quick { 3 } else { 7 });
+        Ok(Settings {
+            timers: timers.max(1),
+            rounds: rounds.max(1),
+            quick,
+        })
+    }
+}
+
+fn env_number(name: &str) -> io::Result<Option<usize>> {
+    match std::env::var(name) {
+        Ok(v) => {
+            v.trim().parse().map(Some).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
+            })
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// The same delays and cancel order for every contender.
+struct Work {
+    origin: Instant,
+    delays: Vec<Duration>,
+    cancel_order: Vec<usize>,
+}
+
+impl Work {
+    fn new(n: usize) -> Work {
+        let mut rng = Lcg(0x5e1e_c710);
+        let span_ns = SPAN_TICKS * TICK.as_nanos() as u64;
+        let delays = (0..n)
+            .map(|_| Duration::from_nanos(rng.next() % span_ns))
+            .collect();
+        let mut cancel_order: Vec<usize> = (0..n).collect();
+        // Fisher–Yates with the same generator: a fixed shuffle.
+        for i in (1..n).rev() {
+            cancel_order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        Work {
+            origin: Instant::now(),
+            delays,
+            cancel_order,
+        }
+    }
+}
+
+/// A small deterministic generator (64-bit LCG, high bits).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 16
+    }
+}
+
+/// One round of one contender: ns per timer of each phase.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    insert_cancel: (f64, f64),
+    insert_fire: (f64, f64),
+}
+
+trait Store {
+    fn name(&self) -> &'static str;
+    /// Both workloads from an empty store; (insert, cancel) and (insert, fire) ns/op.
+    fn measure(&mut self, work: &Work) -> Round;
+}
+
+fn per_op(d: Duration, n: usize) -> f64 {
+    d.as_nanos() as f64 / n as f64
+}
+
+struct Wheel {
+    slots: usize,
+    name: &'static str,
+}
+
+impl Wheel {
+    fn new(slots: usize, name: &'static str) -> Wheel {
+        Wheel { slots, name }
+    }
+
+    fn fresh(&self, work: &Work) -> TimerWheel<u64> {
+        TimerWheel::new(work.origin, TICK, self.slots, work.delays.len() + 1)
+    }
+
+    fn insert_all(wheel: &mut TimerWheel<u64>, work: &Work, handles: &mut Vec<Timeout>) {
+        for (i, &after) in work.delays.iter().enumerate() {
+            handles.push(
+                wheel
+                    .insert(work.origin, after, i as u64)
+                    .expect("capacity"),
+            );
+        }
+    }
+}
+
+impl Store for Wheel {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn measure(&mut self, work: &Work) -> Round {
+        let n = work.delays.len();
+        let mut handles = Vec::with_capacity(n);
+        let mut wheel = self.fresh(work);
+        let t = Instant::now();
+        Wheel::insert_all(&mut wheel, work, &mut handles);
+        let insert = t.elapsed();
+        let t = Instant::now();
+        for &i in &work.cancel_order {
+            black_box(wheel.cancel(&handles[i]));
+        }
+        let cancel = t.elapsed();
+        assert!(wheel.is_empty());
+        drop(wheel);
+
+        handles.clear();
+        let mut wheel = self.fresh(work);
+        let t = Instant::now();
+        Wheel::insert_all(&mut wheel, work, &mut handles);
+        let insert2 = t.elapsed();
+        let t = Instant::now();
+        let mut fired = 0usize;
+        for tick in 1..=SPAN_TICKS + 1 {
+            wheel.advance(work.origin + TICK * tick as u32);
+            while let Some(v) = wheel.pop_due() {
+                black_box(v);
+                fired += 1;
+            }
+        }
+        let fire = t.elapsed();
+        assert_eq!(fired, n);
+        Round {
+            insert_cancel: (per_op(insert, n), per_op(cancel, n)),
+            insert_fire: (per_op(insert2, n), per_op(fire, n)),
+        }
+    }
+}
+
+/// The classic ordered queue: key (deadline, sequence number), the key is the handle.
+struct Map;
+
+impl Map {
+    fn insert_all(
+        map: &mut BTreeMap<(Instant, u64), u64>,
+        work: &Work,
+        keys: &mut Vec<(Instant, u64)>,
+    ) {
+        for (i, &after) in work.delays.iter().enumerate() {
+            let key = (work.origin + after, i as u64);
+            map.insert(key, i as u64);
+            keys.push(key);
+        }
+    }
+}
+
+impl Store for Map {
+    fn name(&self) -> &'static str {
+        "BTreeMap<(Instant, u64), T>"
+    }
+
+    fn measure(&mut self, work: &Work) -> Round {
+        let n = work.delays.len();
+        let mut keys = Vec::with_capacity(n);
+        let mut map = BTreeMap::new();
+        let t = Instant::now();
+        Map::insert_all(&mut map, work, &mut keys);
+        let insert = t.elapsed();
+        let t = Instant::now();
+        for &i in &work.cancel_order {
+            black_box(map.remove(&keys[i]).is_some());
+        }
+        let cancel = t.elapsed();
+        assert!(map.is_empty());
+
+        keys.clear();
+        let t = Instant::now();
+        Map::insert_all(&mut map, work, &mut keys);
+        let insert2 = t.elapsed();
+        let t = Instant::now();
+        let mut fired = 0usize;
+        for tick in 1..=SPAN_TICKS + 1 {
+            let now = work.origin + TICK * tick as u32;
+            while let Some(entry) = map.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                black_box(entry.remove());
+                fired += 1;
+            }
+        }
+        let fire = t.elapsed();
+        assert_eq!(fired, n);
+        Round {
+            insert_cancel: (per_op(insert, n), per_op(cancel, n)),
+            insert_fire: (per_op(insert2, n), per_op(fire, n)),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Samples(Vec<Round>);
+
+impl Samples {
+    fn push(&mut self, r: Round) {
+        self.0.push(r);
+    }
+}
+
+/// "median [min–max]" of `values`.
+fn summary(mut values: Vec<f64>, digits: usize) -> String {
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    let (min, max) = (values[0], values[values.len() - 1]);
+    format!("{median:.digits$} [{min:.digits$}–{max:.digits$}]")
+}
+
+fn print_table(contenders: &[Box<dyn Store>], samples: &[Samples], s: &Settings) {
+    let map = samples.len() - 1;
+    println!(
+        "\n### Timers: {} timers over {} s, {} rounds{}\n",
+        s.timers,
+        SPAN_TICKS / 1000,
+        s.rounds,
+        if s.quick { " (quick)" } else { "" }
+    );
+    println!("| workload | store | insert ns/op | cancel or fire ns/op | total ns/op | map ÷ store (total) |");
+    println!("|---|---|---|---|---|---|");
+    type Pick = fn(&Round) -> (f64, f64);
+    let workloads: [(&str, Pick); 2] = [
+        ("insert + cancel", |r| r.insert_cancel),
+        ("insert + fire", |r| r.insert_fire),
+    ];
+    for (workload, pick) in workloads {
+        for (i, c) in contenders.iter().enumerate() {
+            let rounds = &samples[i].0;
+            let total = |r: &Round| pick(r).0 + pick(r).1;
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .zip(&samples[map].0)
+                .map(|(r, m)| total(m) / total(r))
+                .collect();
+            println!(
+                "| {workload} | {} | {} | {} | {} | {} |",
+                c.name(),
+                summary(rounds.iter().map(|r| pick(r).0).collect(), 1),
+                summary(rounds.iter().map(|r| pick(r).1).collect(), 1),
+                summary(rounds.iter().map(total).collect(), 1),
+                if i == map {
+                    "1 (reference)".to_string()
+                } else {
+                    summary(ratios, 2)
+                },
+            );
+        }
+    }
+    println!(
+        "\nTarget: the wheel at least {TARGET}× faster per op than the map at 1M timers \
+         (median of the per-round ratios, last column)."
+    );
+}

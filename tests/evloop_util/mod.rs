@@ -1,0 +1,441 @@
+//! Shared helpers of the EventLoop tests (`event_loop.rs`, `timers.rs`, `notify.rs`):
+//! socket pairs, a recording `Handler` with per-callback hooks, and `CountingSelector`, a
+//! wrapping selector that counts wakes and can inject faults.
+//!
+//! Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::fmt::{self, Debug};
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use selectio::{
+    Capabilities, Event, EventLoop, Events, Handler, Interest, Mode, RawSource, Ready, Selector,
+    Token,
+};
+
+/// Generates one `#[test]` per named generic test function of the parent module,
+/// instantiated on the selector type `$sel`. Used inside hand-written `mod epoll { … }`
+/// (the module is written out, never declared by a macro, so rustfmt formats it).
+#[allow(unused_macros)] // benches/notify.rs borrows this module for CountingSelector.
+macro_rules! backend_tests {
+    ($sel:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                super::$name::<$sel>();
+            }
+        )*
+    };
+}
+
+/// What the behaviour tests need of a selector: `Debug`, to check the loop's registry.
+pub trait TestSelector: Selector + Debug {}
+impl<S: Selector + Debug> TestSelector for S {}
+
+/// A connected, non-blocking Unix stream pair.
+#[track_caller]
+pub fn pair() -> (UnixStream, UnixStream) {
+    let (a, b) = UnixStream::pair().expect("socketpair");
+    a.set_nonblocking(true).expect("set_nonblocking");
+    b.set_nonblocking(true).expect("set_nonblocking");
+    (a, b)
+}
+
+/// A pair whose first end has one byte to read.
+#[track_caller]
+pub fn readable_pair() -> (UnixStream, UnixStream) {
+    let (a, mut b) = pair();
+    b.write_all(b"x").expect("write");
+    (a, b)
+}
+
+/// Reads everything available; `WouldBlock` ends it.
+pub fn drain(mut s: &UnixStream) -> usize {
+    let mut buf = [0u8; 256];
+    let mut total = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return total,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// Asserts the loop holds no registration ("every test ends with an empty loop"), read
+/// from its `Debug` output, the only public view of its registry.
+#[track_caller]
+pub fn assert_nothing_registered<H: Handler<S>, S: TestSelector>(el: &EventLoop<H, S>) {
+    assert_eq!(el.registered(), 0, "registrations left: {el:?}");
+}
+
+/// One recorded callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Ready(Token, Ready),
+    Notify(u64),
+    Timeout(u64),
+    Interrupted,
+    Tick,
+}
+
+/// What a [`Recorder`] saw: each call with its iteration number (counted by `tick`) and
+/// the time it was made.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub calls: Vec<(usize, Instant, Call)>,
+    /// The current iteration: the number of `tick` calls so far.
+    pub iteration: usize,
+}
+
+impl Log {
+    fn push(&mut self, call: Call) {
+        self.calls.push((self.iteration, Instant::now(), call));
+    }
+
+    /// The calls of iteration `i`, in order.
+    pub fn iteration_calls(&self, i: usize) -> Vec<Call> {
+        self.calls
+            .iter()
+            .filter(|c| c.0 == i)
+            .map(|c| c.2)
+            .collect()
+    }
+
+    /// Every call, in order, without iteration and time.
+    pub fn all(&self) -> Vec<Call> {
+        self.calls.iter().map(|c| c.2).collect()
+    }
+
+    /// How many calls match `pred`.
+    pub fn count(&self, pred: impl Fn(&Call) -> bool) -> usize {
+        self.calls.iter().filter(|c| pred(&c.2)).count()
+    }
+
+    /// The `ready` calls as (iteration, token, ready).
+    pub fn readies(&self) -> Vec<(usize, Token, Ready)> {
+        self.calls
+            .iter()
+            .filter_map(|c| match c.2 {
+                Call::Ready(t, r) => Some((c.0, t, r)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The fired timers as (iteration, time, id).
+    pub fn timeouts(&self) -> Vec<(usize, Instant, u64)> {
+        self.calls
+            .iter()
+            .filter_map(|c| match c.2 {
+                Call::Timeout(id) => Some((c.0, c.1, id)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The ids of the fired timers, in firing order.
+    pub fn timeout_ids(&self) -> Vec<u64> {
+        self.timeouts().into_iter().map(|t| t.2).collect()
+    }
+
+    /// The messages received, in order.
+    pub fn messages(&self) -> Vec<u64> {
+        self.calls
+            .iter()
+            .filter_map(|c| match c.2 {
+                Call::Notify(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The loop type a [`Recorder`] runs in.
+pub type El<'a, S> = EventLoop<Recorder<'a, S>, S>;
+type Hook<'a, S, A> = Box<dyn FnMut(&mut El<'a, S>, &mut Log, A) + 'a>;
+
+/// A handler that logs every callback (overriding `ready`, so the default routing is not
+/// involved) and then runs the hook set for it, if any. Timers and messages are `u64`s.
+pub struct Recorder<'a, S: Selector> {
+    pub log: Log,
+    on_ready: Option<Hook<'a, S, (Token, Ready)>>,
+    on_notify: Option<Hook<'a, S, u64>>,
+    on_timeout: Option<Hook<'a, S, u64>>,
+    on_interrupted: Option<Hook<'a, S, ()>>,
+    on_tick: Option<Hook<'a, S, ()>>,
+}
+
+impl<S: Selector> Debug for Recorder<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder").field("log", &self.log).finish()
+    }
+}
+
+impl<S: Selector> Default for Recorder<'_, S> {
+    fn default() -> Self {
+        Recorder {
+            log: Log::default(),
+            on_ready: None,
+            on_notify: None,
+            on_timeout: None,
+            on_interrupted: None,
+            on_tick: None,
+        }
+    }
+}
+
+macro_rules! hook_setter {
+    ($name:ident, $field:ident, $arg:ty) => {
+        pub fn $name(mut self, f: impl FnMut(&mut El<'a, S>, &mut Log, $arg) + 'a) -> Self {
+            self.$field = Some(Box::new(f));
+            self
+        }
+    };
+}
+
+impl<'a, S: Selector> Recorder<'a, S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    hook_setter!(on_ready, on_ready, (Token, Ready));
+    hook_setter!(on_notify, on_notify, u64);
+    hook_setter!(on_timeout, on_timeout, u64);
+    hook_setter!(on_interrupted, on_interrupted, ());
+    hook_setter!(on_tick, on_tick, ());
+}
+
+fn run_hook<'a, S: Selector, A>(
+    hook: &mut Option<Hook<'a, S, A>>,
+    el: &mut El<'a, S>,
+    log: &mut Log,
+    arg: A,
+) {
+    if let Some(mut f) = hook.take() {
+        f(el, log, arg);
+        *hook = Some(f);
+    }
+}
+
+impl<'a, S: Selector> Handler<S> for Recorder<'a, S> {
+    type Timeout = u64;
+    type Message = u64;
+
+    fn ready(&mut self, el: &mut El<'a, S>, token: Token, ready: Ready) {
+        self.log.push(Call::Ready(token, ready));
+        run_hook(&mut self.on_ready, el, &mut self.log, (token, ready));
+    }
+
+    fn notify(&mut self, el: &mut El<'a, S>, msg: u64) {
+        self.log.push(Call::Notify(msg));
+        run_hook(&mut self.on_notify, el, &mut self.log, msg);
+    }
+
+    fn timeout(&mut self, el: &mut El<'a, S>, id: u64) {
+        self.log.push(Call::Timeout(id));
+        run_hook(&mut self.on_timeout, el, &mut self.log, id);
+    }
+
+    fn interrupted(&mut self, el: &mut El<'a, S>) {
+        self.log.push(Call::Interrupted);
+        run_hook(&mut self.on_interrupted, el, &mut self.log, ());
+    }
+
+    fn tick(&mut self, el: &mut El<'a, S>) {
+        self.log.push(Call::Tick);
+        run_hook(&mut self.on_tick, el, &mut self.log, ());
+        self.log.iteration += 1;
+    }
+}
+
+/// Runs `run_once(Some(ZERO))` until `done` or `max` iterations; returns whether `done`.
+pub fn spin_until<H: Handler<S>, S: Selector>(
+    el: &mut EventLoop<H, S>,
+    h: &mut H,
+    max: usize,
+    mut done: impl FnMut(&H) -> bool,
+) -> bool {
+    for _ in 0..max {
+        if done(h) {
+            return true;
+        }
+        el.run_once(h, Some(Duration::ZERO)).expect("run_once");
+    }
+    done(h)
+}
+
+/// A closure run by [`CountingSelector`] at the start of its next `select`.
+pub type SelectHook = Box<dyn FnOnce() + Send>;
+
+/// A selector that delegates to `S`, counts `wake` and `select` calls, and can inject
+/// faults: make the next selects fail (`Interrupted` or any kind), fail `wake`, report
+/// every event twice (as kqueue reports reading and writing apart), or run a hook inside
+/// `select` — that is, while the loop is about to block.
+pub struct CountingSelector<S: Selector> {
+    inner: S,
+    /// `select` fills this buffer of the inner type, then copies the raw events out.
+    buf: Mutex<Option<Events<S>>>,
+    wakes: AtomicUsize,
+    selects: AtomicUsize,
+    /// How many of the next selects fail, and with which kind.
+    failures: AtomicUsize,
+    failure_kind: Mutex<io::ErrorKind>,
+    /// How many of the next wakes fail.
+    wake_failures: AtomicUsize,
+    duplicate: AtomicBool,
+    hook: Mutex<Option<SelectHook>>,
+}
+
+impl<S: Selector> CountingSelector<S> {
+    pub fn wrap(inner: S) -> Self {
+        CountingSelector {
+            inner,
+            buf: Mutex::new(None),
+            wakes: AtomicUsize::new(0),
+            selects: AtomicUsize::new(0),
+            failures: AtomicUsize::new(0),
+            failure_kind: Mutex::new(io::ErrorKind::Interrupted),
+            wake_failures: AtomicUsize::new(0),
+            duplicate: AtomicBool::new(false),
+            hook: Mutex::new(None),
+        }
+    }
+
+    /// `wake` calls so far.
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(SeqCst)
+    }
+
+    /// `select` calls so far.
+    pub fn selects(&self) -> usize {
+        self.selects.load(SeqCst)
+    }
+
+    /// The next `n` selects return `Err(kind)` with no events, without asking `S`.
+    pub fn fail_next_selects(&self, n: usize, kind: io::ErrorKind) {
+        *self.failure_kind.lock().unwrap() = kind;
+        self.failures.store(n, SeqCst);
+    }
+
+    /// The next `n` wakes fail with `BrokenPipe` (and do not wake).
+    pub fn fail_next_wakes(&self, n: usize) {
+        self.wake_failures.store(n, SeqCst);
+    }
+
+    /// Reports every event twice while `on`.
+    pub fn duplicate_events(&self, on: bool) {
+        self.duplicate.store(on, SeqCst);
+    }
+
+    /// Runs `f` at the start of the next `select`.
+    pub fn on_next_select(&self, f: impl FnOnce() + Send + 'static) {
+        *self.hook.lock().unwrap() = Some(Box::new(f));
+    }
+
+    fn take_failure(&self) -> Option<io::Error> {
+        take_one(&self.failures)
+            .then(|| io::Error::new(*self.failure_kind.lock().unwrap(), "injected by test"))
+    }
+}
+
+/// Takes one from a countdown; `false` when it is at zero.
+fn take_one(n: &AtomicUsize) -> bool {
+    n.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+impl<S: Selector> Debug for CountingSelector<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingSelector")
+            .field("inner", &self.inner.name())
+            .field("wakes", &self.wakes())
+            .field("selects", &self.selects())
+            .finish()
+    }
+}
+
+impl<S: Selector> Selector for CountingSelector<S> {
+    type RawEvent = S::RawEvent;
+
+    fn new() -> io::Result<Self> {
+        S::new().map(CountingSelector::wrap)
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn register(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        self.inner.register(fd, token, interest, mode)
+    }
+
+    fn reregister(
+        &self,
+        fd: RawSource,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        self.inner.reregister(fd, token, interest, mode)
+    }
+
+    fn deregister(&self, fd: RawSource) -> io::Result<()> {
+        self.inner.deregister(fd)
+    }
+
+    fn select(&self, events: &mut Events<Self>, timeout: Option<Duration>) -> io::Result<()> {
+        self.selects.fetch_add(1, SeqCst);
+        events.clear();
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(f) = hook {
+            f();
+        }
+        if let Some(e) = self.take_failure() {
+            return Err(e);
+        }
+        let mut buf = self.buf.lock().unwrap();
+        if buf
+            .as_ref()
+            .is_none_or(|b| b.capacity() != events.capacity())
+        {
+            *buf = Some(Events::with_capacity(events.capacity())?);
+        }
+        let inner = buf.as_mut().expect("buffer");
+        self.inner.select(inner, timeout)?;
+        let raw = events.raw_mut();
+        raw.extend_from_slice(inner.raw());
+        if self.duplicate.load(SeqCst) {
+            raw.extend_from_within(..);
+        }
+        Ok(())
+    }
+
+    fn wake(&self) -> io::Result<()> {
+        self.wakes.fetch_add(1, SeqCst);
+        if take_one(&self.wake_failures) {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "wake failure injected by test",
+            ));
+        }
+        self.inner.wake()
+    }
+
+    fn decode(raw: &S::RawEvent) -> Event {
+        S::decode(raw)
+    }
+}
