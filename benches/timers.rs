@@ -11,7 +11,8 @@
 //! ns/op is its wall-clock time divided by N; the ratio is the map's ns/op over the
 //! wheel's in the same round. The table shows the median and the min–max over the rounds.
 //! The wheel runs twice: with the `EventLoop`'s default 1,024 slots (10,000 ticks of
-//! delay means ~10 revolutions per slot) and with 16,384 slots (one tick per slot).
+//! delay span ~10 revolutions: most timers wait in level 1 and move down once) and with
+//! 16,384 slots (everything fits one revolution).
 //!
 //! ```sh
 //! cargo bench --bench timers                          # 1M timers, 7 rounds, ~30 s

@@ -3,11 +3,18 @@
 //!
 //! # Implementation notes
 //! - Time is counted in ticks of `tick` since the wheel's `origin`. A timer due at
-//!   `deadline` goes to tick `ceil(deadline / tick)` and slot `tick % slots`; a slot holds
-//!   a doubly linked list threaded through the slab, so insert and cancel are O(1).
-//! - [`TimerWheel::advance`] visits the slots of every tick that has fully elapsed
+//!   `deadline` belongs to tick `ceil(deadline / tick)`; ticks are grouped in
+//!   revolutions of `slots` ticks.
+//! - Two levels, each a hashed wheel whose slots list slab indices (an entry knows its
+//!   position, so insert and cancel are O(1) pushes and swap-removes): level 0 holds the timers of the cursor's revolution,
+//!   one slot per tick; level 1 holds later ones, one slot per revolution (hashed, so a
+//!   timer more than `slots²` ticks away shares a slot with nearer ones and is skipped
+//!   until its revolution comes). When the cursor enters a revolution, that
+//!   revolution's level-1 slot moves down to level 0. Every timer is touched at most
+//!   once when it moves down and once when it fires, however far away it was set.
+//! - [`TimerWheel::advance`] visits every tick that has fully elapsed
 //!   (`floor(now / tick)`), so a timer never fires early: `floor(now) >= ceil(deadline)`
-//!   implies `now >= deadline`. Timers of a later revolution stay in their slot.
+//!   implies `now >= deadline`.
 //! - Due timers are moved to a due list sorted by (exact deadline, insertion order), then
 //!   handed out one by one by [`TimerWheel::pop_due`]; a timer cancelled after being
 //!   collected but before being popped does not fire, and a timer inserted meanwhile
@@ -44,10 +51,18 @@ impl std::error::Error for TimerError {}
 const NIL: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The cursor's revolution: one slot per tick.
+    Ticks,
+    /// Later revolutions: one slot per revolution.
+    Revolutions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Free,
-    /// Linked into the slot list of its tick.
-    Wheel,
+    /// Linked into a slot list of level 0 (its tick) or level 1 (its revolution).
+    Wheel(Level),
     /// Collected by `advance`, waiting in the due list.
     Due,
 }
@@ -62,19 +77,24 @@ struct Entry<T> {
     seq: u64,
     generation: u32,
     state: State,
-    prev: u32,
-    next: u32,
+    /// In the wheel: the position in its slot's list. Free: the next free entry.
+    link: u32,
 }
 
-/// A hashed timing wheel storing a `T` per timer.
+/// A two-level hashed timing wheel storing a `T` per timer.
 #[derive(Debug)]
 pub struct TimerWheel<T> {
     origin: Instant,
     tick_ns: u64,
     /// The first tick not yet visited by `advance`.
     cursor: u64,
-    slots: Vec<u32>,
+    /// log2 of the slot count: a revolution is `1 << bits` ticks.
+    bits: u32,
     mask: u64,
+    /// Level 0: the cursor's revolution, one slot per tick.
+    ticks: Vec<Vec<u32>>,
+    /// Level 1: later revolutions, one slot per revolution (hashed).
+    revolutions: Vec<Vec<u32>>,
     entries: Vec<Entry<T>>,
     free: u32,
     capacity: usize,
@@ -87,8 +107,8 @@ pub struct TimerWheel<T> {
 }
 
 impl<T> TimerWheel<T> {
-    /// A wheel of `slots` slots (rounded up to a power of two) of `tick` each, holding
-    /// at most `capacity` timers, counting time from `origin`.
+    /// A wheel of `slots` slots per level (rounded up to a power of two) of `tick` each,
+    /// holding at most `capacity` timers, counting time from `origin`.
     ///
     /// # Panics
     /// If `tick` is zero or `slots` or `capacity` is zero or above `u32::MAX / 2`; the
@@ -108,8 +128,10 @@ impl<T> TimerWheel<T> {
             origin,
             tick_ns: u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX),
             cursor: 0,
-            slots: vec![NIL; slots],
+            bits: slots.trailing_zeros(),
             mask: slots as u64 - 1,
+            ticks: vec![Vec::new(); slots],
+            revolutions: vec![Vec::new(); slots],
             entries: Vec::new(),
             free: NIL,
             capacity,
@@ -145,8 +167,14 @@ impl<T> TimerWheel<T> {
         if self.len >= self.capacity {
             return Err(TimerError::Overflow);
         }
+        let now = self.nanos_since_origin(now);
+        if self.len == 0 {
+            // Nothing is pending: skip the ticks that elapsed since the last `advance`
+            // (tick `now / tick` itself is not over, so it stays unvisited).
+            self.cursor = self.cursor.max(now / self.tick_ns);
+        }
         let after_ns = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
-        let deadline = self.nanos_since_origin(now).saturating_add(after_ns);
+        let deadline = now.saturating_add(after_ns);
         // ceil(deadline / tick), and never a tick already visited.
         let tick = deadline.div_ceil(self.tick_ns).max(self.cursor);
         let index = self.alloc(data, deadline, tick);
@@ -165,9 +193,8 @@ impl<T> TimerWheel<T> {
             tick,
             seq: self.seq,
             generation: 0,
-            state: State::Wheel,
-            prev: NIL,
-            next: NIL,
+            state: State::Free,
+            link: NIL,
         };
         if self.free == NIL {
             self.entries.push(entry);
@@ -175,7 +202,7 @@ impl<T> TimerWheel<T> {
         }
         let index = self.free;
         let slot = &mut self.entries[index as usize];
-        self.free = slot.next;
+        self.free = slot.link;
         let generation = slot.generation;
         *slot = Entry {
             generation,
@@ -184,29 +211,40 @@ impl<T> TimerWheel<T> {
         index
     }
 
-    fn link(&mut self, index: u32) {
-        let slot = (self.entries[index as usize].tick & self.mask) as usize;
-        let head = self.slots[slot];
-        self.entries[index as usize].next = head;
-        self.entries[index as usize].prev = NIL;
-        if head != NIL {
-            self.entries[head as usize].prev = index;
+    /// The slot list of `level` that holds `tick`.
+    fn slot(&mut self, level: Level, tick: u64) -> &mut Vec<u32> {
+        match level {
+            Level::Ticks => &mut self.ticks[(tick & self.mask) as usize],
+            Level::Revolutions => &mut self.revolutions[((tick >> self.bits) & self.mask) as usize],
         }
-        self.slots[slot] = index;
     }
 
-    fn unlink(&mut self, index: u32) {
-        let (prev, next, tick) = {
-            let e = &self.entries[index as usize];
-            (e.prev, e.next, e.tick)
-        };
-        if prev == NIL {
-            self.slots[(tick & self.mask) as usize] = next;
+    /// Adds an entry to level 0 if its tick is in the cursor's revolution, else to 1.
+    fn link(&mut self, index: u32) {
+        let tick = self.entries[index as usize].tick;
+        let level = if tick >> self.bits <= self.cursor >> self.bits {
+            Level::Ticks
         } else {
-            self.entries[prev as usize].next = next;
-        }
-        if next != NIL {
-            self.entries[next as usize].prev = prev;
+            Level::Revolutions
+        };
+        let slot = self.slot(level, tick);
+        slot.push(index);
+        let position = (slot.len() - 1) as u32;
+        let e = &mut self.entries[index as usize];
+        e.state = State::Wheel(level);
+        e.link = position;
+    }
+
+    /// Removes an entry from its slot list: O(1), the last entry takes its place.
+    fn unlink(&mut self, index: u32, level: Level) {
+        let (position, tick) = {
+            let e = &self.entries[index as usize];
+            (e.link as usize, e.tick)
+        };
+        let slot = self.slot(level, tick);
+        slot.swap_remove(position);
+        if let Some(&moved) = slot.get(position) {
+            self.entries[moved as usize].link = position as u32;
         }
     }
 
@@ -214,7 +252,7 @@ impl<T> TimerWheel<T> {
         let e = &mut self.entries[index as usize];
         e.state = State::Free;
         e.generation = e.generation.wrapping_add(1);
-        e.next = self.free;
+        e.link = self.free;
         self.free = index;
         self.len -= 1;
         e.data.take()
@@ -230,8 +268,8 @@ impl<T> TimerWheel<T> {
         }
         match e.state {
             State::Free => false,
-            State::Wheel => {
-                self.unlink(timeout.index);
+            State::Wheel(level) => {
+                self.unlink(timeout.index, level);
                 self.release(timeout.index);
                 true
             }
@@ -250,50 +288,104 @@ impl<T> TimerWheel<T> {
         self.due_pos = 0;
         // Every tick < `end` has fully elapsed.
         let end = self.nanos_since_origin(now) / self.tick_ns + 1;
-        if end <= self.cursor {
+        if self.len == 0 {
+            self.cursor = self.cursor.max(end);
             return;
         }
-        if self.len > 0 && self.earliest < end {
-            // Past a whole revolution each slot needs one visit only.
-            let first = self.cursor.max(end.saturating_sub(self.slots.len() as u64));
-            for tick in first..end {
-                self.collect_slot(tick, end);
-            }
-            self.earliest = self.next_pending_tick(end);
-            self.due.sort_unstable();
-        }
-        self.cursor = end;
-    }
-
-    fn collect_slot(&mut self, tick: u64, end: u64) {
-        let mut index = self.slots[(tick & self.mask) as usize];
-        while index != NIL {
-            let e = &self.entries[index as usize];
-            let next = e.next;
-            if e.tick < end {
-                let key = (e.deadline, e.seq, index);
-                self.unlink(index);
-                self.entries[index as usize].state = State::Due;
-                self.due.push(key);
-            }
-            index = next;
-        }
-    }
-
-    /// The earliest tick still in the wheel, scanning one revolution from `from`.
-    fn next_pending_tick(&self, from: u64) -> u64 {
-        let mut best = u64::MAX;
-        for offset in 0..self.slots.len() as u64 {
-            let mut index = self.slots[((from + offset) & self.mask) as usize];
-            while index != NIL {
-                best = best.min(self.entries[index as usize].tick);
-                index = self.entries[index as usize].next;
-            }
-            if best <= from + offset {
+        while self.cursor < end {
+            if self.earliest >= end {
+                // Nothing is due before `end`.
+                self.move_to(end);
                 break;
             }
+            // At most to the end of the cursor's revolution, whose slots level 0 holds.
+            let stop = (((self.cursor >> self.bits) + 1) << self.bits).min(end);
+            for tick in self.cursor.max(self.earliest)..stop {
+                self.collect(tick);
+            }
+            self.move_to(stop);
         }
-        best
+        self.due.sort_unstable();
+    }
+
+    /// Moves the cursor to `to`, bringing down the level-1 slot of every revolution it
+    /// enters, and recomputes `earliest`.
+    fn move_to(&mut self, to: u64) {
+        let (from_rev, to_rev) = (self.cursor >> self.bits, to >> self.bits);
+        let collected = self.due.len() > self.due_pos;
+        self.cursor = to;
+        // Past `slots` revolutions, every level-1 slot needs one visit only.
+        let first = (from_rev + 1).max(to_rev.saturating_sub(self.mask));
+        for rev in first..=to_rev {
+            self.bring_down(rev);
+        }
+        // Otherwise `earliest` (≥ `to`) is still a lower bound: no scan on idle calls.
+        if collected || to_rev > from_rev || self.earliest < to {
+            self.earliest = self.next_pending_tick();
+        }
+    }
+
+    /// Moves the timers of revolution `rev` from level 1 to level 0.
+    ///
+    /// Slot lists are arrays, not linked lists: walking one, the CPU fetches the next
+    /// entries while it works on this one, where following `next` pointers would wait
+    /// for each cache miss in turn.
+    fn bring_down(&mut self, rev: u64) {
+        let slot = (rev & self.mask) as usize;
+        let mut list = std::mem::take(&mut self.revolutions[slot]);
+        let mut kept = 0;
+        for i in 0..list.len() {
+            let index = list[i];
+            // Ticks of revolutions passed by a long jump are due at once: level 0 too.
+            if self.entries[index as usize].tick >> self.bits <= rev {
+                self.link(index);
+            } else {
+                list[kept] = index;
+                self.entries[index as usize].link = kept as u32;
+                kept += 1;
+            }
+        }
+        list.truncate(kept);
+        self.revolutions[slot] = list;
+    }
+
+    /// Moves every timer of level 0's slot for `tick` that is due to the due list.
+    fn collect(&mut self, tick: u64) {
+        let slot = (tick & self.mask) as usize;
+        let mut list = std::mem::take(&mut self.ticks[slot]);
+        let mut kept = 0;
+        for i in 0..list.len() {
+            let index = list[i];
+            let e = &mut self.entries[index as usize];
+            if e.tick <= tick {
+                e.state = State::Due;
+                self.due.push((e.deadline, e.seq, index));
+            } else {
+                e.link = kept as u32;
+                list[kept] = index;
+                kept += 1;
+            }
+        }
+        list.truncate(kept);
+        self.ticks[slot] = list;
+    }
+
+    /// The earliest tick in level 0 (the first non-empty slot from the cursor: all its
+    /// timers share that tick), else the start of the next revolution if level 1 holds
+    /// timers (a lower bound), else `u64::MAX`.
+    fn next_pending_tick(&self) -> u64 {
+        let rev_end = ((self.cursor >> self.bits) + 1) << self.bits;
+        for tick in self.cursor..rev_end {
+            if let Some(&first) = self.ticks[(tick & self.mask) as usize].first() {
+                return self.entries[first as usize].tick.max(self.cursor);
+            }
+        }
+        let in_due = self.due.len() - self.due_pos;
+        if self.len > in_due {
+            rev_end
+        } else {
+            u64::MAX
+        }
     }
 
     /// The next due timer collected by the last [`advance`](TimerWheel::advance).
@@ -369,6 +461,46 @@ mod tests {
         assert_eq!(fire(&mut w, t0 + 3 * MS), vec![3]);
         assert!(fire(&mut w, t0 + 6 * MS).is_empty());
         assert_eq!(fire(&mut w, t0 + 7 * MS), vec![7]);
+    }
+
+    #[test]
+    fn timers_beyond_both_levels_fire_on_their_tick() {
+        // 4 slots: a revolution is 4 ticks, level 1 wraps every 16 ticks.
+        let (t0, mut w) = wheel(4);
+        for ms in [5u32, 17, 33, 70, 16] {
+            w.insert(t0, ms * MS, ms).unwrap();
+        }
+        let mut fired = Vec::new();
+        for ms in 0..=80u32 {
+            for t in fire(&mut w, t0 + ms * MS) {
+                fired.push((t, ms));
+            }
+        }
+        assert_eq!(fired, vec![(5, 5), (16, 16), (17, 17), (33, 33), (70, 70)]);
+    }
+
+    #[test]
+    fn cancel_in_level_one_and_after_moving_down() {
+        let (t0, mut w) = wheel(4);
+        let far = w.insert(t0, 9 * MS, 9).unwrap();
+        let farther = w.insert(t0, 10 * MS, 10).unwrap();
+        assert!(w.cancel(&far));
+        // Revolution 2 (ticks 8..12) moves down at tick 8.
+        assert!(fire(&mut w, t0 + 8 * MS).is_empty());
+        assert!(w.cancel(&farther));
+        assert!(fire(&mut w, t0 + 20 * MS).is_empty());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_long_pause_between_advances_fires_everything_due_in_order() {
+        let (t0, mut w) = wheel(4);
+        for ms in [3u32, 41, 7, 100, 12] {
+            w.insert(t0, ms * MS, ms).unwrap();
+        }
+        assert_eq!(fire(&mut w, t0 + 50 * MS), vec![3, 7, 12, 41]);
+        assert!(fire(&mut w, t0 + 99 * MS).is_empty());
+        assert_eq!(fire(&mut w, t0 + 100 * MS), vec![100]);
     }
 
     #[test]
