@@ -6,12 +6,13 @@
 //!   a map from fd to slot finds them. `register` grows the array, `deregister`
 //!   swap-removes; `select` never rebuilds nor reallocates it.
 //! - The array sits under a mutex that `select` holds while in poll(2). A thread that
-//!   changes a registration counts itself in `pending` and, if the selector is inside
-//!   poll(2), wakes it through the waker; the selector then waits on a condvar until no
-//!   change is pending, and polls again with the time left. Both sides use `SeqCst` on
-//!   `pending` and `in_poll`, so either the selector sees the pending change before it
-//!   polls or the changer sees it polling and wakes it. With no `select` running a
-//!   change makes no system call (a oneshot `reregister` per event stays cheap).
+//!   changes a registration counts itself in `pending` and, if a `select` is running
+//!   (its `SelectLock` is held), wakes it through the waker; the selector then waits on
+//!   a condvar until no change is pending, and polls again with the time left. Both
+//!   sides use `SeqCst` on `pending` and the select lock's flag, so either the selector
+//!   sees the pending change before it polls or the changer sees it selecting and wakes
+//!   it. With no `select` running a change makes no system call (a oneshot
+//!   `reregister` per event stays cheap), and the select path pays no extra atomic.
 //! - `wake()` sets `woken` and writes the waker only on its false → true change, so wakes
 //!   coalesce. A waker wake-up without `woken` (a registration change) makes `select`
 //!   poll again; with `woken` it returns.
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -52,8 +53,6 @@ pub struct Poll {
     state: Mutex<State>,
     /// Registration changes waiting for the state lock.
     pending: AtomicUsize,
-    /// Whether `select` is inside (or about to enter) poll(2).
-    in_poll: AtomicBool,
     /// Signalled when the last pending change is applied and `select` waits for it.
     cond: Condvar,
     /// A user wake not yet consumed by a `select`.
@@ -101,7 +100,6 @@ impl Selector for Poll {
         Ok(Poll {
             state: Mutex::new(State::new(waker.fd())),
             pending: AtomicUsize::new(0),
-            in_poll: AtomicBool::new(false),
             cond: Condvar::new(),
             woken: AtomicBool::new(false),
             waker,
@@ -218,9 +216,6 @@ impl Poll {
             // too large for an `Instant` has no deadline: it clamps and polls again.
             let left = sys::remaining(deadline).or(timeout);
             let polled = poll(&mut state.fds, sys::timeout_ms(left));
-            // No ordering needed here: a modifier that still sees `true` only writes a
-            // spurious wake byte, which the next round drains.
-            self.in_poll.store(false, Relaxed);
             // EINTR returns here as `Interrupted` with no events; the waker and `woken`
             // are left as they are, so a wake that raced the signal is not lost.
             let mut ready = polled?;
@@ -246,7 +241,9 @@ impl Poll {
     /// blocked in poll(2) so it lets go of the lock.
     fn modify<R>(&self, change: impl FnOnce(&mut State) -> io::Result<R>) -> io::Result<R> {
         self.pending.fetch_add(1, SeqCst);
-        if self.in_poll.load(SeqCst) {
+        // A select that has not reached poll(2) yet sees `pending` and lets us in; one
+        // that has returned finds at most a spurious byte in the waker next time.
+        if self.lock.is_held() {
             // notify fails only on a full pipe or counter, which it maps to Ok; if it
             // ever failed, the change would still apply when the current poll(2) ends.
             let _ = self.waker.notify();
@@ -261,24 +258,20 @@ impl Poll {
         result
     }
 
-    /// Waits until no registration change is pending, then marks `select` as polling.
+    /// Waits until no registration change is pending.
     fn quiesce<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        loop {
-            while self.pending.load(SeqCst) > 0 {
-                state.waiting = true;
-                state = self
-                    .cond
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                state.waiting = false;
-            }
-            self.in_poll.store(true, SeqCst);
-            // A change that came in before `in_poll` was visible did not wake us: let it in.
-            if self.pending.load(SeqCst) == 0 {
-                return state;
-            }
-            self.in_poll.store(false, SeqCst);
+        // `pending` is read after the select lock was taken (both `SeqCst`): a change
+        // counted before then is waited for here, one counted after sees the lock held
+        // and wakes the poll.
+        while self.pending.load(SeqCst) > 0 {
+            state.waiting = true;
+            state = self
+                .cond
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting = false;
         }
+        state
     }
 }
 
