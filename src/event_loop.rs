@@ -272,10 +272,18 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
 
     /// Waits for I/O; `Ok(true)` when a signal interrupted the wait.
     fn select(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
-        let sleep = timeout != Some(Duration::ZERO) && self.notify.prepare_sleep();
-        let timeout = if sleep { timeout } else { Some(Duration::ZERO) };
+        // Without a `Sender` nobody can queue a message, so there is nobody to tell that
+        // the loop sleeps (a `Sender` is only made by `channel()`, on this thread).
+        let handshake = timeout != Some(Duration::ZERO) && Arc::strong_count(&self.notify) > 1;
+        let timeout = if handshake && !self.notify.prepare_sleep() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         let result = self.selector.select(&mut self.events, timeout);
-        self.notify.awake();
+        if handshake {
+            self.notify.awake();
+        }
         match result {
             Ok(()) => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {

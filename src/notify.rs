@@ -143,9 +143,10 @@ impl<M> Shared<M> {
         true
     }
 
-    /// The loop returned from `select`.
+    /// The loop returned from `select`. No ordering is needed: a sender that still sees
+    /// `SLEEPING` makes one spare wake, which the next `select` consumes.
     pub(crate) fn awake(&self) {
-        self.state.store(AWAKE, Ordering::SeqCst);
+        self.state.store(AWAKE, Ordering::Relaxed);
     }
 
     /// Whether a message is queued.
