@@ -340,6 +340,9 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// (several posts merge). Events posted during this iteration for a token already
     /// dispatched in it wait for the next iteration.
     fn dispatch_pending(&mut self, handler: &mut H) {
+        // Stale marks belong to the kernel batch just dispatched; deregister and
+        // reregister already dropped the queued events of the tokens they retired.
+        self.stale.clear();
         let mut budget = self.pending.len();
         while budget > 0 {
             let Some((token, mut ready)) = self.pending.pop_front() else {
