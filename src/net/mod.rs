@@ -131,6 +131,22 @@ impl<A: fmt::Debug> fmt::Debug for ShowAddr<A> {
     }
 }
 
+/// Implements `Debug` as `$ty { fd: …, $field: … }`: the descriptor, then each address
+/// `self.$addr()` under the name `$field`, shown by [`ShowAddr`].
+macro_rules! impl_debug {
+    ($ty:ident $(, $field:ident = $addr:ident)*) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("fd", &$crate::Source::raw_source(self))
+                    $(.field(stringify!($field), &$crate::net::ShowAddr(self.$addr())))*
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use impl_debug;
+
 /// Implements the descriptor traits (`AsRawFd`, `AsFd`, `IntoRawFd` on Unix;
 /// `AsRawSocket`, `AsSocket`, `IntoRawSocket` on Windows) by delegating to `self.inner`.
 /// `FromRawFd`/`FromRawSocket` are in `crate::sys::socket` (they are `unsafe`).
@@ -175,6 +191,104 @@ macro_rules! impl_descriptor {
     )*};
 }
 pub(crate) use impl_descriptor;
+
+/// Implements `Read` for `$ty` and for `&$ty` (a shared stream can be read, as with
+/// std's): both read `&self.inner` (`recv(2)`/`read(2)`, `readv(2)`).
+macro_rules! impl_read {
+    ($ty:ty) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &self.inner, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &self.inner, bufs)
+            }
+        }
+    };
+}
+pub(crate) use impl_read;
+
+/// Implements `Write` for `$ty` and for `&$ty` (a shared stream can be written, as
+/// with std's); `$ty` writes through `&$ty`, and `flush` does nothing (nothing is
+/// buffered). `&$ty` writes:
+/// - `write for $ty`: to `&self.inner` (`write(2)`, `writev(2)`: pipes);
+/// - `send for $ty`: with `send(2)`/`sendmsg(2)` and
+///   [`SEND_FLAGS`](crate::sys::socket::SEND_FLAGS) (stream sockets, never `SIGPIPE`).
+///   The doc comments before `send` are those of `<&$ty as Write>::write`.
+macro_rules! impl_write {
+    (write for $ty:ty) => {
+        $crate::net::impl_write!(@by_ref $ty);
+
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &self.inner, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &self.inner, bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+    ($(#[$write_doc:meta])* send for $ty:ty) => {
+        $crate::net::impl_write!(@by_ref $ty);
+
+        impl std::io::Write for &$ty {
+            $(#[$write_doc])*
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                socket2::SockRef::from(&self.inner)
+                    .send_with_flags(buf, $crate::sys::socket::SEND_FLAGS)
+            }
+
+            /// `sendmsg(2)` with `MSG_NOSIGNAL`.
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                socket2::SockRef::from(&self.inner)
+                    .send_vectored_with_flags(bufs, $crate::sys::socket::SEND_FLAGS)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+    // `Write for $ty`, through `&$ty`.
+    (@by_ref $ty:ty) => {
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_write;
 
 /// The IP address of a socket address from the OS, or an error if it is not one.
 fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {

@@ -1,13 +1,15 @@
 //! TCP sockets on socket2 and std: `TcpSocket`, `TcpListener` (`TcpAcceptor`), `TcpStream` (Unix and Windows).
 
-use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{self, Shutdown, SocketAddr};
 use std::time::Duration;
 
 use socket2::{Domain, SockRef, Socket, Type};
 
-use super::{impl_descriptor, invalid_input, private, Connect, ConnectError, Listen, ShowAddr};
+use super::{
+    impl_debug, impl_descriptor, impl_read, impl_write, invalid_input, private, Connect,
+    ConnectError, Listen,
+};
 use crate::sys::socket as sys;
 use crate::Source;
 
@@ -212,14 +214,7 @@ impl Listen for TcpSocket {
     }
 }
 
-impl fmt::Debug for TcpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpSocket")
-            .field("fd", &self.raw_source())
-            .field("local", &ShowAddr(self.local_addr()))
-            .finish()
-    }
-}
+impl_debug!(TcpSocket, local = local_addr);
 
 /// A listening TCP socket: [`accept`](TcpListener::accept) returns its connections.
 pub struct TcpListener {
@@ -287,14 +282,7 @@ impl TcpListener {
     }
 }
 
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener")
-            .field("fd", &self.raw_source())
-            .field("local", &ShowAddr(self.local_addr()))
-            .finish()
-    }
-}
+impl_debug!(TcpListener, local = local_addr);
 
 /// A connected (or connecting) TCP stream. Reads and writes never block: they return
 /// `WouldBlock`. Writes use `send(2)` with `MSG_NOSIGNAL`, so a closed peer is an error
@@ -389,65 +377,13 @@ impl TcpStream {
     }
 }
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.inner).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&self.inner).read_vectored(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
+impl_read!(TcpStream);
+impl_write!(
     /// `send(2)` with `MSG_NOSIGNAL` (std's `write` would do the same, but its
     /// `write_vectored` is `writev(2)`, which can raise `SIGPIPE`).
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        SockRef::from(&self.inner).send_with_flags(buf, sys::SEND_FLAGS)
-    }
+    send for TcpStream
+);
 
-    /// `sendmsg(2)` with `MSG_NOSIGNAL`.
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        SockRef::from(&self.inner).send_vectored_with_flags(bufs, sys::SEND_FLAGS)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpStream")
-            .field("fd", &self.raw_source())
-            .field("local", &ShowAddr(self.local_addr()))
-            .field("peer", &ShowAddr(self.peer_addr()))
-            .finish()
-    }
-}
+impl_debug!(TcpStream, local = local_addr, peer = peer_addr);
 
 impl_descriptor!(TcpSocket, TcpListener, TcpStream);

@@ -6,7 +6,7 @@
 //! `InvalidInput` error naming the limit, never truncated.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{self, SocketAddr};
@@ -14,7 +14,10 @@ use std::path::Path;
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-use super::{impl_descriptor, invalid_input, private, Connect, ConnectError, Listen, ShowAddr};
+use super::{
+    impl_debug, impl_descriptor, impl_read, impl_write, invalid_input, private, Connect,
+    ConnectError, Listen,
+};
 use crate::sys::socket as sys;
 use crate::Source;
 
@@ -254,14 +257,7 @@ impl UnixListener {
     }
 }
 
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixListener")
-            .field("fd", &self.raw_source())
-            .field("local", &ShowAddr(self.local_addr()))
-            .finish()
-    }
-}
+impl_debug!(UnixListener, local = local_addr);
 
 /// A connected Unix stream socket. Reads and writes never block (`WouldBlock`); writes
 /// use `send(2)` with `MSG_NOSIGNAL` (std's `UnixStream` writes with `write(2)`, which
@@ -340,64 +336,12 @@ impl UnixStream {
     }
 }
 
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.inner).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&self.inner).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &UnixStream {
+impl_read!(UnixStream);
+impl_write!(
     /// `send(2)` with `MSG_NOSIGNAL`.
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        SockRef::from(&self.inner).send_with_flags(buf, sys::SEND_FLAGS)
-    }
+    send for UnixStream
+);
 
-    /// `sendmsg(2)` with `MSG_NOSIGNAL`.
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        SockRef::from(&self.inner).send_vectored_with_flags(bufs, sys::SEND_FLAGS)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("fd", &self.raw_source())
-            .field("local", &ShowAddr(self.local_addr()))
-            .field("peer", &ShowAddr(self.peer_addr()))
-            .finish()
-    }
-}
+impl_debug!(UnixStream, local = local_addr, peer = peer_addr);
 
 impl_descriptor!(UnixSocket, UnixListener, UnixStream);

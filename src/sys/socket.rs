@@ -15,47 +15,56 @@ use std::io;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-/// Flags for every `send(2)`/`sendmsg(2)` on a stream socket: `MSG_NOSIGNAL` makes a
-/// write to a peer that went away return `EPIPE` instead of raising `SIGPIPE`
-/// (send(2): "MSG_NOSIGNAL ... don't generate a SIGPIPE signal").
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-))]
-pub(crate) const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
-/// No `MSG_NOSIGNAL` here: Apple uses `SO_NOSIGPIPE` (set at creation), Windows has no
-/// signals.
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-)))]
-pub(crate) const SEND_FLAGS: i32 = 0;
+cfg_if::cfg_if! {
+    if #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "illumos",
+        target_os = "solaris"
+    ))] {
+        /// Flags for every `send(2)`/`sendmsg(2)` on a stream socket: `MSG_NOSIGNAL` makes a
+        /// write to a peer that went away return `EPIPE` instead of raising `SIGPIPE`
+        /// (send(2): "MSG_NOSIGNAL ... don't generate a SIGPIPE signal").
+        pub(crate) const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
+    } else {
+        /// No `MSG_NOSIGNAL` here: Apple uses `SO_NOSIGPIPE` (set at creation), Windows has no
+        /// signals.
+        pub(crate) const SEND_FLAGS: i32 = 0;
+    }
+}
+
+/// `cfg_if!` on whether socket(2), socketpair(2) and accept4(2) take `SOCK_NONBLOCK` and
+/// `SOCK_CLOEXEC`: `if atomic { … }` is compiled where they do (the flags are set in the
+/// creating call), `else { … }` elsewhere (Apple, Windows).
+macro_rules! cfg_sock_flags {
+    (if atomic { $($atomic:tt)* } else { $($after:tt)* }) => {
+        cfg_if::cfg_if! {
+            if #[cfg(any(
+                target_os = "linux",
+                target_os = "android",
+                target_os = "freebsd",
+                target_os = "dragonfly",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "illumos"
+            ))] {
+                $($atomic)*
+            } else {
+                $($after)*
+            }
+        }
+    };
+}
 
 /// `socket(2)`: a new socket, non-blocking and close-on-exec.
 #[doc(alias = "socket")]
 pub(crate) fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
-    cfg_if::cfg_if! {
-        if #[cfg(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "dragonfly",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "illumos"
-        ))] {
+    cfg_sock_flags! {
+        if atomic {
             // One call, no window: SOCK_NONBLOCK here, SOCK_CLOEXEC added by socket2.
             Socket::new(domain, ty.nonblocking(), None)
         } else {
@@ -75,16 +84,8 @@ pub(crate) fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
 #[cfg(unix)]
 #[doc(alias = "socketpair")]
 pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
-    cfg_if::cfg_if! {
-        if #[cfg(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "dragonfly",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "illumos"
-        ))] {
+    cfg_sock_flags! {
+        if atomic {
             // SOCK_NONBLOCK in the creating call; socket2 adds SOCK_CLOEXEC.
             Socket::pair(domain, ty.nonblocking(), None)
         } else {
@@ -102,16 +103,8 @@ pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
 /// `WouldBlock` when none is waiting.
 #[doc(alias = "accept4")]
 pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
-    cfg_if::cfg_if! {
-        if #[cfg(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "dragonfly",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "illumos"
-        ))] {
+    cfg_sock_flags! {
+        if atomic {
             // accept4(2): the new socket is born with both flags, whatever the
             // listener's (Linux accept(2) does not inherit O_NONBLOCK; accept(2) man page).
             listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
