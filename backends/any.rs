@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::{Mutex, TryLockError};
 use std::time::Duration;
 
+use crate::selector::errors;
 use crate::{Capabilities, Event, Events, Interest, Mode, RawSource, Selector, Token};
 
 #[cfg(selectio_epoll)]
@@ -155,12 +156,8 @@ impl<S: Selector> Dispatch<S> {
         let mut scratch = match self.scratch.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            // Another thread is selecting: let the backend word the error.
-            Err(TryLockError::WouldBlock) => {
-                return self
-                    .selector
-                    .select(&mut Events::with_capacity(1)?, Some(Duration::ZERO))
-            }
+            // Another thread is selecting (it holds the scratch buffer).
+            Err(TryLockError::WouldBlock) => return Err(errors::busy(self.selector.name())),
         };
         if scratch.as_ref().map(Events::capacity) != Some(out.capacity()) {
             *scratch = Some(Events::with_capacity(out.capacity())?);
