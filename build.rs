@@ -1,8 +1,12 @@
-//! Turns the backend features into `cfg`s that say "this backend exists on this target".
+//! Turns the target into `cfg` names: which backends exist here, and the OS traits the
+//! code needs where an item exists on some targets only (a libc constant or function).
 //!
-//! This is the one place that lists which `target_os` has which kernel interface; the rest
-//! of the crate (and its tests) asks `cfg(selectio_epoll)` and friends. A backend feature
-//! on a target without that interface compiles to nothing, so features stay additive.
+//! This is the one place that lists which `target_os` has which kernel interface or
+//! quirk; the rest of the crate (and its tests) asks `cfg(selectio_epoll)`,
+//! `cfg(selectio_apple)` and friends. Where both branches compile everywhere, a plain
+//! `const` bool in `src/sys/mod.rs` does instead. A backend feature on a target without
+//! that interface compiles to nothing, so features stay additive. Each name says why
+//! here; the line that uses it says what the quirk is, with the evidence.
 
 use std::env;
 
@@ -11,33 +15,48 @@ fn main() {
     let family = env::var("CARGO_CFG_TARGET_FAMILY").unwrap_or_default();
     let feature =
         |name: &str| env::var_os(format!("CARGO_FEATURE_{}", name.to_uppercase())).is_some();
+    let os_in = |list: &[&str]| list.contains(&os.as_str());
     let unix = family.split(',').any(|f| f == "unix");
     let windows = family.split(',').any(|f| f == "windows");
 
+    // Apple's platforms: one kernel (XNU) and one libc.
+    let apple = os_in(&["macos", "ios", "tvos", "watchos", "visionos"]);
+    // The Linux kernel, with glibc/musl or Android's bionic.
+    let linux_like = os_in(&["linux", "android"]);
+    // The four BSDs. Apple stays apart: it lacks SOCK_NONBLOCK, accept4(2), pipe2(2) and
+    // a public MSG_NOSIGNAL.
+    let bsd = os_in(&["freebsd", "dragonfly", "netbsd", "openbsd"]);
     // epoll(7): Linux and Android.
-    let has_epoll = matches!(os.as_str(), "linux" | "android");
+    let has_epoll = linux_like;
     // kqueue(2): Apple platforms and the BSDs.
-    let has_kqueue = matches!(
-        os.as_str(),
-        "macos"
-            | "ios"
-            | "tvos"
-            | "watchos"
-            | "visionos"
-            | "freebsd"
-            | "netbsd"
-            | "openbsd"
-            | "dragonfly"
-    );
+    let has_kqueue = apple || bsd;
+    // socket(2)/socketpair(2) take SOCK_NONBLOCK|SOCK_CLOEXEC and accept4(2) exists
+    // (their man pages; socket2 offers `Type::nonblocking` and `Socket::accept4` there).
+    let atomic_sock_flags = linux_like || bsd || os == "illumos";
+    // send(2) takes MSG_NOSIGNAL (each system's send(2); Apple has no public one).
+    let msg_nosignal = linux_like || bsd || os_in(&["illumos", "solaris"]);
+    // SO_REUSEPORT exists (socket2's `set_reuse_port`: every Unix but these).
+    let reuseport = unix && !os_in(&["solaris", "illumos", "cygwin"]);
 
-    let enabled = [
+    let cfgs = [
         ("selectio_epoll", feature("epoll") && has_epoll),
         ("selectio_kqueue", feature("kqueue") && has_kqueue),
         ("selectio_poll", feature("poll") && unix),
         // polling runs on every Unix we target and on Windows, where it is always on.
         ("selectio_polling", (feature("polling") && unix) || windows),
+        ("selectio_apple", apple),
+        ("selectio_linux_like", linux_like),
+        ("selectio_atomic_sock_flags", atomic_sock_flags),
+        ("selectio_msg_nosignal", msg_nosignal),
+        ("selectio_reuseport", reuseport),
+        // EVFILT_READ's NOTE_FILE_POLL: FreeBSD only (kqueue(2), `filt_vfsread`).
+        ("selectio_note_file_poll", os == "freebsd"),
+        // EVFILT_READ's NOTE_EOF: OpenBSD only (kqueue(2), `filt_ufsread`).
+        ("selectio_note_eof", os == "openbsd"),
+        // `struct kevent` has `uint32_t filter, flags`: NetBSD only (sys/event.h).
+        ("selectio_kevent_u32", os == "netbsd"),
     ];
-    for (cfg, on) in enabled {
+    for (cfg, on) in cfgs {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         if on {
             println!("cargo::rustc-cfg={cfg}");

@@ -57,7 +57,7 @@ const WAKER: Token = Token::RESERVED;
 
 /// OpenBSD's libc lists `EVFILT_USER` but only recent kernels have it: the waker is a
 /// pipe there. Elsewhere `EVFILT_USER` is tried first.
-const TRY_USER_WAKER: bool = !cfg!(target_os = "openbsd");
+const TRY_USER_WAKER: bool = sys::TRY_EVFILT_USER;
 
 /// The waker's `EVFILT_USER` ident (user filters do not share the fd namespace).
 const USER_IDENT: usize = 0;
@@ -68,11 +68,11 @@ const USER_IDENT: usize = 0;
 /// space, where sockets and pipes only look at NOTE_LOWAT. The others have none: a file
 /// is readable only before its end (kqueue(2) on vnodes: "Returns when the file pointer
 /// is not at the end of file"; xnu `vnode_readable_data_count`), so `register` refuses it.
-#[cfg(target_os = "freebsd")]
+#[cfg(selectio_note_file_poll)]
 const READ_FFLAGS: Option<u32> = Some(libc::NOTE_FILE_POLL);
-#[cfg(target_os = "openbsd")]
+#[cfg(selectio_note_eof)]
 const READ_FFLAGS: Option<u32> = Some(libc::NOTE_EOF);
-#[cfg(not(any(target_os = "freebsd", target_os = "openbsd")))]
+#[cfg(not(any(selectio_note_file_poll, selectio_note_eof)))]
 const READ_FFLAGS: Option<u32> = None;
 
 /// At most four changes per call: `reregister` deletes two filters and adds two.
@@ -80,13 +80,13 @@ const MAX_CHANGES: usize = 4;
 
 // NetBSD's `struct kevent` has `uint32_t filter, flags` (sys/event.h); the others have
 // `short filter; u_short flags`.
-#[cfg(target_os = "netbsd")]
+#[cfg(selectio_kevent_u32)]
 type Filter = u32;
-#[cfg(target_os = "netbsd")]
+#[cfg(selectio_kevent_u32)]
 type Flags = u32;
-#[cfg(not(target_os = "netbsd"))]
+#[cfg(not(selectio_kevent_u32))]
 type Filter = i16;
-#[cfg(not(target_os = "netbsd"))]
+#[cfg(not(selectio_kevent_u32))]
 type Flags = u16;
 
 /// A registration as `register` or `reregister` received it.

@@ -42,10 +42,10 @@ const NAME: &str = "poll";
 /// poll(2) on Linux: "POLLRDHUP (since Linux 2.6.17) Stream socket peer closed
 /// connection, or shut down writing half of connection" — a peer's `shutdown(SHUT_WR)`
 /// shows even with no data left. C needs `_GNU_SOURCE` for it; libc exposes it here.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(selectio_linux_like)]
 const POLLRDHUP: c_short = libc::POLLRDHUP;
 /// Other systems have no such flag: a peer's shutdown shows as readable (EOF).
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(selectio_linux_like))]
 const POLLRDHUP: c_short = 0;
 
 /// The poll(2) selector.
@@ -476,7 +476,7 @@ mod tests {
         let nval = Ready::ERROR | Ready::READ_CLOSED | Ready::WRITE_CLOSED;
         assert_eq!(ready(r | w, libc::POLLNVAL), nval);
         assert_eq!(ready(r, libc::POLLPRI), Ready::PRIORITY);
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(selectio_linux_like)]
         assert_eq!(ready(r, POLLRDHUP), Ready::READABLE | Ready::READ_CLOSED);
     }
 }

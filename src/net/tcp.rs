@@ -97,19 +97,17 @@ impl TcpSocket {
     }
 
     /// Sets `SO_REUSEPORT`: several sockets may bind the same address and port.
-    #[cfg(all(
-        unix,
-        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
-    ))]
+    ///
+    /// Unix only, and not on Solaris, illumos or Cygwin (no `SO_REUSEPORT` in socket2).
+    #[cfg(selectio_reuseport)]
     pub fn set_reuseport(&self, reuse: bool) -> io::Result<()> {
         self.inner.set_reuse_port(reuse)
     }
 
     /// Whether `SO_REUSEPORT` is set.
-    #[cfg(all(
-        unix,
-        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
-    ))]
+    ///
+    /// Unix only, and not on Solaris, illumos or Cygwin (no `SO_REUSEPORT` in socket2).
+    #[cfg(selectio_reuseport)]
     pub fn reuseport(&self) -> io::Result<bool> {
         self.inner.reuse_port()
     }

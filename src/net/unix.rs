@@ -54,7 +54,7 @@ pub(super) fn std_addr(addr: &SocketAddr) -> io::Result<SockAddr> {
     if let Some(path) = addr.as_pathname() {
         return path_addr(path);
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(selectio_linux_like)]
     if let Some(name) = std::os::linux::net::SocketAddrExt::as_abstract_name(addr) {
         let mut bytes = Vec::with_capacity(name.len() + 1);
         bytes.push(0);
@@ -75,7 +75,7 @@ fn to_std_addr(
     if let Some(path) = addr.as_pathname() {
         return SocketAddr::from_pathname(path);
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(selectio_linux_like)]
     if let Some(name) = addr.as_abstract_namespace() {
         return <SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name);
     }

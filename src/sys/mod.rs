@@ -1,7 +1,9 @@
 //! Raw OS glue: the only place outside `backends/` that calls the C library.
 //!
-//! `target_os` lists live here (and in `build.rs` for the backends) and become named
-//! constants the rest of the crate uses.
+//! `target_os` lists live in `build.rs`, which turns them into `cfg` names
+//! (`selectio_apple`, `selectio_atomic_sock_flags`, …) for items that exist on some
+//! targets only, and here, as named `const` bools for a plain `if` where both branches
+//! compile everywhere. The rest of the crate uses the names.
 #![allow(unsafe_code)]
 // The helpers serve the backends and the conformance suite, which features switch off
 // one by one; an unused helper under some feature set is expected, not dead.
@@ -16,6 +18,10 @@ pub(crate) mod socket;
 mod unix;
 #[cfg(unix)]
 pub(crate) use unix::*;
+
+/// Whether the kqueue backend tries an `EVFILT_USER` waker before a pipe: not on OpenBSD
+/// (why: the waker in `backends/kqueue.rs`).
+pub(crate) const TRY_EVFILT_USER: bool = !cfg!(target_os = "openbsd");
 
 /// The largest timeout, in milliseconds, that `poll(2)` / `epoll_wait(2)` take.
 const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;

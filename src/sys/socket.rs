@@ -3,8 +3,9 @@
 //! # Implementation notes
 //!
 //! - Every socket is born non-blocking and close-on-exec: `SOCK_NONBLOCK|SOCK_CLOEXEC`
-//!   in `socket(2)`/`socketpair(2)` and `accept4(2)` where the OS has them; elsewhere
-//!   (Apple, Windows) the flags are set right after the creating call.
+//!   in `socket(2)`/`socketpair(2)` and `accept4(2)` where the OS has them
+//!   (`cfg(selectio_atomic_sock_flags)`, from `build.rs`); elsewhere (Apple, Windows) the
+//!   flags are set right after the creating call.
 //! - No `SIGPIPE`: stream sends pass [`SEND_FLAGS`] (`MSG_NOSIGNAL`); on Apple, which has
 //!   no public `MSG_NOSIGNAL`, `SO_NOSIGPIPE` is set when the socket is created (socket2
 //!   does it in `Socket::new`/`Socket::pair`) and accepted sockets inherit it.
@@ -16,16 +17,7 @@ use std::io;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 cfg_if::cfg_if! {
-    if #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "illumos",
-        target_os = "solaris"
-    ))] {
+    if #[cfg(selectio_msg_nosignal)] {
         /// Flags for every `send(2)`/`sendmsg(2)` on a stream socket: `MSG_NOSIGNAL` makes a
         /// write to a peer that went away return `EPIPE` instead of raising `SIGPIPE`
         /// (send(2): "MSG_NOSIGNAL ... don't generate a SIGPIPE signal").
@@ -37,34 +29,11 @@ cfg_if::cfg_if! {
     }
 }
 
-/// `cfg_if!` on whether socket(2), socketpair(2) and accept4(2) take `SOCK_NONBLOCK` and
-/// `SOCK_CLOEXEC`: `if atomic { … }` is compiled where they do (the flags are set in the
-/// creating call), `else { … }` elsewhere (Apple, Windows).
-macro_rules! cfg_sock_flags {
-    (if atomic { $($atomic:tt)* } else { $($after:tt)* }) => {
-        cfg_if::cfg_if! {
-            if #[cfg(any(
-                target_os = "linux",
-                target_os = "android",
-                target_os = "freebsd",
-                target_os = "dragonfly",
-                target_os = "netbsd",
-                target_os = "openbsd",
-                target_os = "illumos"
-            ))] {
-                $($atomic)*
-            } else {
-                $($after)*
-            }
-        }
-    };
-}
-
 /// `socket(2)`: a new socket, non-blocking and close-on-exec.
 #[doc(alias = "socket")]
 pub(crate) fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
-    cfg_sock_flags! {
-        if atomic {
+    cfg_if::cfg_if! {
+        if #[cfg(selectio_atomic_sock_flags)] {
             // One call, no window: SOCK_NONBLOCK here, SOCK_CLOEXEC added by socket2.
             Socket::new(domain, ty.nonblocking(), None)
         } else {
@@ -84,8 +53,8 @@ pub(crate) fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
 #[cfg(unix)]
 #[doc(alias = "socketpair")]
 pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
-    cfg_sock_flags! {
-        if atomic {
+    cfg_if::cfg_if! {
+        if #[cfg(selectio_atomic_sock_flags)] {
             // SOCK_NONBLOCK in the creating call; socket2 adds SOCK_CLOEXEC.
             Socket::pair(domain, ty.nonblocking(), None)
         } else {
@@ -103,8 +72,8 @@ pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
 /// `WouldBlock` when none is waiting.
 #[doc(alias = "accept4")]
 pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
-    cfg_sock_flags! {
-        if atomic {
+    cfg_if::cfg_if! {
+        if #[cfg(selectio_atomic_sock_flags)] {
             // accept4(2): the new socket is born with both flags, whatever the
             // listener's (Linux accept(2) does not inherit O_NONBLOCK; accept(2) man page).
             listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
@@ -142,13 +111,7 @@ pub(crate) fn adopt(socket: &Socket, nosigpipe: bool) -> io::Result<()> {
 /// (on those Apple refuses it with `EINVAL`, rust-lang/socket2#631).
 pub(crate) fn set_nosigpipe(socket: &Socket) -> io::Result<()> {
     cfg_if::cfg_if! {
-        if #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "tvos",
-            target_os = "watchos",
-            target_os = "visionos"
-        ))] {
+        if #[cfg(selectio_apple)] {
             socket.set_nosigpipe(true)
         } else {
             let _ = socket;

@@ -79,13 +79,7 @@ pub(crate) fn is_nonblocking_cloexec(fd: BorrowedFd<'_>) -> io::Result<bool> {
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1 as libc::c_int; 2];
     cfg_if::cfg_if! {
-        if #[cfg(any(
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "tvos",
-            target_os = "watchos",
-            target_os = "visionos"
-        ))] {
+        if #[cfg(selectio_apple)] {
             // Apple has no pipe2(2): create, then set the flags. A fork between the two
             // calls can leak the fds into a child; these systems have no atomic way.
             // SAFETY: `fds` has room for the two descriptors pipe writes.
@@ -145,7 +139,7 @@ pub(crate) struct WakeFd {
 impl WakeFd {
     /// An eventfd on Linux and Android, a pipe elsewhere.
     pub(crate) fn new() -> io::Result<WakeFd> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(selectio_linux_like)]
         {
             // SAFETY: plain eventfd(2) call; the result is checked by `owned`.
             let fd = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
@@ -154,7 +148,7 @@ impl WakeFd {
                 write: None,
             })
         }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        #[cfg(not(selectio_linux_like))]
         {
             let (r, w) = pipe()?;
             Ok(WakeFd {
