@@ -1,7 +1,7 @@
 //! Notify channel throughput: messages per second through `Sender::send` →
 //! `Handler::notify`, and wake syscalls per message, with 1 and 4 sending threads.
 //!
-//! The loop runs on the main thread over `CountingSelector<Epoll>` (the tests' wrapper,
+//! The loop runs on the main thread over `CountingSelector<DefaultSelector>` (the tests' wrapper,
 //! which counts `wake()` calls — each one is an eventfd write — and `select` calls); the
 //! senders start together at a barrier and retry on `Full`. Three workloads:
 //! - **1 sender / 4 senders, burst**: N messages in all as fast as they go; the loop
@@ -30,10 +30,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use evloop_util::CountingSelector;
-use selectio::backends::Epoll;
+use selectio::DefaultSelector;
 use selectio::{EventLoop, Handler, NotifyError, Sender};
 
-type Sel = CountingSelector<Epoll>;
+type Sel = CountingSelector<DefaultSelector>;
 
 fn main() -> io::Result<()> {
     let s = Settings::from_env()?;
@@ -217,7 +217,7 @@ fn summary(mut v: Vec<f64>, digits: usize) -> String {
 
 fn print_table(workloads: &[Workload], results: &[Vec<Measured>], s: &Settings) {
     println!(
-        "\n### Notify channel, {} rounds{} (EventLoop over CountingSelector<Epoll>)\n",
+        "\n### Notify channel, {} rounds{} (EventLoop over CountingSelector<DefaultSelector>)\n",
         s.rounds,
         if s.quick { " (quick)" } else { "" }
     );

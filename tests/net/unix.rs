@@ -3,7 +3,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::unix::net::SocketAddr;
 
 use selectio::net::{UnixDatagram, UnixListener, UnixSocket, UnixStream};
 use selectio::Interest;
@@ -90,10 +89,11 @@ fn unix_pair_half_close_and_bulk_transfer() {
     assert_same_bytes(&pump(writer, &mut reader, &data), &data);
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(selectio_linux_like)]
 #[test]
 fn abstract_addresses_bind_connect_and_accept() {
     use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::SocketAddr;
     let name = format!("selectio-test-{}-abstract", std::process::id());
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let listener = UnixListener::bind_addr(&addr).unwrap();
