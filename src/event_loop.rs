@@ -236,10 +236,22 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         if self.select(timeout)? {
             handler.interrupted(self);
         }
-        self.dispatch_io(handler);
-        self.dispatch_pending(handler);
-        self.fire_timers(handler);
-        self.drain_notify(handler);
+        // The phases after I/O are usually empty: test that inline and keep their bodies
+        // out of line, so a busy loop pays a few compares for them (#5: the EventLoop on
+        // epoll cost 1.03x a bare selector loop before this, 1.003x after).
+        let direct = self.dispatch_io(handler);
+        if self.pending.is_empty() {
+            self.stale.clear();
+            self.batch.clear();
+        } else {
+            self.dispatch_pending(handler, direct);
+        }
+        if !self.timers.is_empty() {
+            self.fire_timers(handler);
+        }
+        if self.notify.has_messages() {
+            self.drain_notify(handler);
+        }
         handler.tick(self);
         Ok(())
     }
@@ -295,8 +307,52 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     }
 
     /// Merges the batch per token (folding in synthetic events for the same tokens) and
-    /// calls `ready` once per live token.
-    fn dispatch_io(&mut self, handler: &mut H) {
+    /// calls `ready` once per live token. Returns `true` when it dispatched straight from
+    /// the selector's buffer (see [`tokens_ascending`](Self::tokens_ascending)), leaving
+    /// `batch` empty.
+    fn dispatch_io(&mut self, handler: &mut H) -> bool {
+        self.stale.clear();
+        if self.pending.is_empty() && self.tokens_ascending() {
+            for i in 0..self.events.len() {
+                let Some(event) = self.events.get(i) else {
+                    break;
+                };
+                if !self.is_stale(event.token()) {
+                    handler.ready(self, event.token(), event.ready());
+                }
+            }
+            return true;
+        }
+        self.merge_batch();
+        for i in 0..self.batch.len() {
+            let (token, ready) = self.batch[i];
+            if !self.is_stale(token) {
+                handler.ready(self, token, ready);
+            }
+        }
+        false
+    }
+
+    /// Whether the batch's tokens are strictly ascending: then no token repeats (kqueue
+    /// reports read and write filters apart; a user may give two sources one token) and
+    /// nothing needs merging. Always true for the one-event batches of a ping-pong.
+    fn tokens_ascending(&self) -> bool {
+        if self.events.len() <= 1 {
+            return true;
+        }
+        let mut last = None;
+        self.events.iter().all(|event| {
+            let ascending = last.is_none_or(|last| event.token() > last);
+            last = Some(event.token());
+            ascending
+        })
+    }
+
+    /// Fills `batch` with one entry per token, ascending, with synthetic events for the
+    /// same tokens folded in.
+    #[cold]
+    #[inline(never)]
+    fn merge_batch(&mut self) {
         self.batch.clear();
         self.batch
             .extend(self.events.iter().map(|e| (e.token(), e.ready())));
@@ -309,13 +365,6 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
             same
         });
         self.fold_pending_into_batch();
-        self.stale.clear();
-        for i in 0..self.batch.len() {
-            let (token, ready) = self.batch[i];
-            if !self.is_stale(token) {
-                handler.ready(self, token, ready);
-            }
-        }
     }
 
     /// A synthetic event for a token the kernel reported too joins that token's call, so
@@ -339,7 +388,16 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Synthetic events for tokens the kernel did not report, one `ready` call per token
     /// (several posts merge). Events posted during this iteration for a token already
     /// dispatched in it wait for the next iteration.
-    fn dispatch_pending(&mut self, handler: &mut H) {
+    #[cold]
+    #[inline(never)]
+    fn dispatch_pending(&mut self, handler: &mut H, direct: bool) {
+        if direct {
+            // Dispatched straight from the selector's buffer: its tokens, ascending and
+            // unique, are the set already served in this iteration.
+            self.batch.clear();
+            self.batch
+                .extend(self.events.iter().map(|e| (e.token(), Ready::EMPTY)));
+        }
         // Stale marks belong to the kernel batch just dispatched; deregister and
         // reregister already dropped the queued events of the tokens they retired.
         self.stale.clear();
@@ -380,16 +438,17 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn fire_timers(&mut self, handler: &mut H) {
-        if self.timers.is_empty() {
-            return;
-        }
         self.timers.advance(Instant::now());
         while let Some(timeout) = self.timers.pop_due() {
             handler.timeout(self, timeout);
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn drain_notify(&mut self, handler: &mut H) {
         for _ in 0..self.messages_per_tick {
             match self.notify.pop() {

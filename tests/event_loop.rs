@@ -313,6 +313,24 @@ fn split_events_for_one_token_are_merged<S: TestSelector>() {
     assert_nothing_registered(&el);
 }
 
+fn two_sources_with_one_token_are_one_ready_call<S: TestSelector>() {
+    let (a, _a1) = readable_pair();
+    let (b, _b1) = pair();
+    let mut el: El<S> = EventLoop::new().unwrap();
+    el.register(&a, T2, Interest::READABLE, Mode::Level)
+        .unwrap();
+    el.register(&b, T2, Interest::WRITABLE, Mode::Level)
+        .unwrap();
+    let mut h = Recorder::new();
+    el.run_once(&mut h, ZERO).unwrap();
+    // Two kernel events, one token: one call with both flags.
+    assert_eq!(h.log.all(), [rd(T2, R | W), Call::Tick]);
+    for s in [&a, &b] {
+        el.deregister(s).unwrap();
+    }
+    assert_nothing_registered(&el);
+}
+
 /// One try of the fd-reuse scenario; `None` if another test thread took the freed fd
 /// number first (tests share the process), so the caller tries again.
 fn fd_reuse_attempt<S: TestSelector>(new_token: Token) -> Option<()> {
@@ -863,6 +881,7 @@ macro_rules! all_tests {
             reregister_to_new_token_drops_old_tokens_events,
             readable_and_writable_arrive_as_one_ready_call,
             split_events_for_one_token_are_merged,
+            two_sources_with_one_token_are_one_ready_call,
             closed_fd_number_reused_in_same_iteration_gets_no_old_events,
             post_ready_for_dispatched_token_waits_for_next_iteration,
             post_ready_twice_for_one_token_is_one_ready_call,
