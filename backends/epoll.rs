@@ -117,24 +117,54 @@ impl Selector for Epoll {
         self.waker.notify()
     }
 
+    #[inline]
     fn decode(raw: &libc::epoll_event) -> Event {
-        let flags = raw.events as libc::c_int;
-        let token = Token(raw.u64 as usize);
-        let has = |f: libc::c_int| flags & f != 0;
-        let hup = has(libc::EPOLLHUP);
-        let err = has(libc::EPOLLERR);
-        let ready = Ready::EMPTY
-            .with_if(
-                Ready::READABLE,
-                has(libc::EPOLLIN) || has(libc::EPOLLRDHUP) || hup || err,
-            )
-            .with_if(Ready::WRITABLE, has(libc::EPOLLOUT) || hup || err)
-            .with_if(Ready::ERROR, err)
-            .with_if(Ready::READ_CLOSED, has(libc::EPOLLRDHUP) || hup)
-            .with_if(Ready::WRITE_CLOSED, hup)
-            .with_if(Ready::PRIORITY, has(libc::EPOLLPRI));
-        Event::new(token, ready)
+        Event::new(Token(raw.u64 as usize), DECODE[decode_index(raw.events)])
     }
+}
+
+/// The `Ready` of every combination of the six epoll bits that matter, so `decode` is one
+/// load instead of a chain of tests (it runs once per event of every batch).
+const DECODE: [Ready; 64] = {
+    let mut table = [Ready::EMPTY; 64];
+    let mut index = 0;
+    while index < 64 {
+        // The inverse of `decode_index`: bits 0-4 as they are, bit 5 is EPOLLRDHUP.
+        table[index] = ready_of((index as u32 & 0x1f) | (index as u32 & 0x20) << 8);
+        index += 1;
+    }
+    table
+};
+
+// `decode_index` keeps the low five bits as they are and moves EPOLLRDHUP down to bit 5.
+const _: () = assert!(
+    (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) == 0x1f
+        && libc::EPOLLRDHUP == 0x2000
+);
+
+const fn decode_index(flags: u32) -> usize {
+    ((flags & 0x1f) | (flags & 0x2000) >> 8) as usize
+}
+
+/// The mapping of the table in `selector`'s docs: EPOLLHUP and EPOLLERR make a source
+/// readable and writable (the next I/O call returns the end or the error).
+const fn ready_of(flags: u32) -> Ready {
+    const fn has(flags: u32, flag: libc::c_int) -> bool {
+        flags & flag as u32 != 0
+    }
+    let hup = has(flags, libc::EPOLLHUP);
+    let err = has(flags, libc::EPOLLERR);
+    let rdhup = has(flags, libc::EPOLLRDHUP);
+    Ready::EMPTY
+        .with_if(
+            Ready::READABLE,
+            has(flags, libc::EPOLLIN) || rdhup || hup || err,
+        )
+        .with_if(Ready::WRITABLE, has(flags, libc::EPOLLOUT) || hup || err)
+        .with_if(Ready::ERROR, err)
+        .with_if(Ready::READ_CLOSED, rdhup || hup)
+        .with_if(Ready::WRITE_CLOSED, hup)
+        .with_if(Ready::PRIORITY, has(flags, libc::EPOLLPRI))
 }
 
 /// The `epoll_event` that asks for `interest` in `mode`, tagged with `token`.
@@ -182,5 +212,46 @@ fn ctl_error(op: &str, fd: RawFd, err: io::Error) -> io::Error {
         ),
         // EINVAL: the epoll fd itself; ELOOP: nested epoll instances forming a cycle.
         _ => errors::context(NAME, op, fd, err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_table_matches_the_flag_mapping() {
+        let bits = [
+            libc::EPOLLIN,
+            libc::EPOLLPRI,
+            libc::EPOLLOUT,
+            libc::EPOLLERR,
+            libc::EPOLLHUP,
+            libc::EPOLLRDHUP,
+        ];
+        // Bits the kernel may report that `decode` ignores.
+        let noise = (libc::EPOLLRDNORM | libc::EPOLLWRNORM | libc::EPOLLMSG) as u32;
+        for combo in 0..64u32 {
+            let flags = (0..6)
+                .filter(|i| combo & (1 << i) != 0)
+                .fold(0, |acc, i| acc | bits[i] as u32);
+            for extra in [0, noise] {
+                let raw = libc::epoll_event {
+                    events: flags | extra,
+                    u64: 7,
+                };
+                let event = Epoll::decode(&raw);
+                assert_eq!(event.ready(), ready_of(flags), "flags {flags:#x}");
+                assert_eq!(event.token(), Token(7));
+            }
+        }
+        assert_eq!(
+            ready_of((libc::EPOLLIN | libc::EPOLLRDHUP) as u32),
+            Ready::READABLE | Ready::READ_CLOSED
+        );
+        assert_eq!(
+            ready_of(libc::EPOLLHUP as u32),
+            Ready::READABLE | Ready::WRITABLE | Ready::READ_CLOSED | Ready::WRITE_CLOSED
+        );
     }
 }
