@@ -9,7 +9,8 @@
 //!   `ENOENT`; poll, kqueue and IOCP keep fd sets that outlive a `close`), so a slab of
 //!   registrations and a map fd → slot live under one `Mutex`. The slot index is polling's
 //!   `key`, turned back into the caller's token in `select`; a freed slot is reused only
-//!   once the next wait starts, so an event fetched for it cannot reach a newer one.
+//!   after the events of a wait that ended later were translated, so an event fetched
+//!   for it cannot reach a newer one.
 //! - **Closed while registered.** epoll and kqueue drop a closed fd silently, leaving a
 //!   stale entry: a duplicate `register` compares the fd's `fstat` device and inode with
 //!   those stored and replaces the entry if they changed (Windows has no identity: a
@@ -26,9 +27,11 @@
 //!   allocation per `select` in steady state: one `polling::Events` of the caller's
 //!   capacity is kept, re-created only when that capacity changes.
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroUsize;
+use std::ops::{Deref, DerefMut};
 #[cfg(unix)]
 use std::os::fd::BorrowedFd as BorrowedSource;
 #[cfg(windows)]
@@ -39,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use polling::{PollMode, Poller};
 
-use crate::selector::{errors, Capabilities, SelectLock, Support};
+use crate::selector::{errors, Capabilities, SelectGuard, SelectLock, Support};
 use crate::{sys, Event, Events, Interest, Mode, RawSource, Ready, Selector, Token};
 
 const NAME: &str = "polling";
@@ -66,9 +69,58 @@ pub struct Polling {
     /// Set by `wake` before `Poller::notify`: polling reports neither a wake nor a
     /// spurious return as an event, and `select` must tell them apart.
     woken: AtomicBool,
+    /// Set when a wait left events in `Registry::pending`; lets `select` skip the registry
+    /// lock before waiting in the usual case. Written by the selecting thread only.
+    maybe_pending: AtomicBool,
+    /// One `select` at a time, and the buffer that `select` alone uses.
+    wait: WaitCell,
+}
+
+/// polling's event buffer behind the [`SelectLock`]: the lock admits one `select` at a
+/// time, so the buffer needs no mutex of its own (two atomic operations less per wait).
+#[derive(Debug, Default)]
+struct WaitCell {
     lock: SelectLock,
-    /// Used under `lock` only; the `Mutex` makes the `!Sync` buffer shareable.
-    wait: Mutex<WaitBuf>,
+    buf: UnsafeCell<WaitBuf>,
+}
+
+// SAFETY: `buf` is reached only through `WaitCell::enter`, which hands it out while
+// holding `lock`, so at most one thread uses it at a time; `WaitBuf` is `Send` (checked
+// below), so handing it from thread to thread is sound.
+unsafe impl Sync for WaitCell {}
+
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<WaitBuf>();
+};
+
+/// The buffer, borrowed for as long as the select lock is held.
+struct WaitGuard<'a> {
+    buf: &'a mut WaitBuf,
+    _lock: SelectGuard<'a>,
+}
+
+impl WaitCell {
+    fn enter(&self) -> io::Result<WaitGuard<'_>> {
+        let lock = self.lock.enter(NAME)?;
+        // SAFETY: holding the select lock makes this the only live reference to `buf`
+        // (see `unsafe impl Sync`); it lives no longer than the lock guard beside it.
+        let buf = unsafe { &mut *self.buf.get() };
+        Ok(WaitGuard { buf, _lock: lock })
+    }
+}
+
+impl Deref for WaitGuard<'_> {
+    type Target = WaitBuf;
+    fn deref(&self) -> &WaitBuf {
+        self.buf
+    }
+}
+
+impl DerefMut for WaitGuard<'_> {
+    fn deref_mut(&mut self) -> &mut WaitBuf {
+        self.buf
+    }
 }
 
 /// One registration.
@@ -89,7 +141,7 @@ struct Registry {
     slots: Vec<Option<Slot>>,
     by_fd: HashMap<RawSource, usize>,
     free: Vec<usize>,
-    /// Freed since the current wait started; reusable once the next one starts.
+    /// Freed since the last wait's events were translated; reusable after the next.
     retired: Vec<usize>,
     /// Events beyond the caller's capacity, with their slot (reused; grows once).
     pending: Vec<(usize, Event)>,
@@ -115,8 +167,8 @@ impl Selector for Polling {
             poller,
             registry: Box::default(),
             woken: AtomicBool::new(false),
-            lock: SelectLock::new(),
-            wait: Mutex::default(),
+            maybe_pending: AtomicBool::new(false),
+            wait: WaitCell::default(),
         })
     }
 
@@ -137,7 +189,7 @@ impl Selector for Polling {
     ) -> io::Result<()> {
         self.caps.check(NAME, token, mode)?;
         trace!(?fd, token = token.0, ?interest, ?mode, "polling register");
-        let identity = identity(fd)?;
+        let identity = identity("register", fd)?;
         let mut reg = self.registry();
         if let Some((i, old)) = reg.find(fd) {
             if old.identity == identity {
@@ -206,6 +258,18 @@ impl Selector for Polling {
         let (i, slot) = reg
             .find(fd)
             .ok_or_else(|| errors::not_registered(NAME, fd))?;
+        // Windows: polling's IOCP backend deletes a closed socket without a word (it keys
+        // sockets by value, and under Wine no AFD_POLL_LOCAL_CLOSE drops it first), so a
+        // socket closed while registered is checked here and, as EBADF does on Unix,
+        // reported as `InvalidInput` and forgotten.
+        #[cfg(windows)]
+        if let Err(e) = identity("deregister", fd) {
+            if slot.in_poller {
+                let _ = self.poller.delete(slot.source());
+            }
+            reg.remove(i);
+            return Err(e);
+        }
         if slot.in_poller {
             if let Err(e) = self.poller.delete(slot.source()) {
                 return Err(reg.failed(i, fd, "deregister", e));
@@ -216,23 +280,33 @@ impl Selector for Polling {
     }
 
     fn select(&self, events: &mut Events<Polling>, timeout: Option<Duration>) -> io::Result<()> {
-        let _guard = self.lock.enter(NAME)?;
+        let mut wait = self.wait.enter()?;
         events.clear();
-        let mut wait = self.wait.lock().unwrap_or_else(PoisonError::into_inner);
         wait.fit(events.capacity());
         // Whole milliseconds like the other backends: sub-millisecond rounds up, huge clamps.
         let ms = |t| Duration::from_millis(sys::timeout_ms(Some(t)) as u64);
         let deadline = sys::deadline(timeout.map(ms));
         loop {
-            if self.registry().start_wait(events) {
-                return Ok(());
+            if self.maybe_pending.load(Ordering::Relaxed) {
+                let mut reg = self.registry();
+                let handed_out = reg.hand_out_pending(events);
+                self.maybe_pending
+                    .store(!reg.pending.is_empty(), Ordering::Relaxed);
+                if handed_out {
+                    return Ok(());
+                }
             }
             wait.events.clear();
             self.poller
                 .wait(&mut wait.events, sys::remaining(deadline))?;
-            let woken = self.woken.swap(false, Ordering::SeqCst);
-            self.registry()
-                .accept_all(&self.poller, &wait.events, events);
+            // A plain load first: the locked swap only when a wake came.
+            let woken =
+                self.woken.load(Ordering::SeqCst) && self.woken.swap(false, Ordering::SeqCst);
+            let mut reg = self.registry();
+            reg.accept_all(&self.poller, &wait.events, events);
+            self.maybe_pending
+                .store(!reg.pending.is_empty(), Ordering::Relaxed);
+            drop(reg);
             trace!(events = events.len(), woken, "polling select");
             // Nothing for us (a fired oneshot, a stale key, a spurious return) and neither a
             // wake nor the deadline: wait again with the time left rather than return early.
@@ -319,20 +393,20 @@ impl Registry {
         os_error(op, fd, err)
     }
 
-    /// Before a wait: hands out pending events instead (returns true), or makes the slots
-    /// freed during the previous wait reusable.
-    fn start_wait(&mut self, out: &mut Events<Polling>) -> bool {
-        if !self.pending.is_empty() {
-            let n = out.capacity().min(self.pending.len());
-            out.raw_mut()
-                .extend(self.pending.drain(..n).map(|(_, ev)| ev));
-            return true;
+    /// Before a wait: hands out pending events instead of waiting (returns true).
+    fn hand_out_pending(&mut self, out: &mut Events<Polling>) -> bool {
+        if self.pending.is_empty() {
+            return false;
         }
-        self.free.append(&mut self.retired);
-        false
+        let n = out.capacity().min(self.pending.len());
+        out.raw_mut()
+            .extend(self.pending.drain(..n).map(|(_, ev)| ev));
+        true
     }
 
     /// Translates a wait's events into `out`, and those beyond its capacity into `pending`.
+    /// Then the slots freed before this point become reusable: no event fetched by this
+    /// wait is translated after it, and the next wait fetches none for them.
     fn accept_all(&mut self, poller: &Poller, events: &polling::Events, out: &mut Events<Polling>) {
         self.batch = self.batch.wrapping_add(1);
         for ev in events.iter() {
@@ -342,6 +416,7 @@ impl Registry {
                 None => {}
             }
         }
+        self.free.append(&mut self.retired);
     }
 
     /// Translates one polling event for slot `ev.key`, or drops it (`None`).
@@ -417,16 +492,29 @@ fn poll_mode(mode: Mode) -> PollMode {
 
 /// The identity of an open `fd`; -1 or a closed fd is `InvalidInput` (fstat's EBADF).
 #[cfg(unix)]
-fn identity(fd: RawSource) -> io::Result<Identity> {
-    sys::fd_identity(fd).map_err(|e| os_error("register", fd, e))
+fn identity(op: &str, fd: RawSource) -> io::Result<Identity> {
+    sys::fd_identity(fd).map_err(|e| os_error(op, fd, e))
 }
 
-/// Windows: only INVALID_SOCKET (all bits set) can be refused up front.
+/// Windows: the socket value itself, once `getsockopt(SO_TYPE)` shows it is an open socket.
+/// polling's IOCP backend does not check (under Wine it accepts a closed socket and never
+/// reports it), so INVALID_SOCKET and a closed socket are refused here, as fstat does on Unix.
 #[cfg(windows)]
-fn identity(sock: RawSource) -> io::Result<Identity> {
-    match sock {
-        RawSource::MAX => Err(invalid_input("register", sock, "INVALID_SOCKET")),
-        _ => Ok(sock),
+fn identity(op: &str, sock: RawSource) -> io::Result<Identity> {
+    /// getsockopt: "WSAENOTSOCK: The descriptor is not a socket" (Winsock error codes).
+    const WSAENOTSOCK: i32 = 10038;
+    if sock == RawSource::MAX {
+        return Err(invalid_input(op, sock, "INVALID_SOCKET"));
+    }
+    // SAFETY: not INVALID_SOCKET (checked above); the borrow lives for this one
+    // getsockopt call, which answers WSAENOTSOCK for a value that names no socket.
+    let borrowed = unsafe { BorrowedSource::borrow_raw(sock) };
+    match socket2::SockRef::from(&borrowed).r#type() {
+        Ok(_) => Ok(sock),
+        Err(e) if e.raw_os_error() == Some(WSAENOTSOCK) => {
+            Err(invalid_input(op, sock, "not an open socket"))
+        }
+        Err(e) => Err(os_error(op, sock, e)),
     }
 }
 
