@@ -22,6 +22,9 @@ use crate::{
     TimerError, TimerWheel, Token,
 };
 
+/// How many tokens of sources closed before `deregister` the loop keeps filtering.
+const MAX_ORPHANS: usize = 64;
+
 /// Settings of an [`EventLoop`]; made by [`EventLoop::builder`].
 pub struct Builder<H, S = DefaultSelector> {
     events_capacity: usize,
@@ -133,6 +136,7 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             events: Events::with_capacity(self.events_capacity)?,
             batch: Vec::with_capacity(self.events_capacity),
             stale: Vec::new(),
+            orphans: Vec::new(),
             registry: HashMap::new(),
             pending: VecDeque::new(),
             timers: TimerWheel::new(
@@ -173,6 +177,10 @@ pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     batch: Vec<(Token, Ready)>,
     /// Tokens whose registration changed during this batch's dispatch.
     stale: Vec<Token>,
+    /// Tokens of sources closed before `deregister`: epoll keeps watching a closed fd's
+    /// file while a duplicate of it lives (epoll(7), "Q6"), and nothing can remove that
+    /// entry any more. Their events are dropped until the token is registered again.
+    orphans: Vec<Token>,
     registry: HashMap<RawSource, Token>,
     /// Synthetic events (race-free connect/listen), dispatched after I/O.
     pending: VecDeque<(Token, Ready)>,
@@ -461,7 +469,14 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Whether events of this batch for `token` are no longer delivered, because its
     /// registration changed inside a callback.
     pub(crate) fn is_stale(&self, token: Token) -> bool {
-        self.stale.contains(&token)
+        self.stale.contains(&token) || (!self.orphans.is_empty() && self.orphans.contains(&token))
+    }
+
+    /// `token` names a live registration again.
+    fn adopt(&mut self, token: Token) {
+        if !self.orphans.is_empty() {
+            self.orphans.retain(|&t| t != token);
+        }
     }
 
     fn mark_stale(&mut self, token: Token) {
@@ -487,6 +502,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
             self.mark_stale(old);
         }
         self.mark_stale(token);
+        self.adopt(token);
         Ok(())
     }
 
@@ -500,6 +516,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     ) -> io::Result<()> {
         let fd = io.raw_source();
         self.selector.reregister(fd, token, interest, mode)?;
+        self.adopt(token);
         if let Some(old) = self.registry.insert(fd, token) {
             if old != token {
                 self.mark_stale(old);
@@ -514,20 +531,33 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     ///
     /// If the selector no longer knows the fd (`NotFound`, or `InvalidInput` for an fd
     /// closed without `deregister`), the loop forgets it too, and the error is returned.
+    /// After `InvalidInput` the token's events are dropped until it is registered again:
+    /// on epoll a duplicate (`dup`, `try_clone`, a forked child) of the closed fd keeps
+    /// its kernel entry alive, and a level-triggered one then wakes every `select` until
+    /// the last duplicate closes. Deregister before closing.
     pub fn deregister<E: Source + ?Sized>(&mut self, io: &E) -> io::Result<()> {
         let fd = io.raw_source();
         let result = self.selector.deregister(fd);
-        let gone = match &result {
-            Ok(()) => true,
-            Err(e) => matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
-            ),
+        let (gone, closed) = match &result {
+            Ok(()) => (true, false),
+            Err(e) => match e.kind() {
+                io::ErrorKind::NotFound => (true, false),
+                io::ErrorKind::InvalidInput => (true, true),
+                _ => (false, false),
+            },
         };
         if gone {
             if let Some(old) = self.registry.remove(&fd) {
                 self.mark_stale(old);
                 self.pending.retain(|&(t, _)| t != old);
+                if closed && !self.orphans.contains(&old) {
+                    // Bounded: a program that keeps closing first must not make every
+                    // event pay a long scan; the oldest orphan is forgotten.
+                    if self.orphans.len() == MAX_ORPHANS {
+                        self.orphans.remove(0);
+                    }
+                    self.orphans.push(old);
+                }
             }
         }
         result

@@ -69,9 +69,25 @@ pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
 }
 
 /// `accept(2)`: the next connection of `listener`, non-blocking and close-on-exec.
-/// `WouldBlock` when none is waiting.
-#[doc(alias = "accept4")]
+/// `WouldBlock` when none is waiting. `ECONNABORTED` (a connection aborted while it was
+/// queued: BSDs, macOS, Linux for some protocols) and `EINTR` are skipped: they concern
+/// one dead connection, not the listener (libuv skips them alike). Each skip consumed a
+/// queued connection, so the loop ends.
 pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
+    loop {
+        match accept_once(listener) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                ) => {}
+            result => return result,
+        }
+    }
+}
+
+#[doc(alias = "accept4")]
+fn accept_once(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
     cfg_if::cfg_if! {
         if #[cfg(selectio_atomic_sock_flags)] {
             // accept4(2): the new socket is born with both flags, whatever the
