@@ -385,9 +385,14 @@ impl Registry {
     }
 
     /// Maps polling's error for slot `i`. `NotFound`: polling (or the kernel) has already
-    /// forgotten the fd, so the entry goes too; any other error leaves it as it was.
+    /// forgotten the fd; EBADF: it was closed (the caller forgets it, as the other
+    /// backends do). The entry goes too; any other error leaves it as it was.
     fn failed(&mut self, i: usize, fd: RawSource, op: &str, err: io::Error) -> io::Error {
-        if err.kind() == io::ErrorKind::NotFound {
+        #[cfg(unix)]
+        let closed = err.raw_os_error() == Some(libc::EBADF);
+        #[cfg(not(unix))]
+        let closed = false;
+        if err.kind() == io::ErrorKind::NotFound || closed {
             self.remove(i);
         }
         os_error(op, fd, err)
