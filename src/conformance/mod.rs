@@ -33,6 +33,7 @@ use crate::Selector;
 pub use crate::sys::alloc::{count_allocations, CountingAllocator};
 
 mod closing;
+pub mod hooks;
 mod modes;
 mod readiness;
 mod registration;

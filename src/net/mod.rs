@@ -19,6 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+mod accept;
 mod tcp;
 mod udp;
 #[cfg(unix)]
@@ -29,6 +30,7 @@ mod unix_datagram;
 #[cfg(all(test, unix))]
 mod sigpipe_tests;
 
+pub use accept::{Accept, Acceptor};
 pub use tcp::{TcpAcceptor, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 #[cfg(unix)]

@@ -14,6 +14,7 @@ use std::time::Duration;
 #[cfg(feature = "conformance")]
 pub(crate) mod alloc;
 pub(crate) mod socket;
+pub(crate) mod testhooks;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
