@@ -200,10 +200,18 @@ impl<S: Selector> Events<S> {
                 "selectio: an Events buffer needs a capacity of at least 1",
             ));
         }
-        Ok(Events {
-            raw: Vec::with_capacity(capacity),
-            capacity,
-        })
+        // `try_reserve`: a capacity too large to allocate is an error, not a panic
+        // ("capacity overflow") or an abort (a failed allocation).
+        let mut raw = Vec::new();
+        raw.try_reserve_exact(capacity).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "selectio: an Events buffer of capacity {capacity} cannot be allocated: {e}"
+                ),
+            )
+        })?;
+        Ok(Events { raw, capacity })
     }
 
     /// The most events one `select` stores.

@@ -104,8 +104,9 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             ),
             (self.timer_tick.is_zero(), "timer tick must not be zero"),
             (
-                self.timer_wheel_slots == 0 || self.timer_wheel_slots > limit,
-                "timer wheel slots must be between 1 and 2^31 - 1",
+                // Two levels of slot lists are allocated up front: 2^20 slots is 48 MiB.
+                self.timer_wheel_slots == 0 || self.timer_wheel_slots > 1 << 20,
+                "timer wheel slots must be between 1 and 2^20",
             ),
             (
                 self.timer_capacity == 0 || self.timer_capacity >= limit,

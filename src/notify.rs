@@ -92,7 +92,8 @@ impl<M> Shared<M> {
     pub(crate) fn new(capacity: usize, waker: Arc<dyn Wake>) -> Shared<M> {
         Shared {
             queue: Mutex::new(Queue {
-                messages: VecDeque::with_capacity(capacity),
+                // At most 4096 up front: the queue grows to `capacity` only if it fills.
+                messages: VecDeque::with_capacity(capacity.min(4096)),
                 closed: false,
             }),
             len: AtomicUsize::new(0),

@@ -22,6 +22,7 @@
 //! - The slab and the due list keep their memory: no allocation per timer once warm.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A handle to a pending timer, for [`TimerWheel::cancel`].
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 pub struct Timeout {
     index: u32,
     generation: u32,
+    /// The wheel that made it: another wheel's handle cancels nothing.
+    wheel: u32,
 }
 
 /// Why a timer could not be set.
@@ -84,6 +87,8 @@ struct Entry<T> {
 /// A two-level hashed timing wheel storing a `T` per timer.
 #[derive(Debug)]
 pub struct TimerWheel<T> {
+    /// Tells this wheel's `Timeout`s from other wheels'.
+    id: u32,
     origin: Instant,
     tick_ns: u64,
     /// The first tick not yet visited by `advance`.
@@ -124,7 +129,9 @@ impl<T> TimerWheel<T> {
             "bad capacity"
         );
         let slots = slots.next_power_of_two();
+        static NEXT_ID: AtomicU32 = AtomicU32::new(0);
         TimerWheel {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             origin,
             tick_ns: u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX),
             cursor: 0,
@@ -182,7 +189,11 @@ impl<T> TimerWheel<T> {
         self.earliest = self.earliest.min(tick);
         self.len += 1;
         let generation = self.entries[index as usize].generation;
-        Ok(Timeout { index, generation })
+        Ok(Timeout {
+            index,
+            generation,
+            wheel: self.id,
+        })
     }
 
     fn alloc(&mut self, data: T, deadline: u64, tick: u64) -> u32 {
@@ -260,6 +271,9 @@ impl<T> TimerWheel<T> {
 
     /// Cancels a pending timer; `true` only if it was pending (it will not fire).
     pub fn cancel(&mut self, timeout: &Timeout) -> bool {
+        if timeout.wheel != self.id {
+            return false;
+        }
         let Some(e) = self.entries.get(timeout.index as usize) else {
             return false;
         };

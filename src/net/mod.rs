@@ -314,6 +314,15 @@ fn is_v6(socket: &socket2::Socket) -> Option<bool> {
 /// Sets the time-to-live of outgoing packets: `IP_TTL` on IPv4, `IPV6_UNICAST_HOPS`
 /// (the hop limit) on IPv6.
 fn set_ttl(socket: &socket2::Socket, ttl: u32) -> io::Result<()> {
+    // IP_TTL takes 1..=255, IPV6_UNICAST_HOPS 0..=255 (ip(7), ipv6(7)); the OS says only
+    // EINVAL, and u32::MAX would reach it as -1, "reset to the default".
+    let v6 = is_v6(socket) == Some(true);
+    if ttl > 255 || (ttl == 0 && !v6) {
+        return Err(invalid_input(format!(
+            "selectio: TTL {ttl} is out of range ({}..=255)",
+            u8::from(!v6)
+        )));
+    }
     match is_v6(socket) {
         Some(true) => socket.set_unicast_hops_v6(ttl),
         _ => socket.set_ttl_v4(ttl),

@@ -52,7 +52,22 @@ impl TcpSocket {
     /// `InvalidInput`; an address in use is `AddrInUse`.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
         self.check_family(addr, "bind")?;
-        self.inner.bind(&addr.into())
+        self.inner
+            .bind(&addr.into())
+            .map_err(|e| self.explain_bind_error(addr, e))
+    }
+
+    /// bind(2) on a bound socket is `EINVAL` (Linux inet_bind; Winsock WSAEINVAL): say so.
+    fn explain_bind_error(&self, addr: SocketAddr, e: io::Error) -> io::Error {
+        match self.local_addr() {
+            Ok(local) if e.kind() == io::ErrorKind::InvalidInput && local.port() != 0 => {
+                invalid_input(format!(
+                    "selectio: cannot bind the TCP socket (fd {}) to {addr}: it is already bound to {local}",
+                    self.raw_source()
+                ))
+            }
+            _ => e,
+        }
     }
 
     /// Starts a non-blocking `connect(2)` to `addr` and returns the stream, connected

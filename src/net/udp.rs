@@ -77,6 +77,11 @@ impl UdpSocket {
     /// Joins the IPv4 multicast group `multiaddr` on the interface with address
     /// `interface` (`0.0.0.0`: the OS chooses) — `IP_ADD_MEMBERSHIP`.
     pub fn join_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        if !multiaddr.is_multicast() {
+            return Err(super::invalid_input(format!(
+                "selectio: {multiaddr} is not an IPv4 multicast address (224.0.0.0/4)"
+            )));
+        }
         self.inner.join_multicast_v4(&multiaddr, &interface)
     }
 
@@ -88,6 +93,11 @@ impl UdpSocket {
     /// Joins the IPv6 multicast group `multiaddr` on interface index `interface` (0:
     /// the OS chooses) — `IPV6_ADD_MEMBERSHIP`.
     pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        if !multiaddr.is_multicast() {
+            return Err(super::invalid_input(format!(
+                "selectio: {multiaddr} is not an IPv6 multicast address (ff00::/8)"
+            )));
+        }
         self.inner.join_multicast_v6(multiaddr, interface)
     }
 

@@ -38,6 +38,18 @@ pub(super) fn path_addr(path: &Path) -> io::Result<SockAddr> {
         Some(0) => sys::SUN_PATH_LEN,
         Some(_) => sys::SUN_PATH_LEN - 1,
     };
+    // A pathname is a C string to the kernel, which would bind the part before a NUL.
+    if let Some(at) = bytes
+        .iter()
+        .skip(1)
+        .position(|&b| b == 0)
+        .filter(|_| bytes[0] != 0)
+    {
+        return Err(invalid_input(format!(
+            "selectio: Unix socket path has a NUL byte at offset {}: {path:?}",
+            at + 1
+        )));
+    }
     if bytes.len() > max {
         return Err(invalid_input(format!(
             "selectio: Unix socket path is {} bytes, longer than the {max} that sun_path \
@@ -103,7 +115,24 @@ impl UnixSocket {
 
     /// Binds the socket to the file `path` (which must not exist yet).
     pub fn bind(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        self.inner.bind(&path_addr(path.as_ref())?)
+        let addr = path_addr(path.as_ref())?;
+        self.inner
+            .bind(&addr)
+            .map_err(|e| self.explain_bind_error(e))
+    }
+
+    /// bind(2) on a bound Unix socket is `EINVAL` (Linux unix_bind_bsd): say so.
+    fn explain_bind_error(&self, e: io::Error) -> io::Error {
+        match self.inner.local_addr() {
+            Ok(local) if e.raw_os_error() == Some(sys::EINVAL) && !local.is_unnamed() => {
+                invalid_input(format!(
+                    "selectio: the Unix socket (fd {}) is already bound to {:?}",
+                    self.raw_source(),
+                    local.as_pathname()
+                ))
+            }
+            _ => e,
+        }
     }
 
     /// Binds the socket to `addr` (a path, or an abstract name on Linux and Android).
