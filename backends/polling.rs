@@ -47,6 +47,28 @@ use crate::{sys, Event, Events, Interest, Mode, RawSource, Ready, Selector, Toke
 
 const NAME: &str = "polling";
 
+/// Whether polling runs on poll(2) here, whose `wait` returns at once without polling
+/// the fds when `notify` came before it (polling 3.11 src/poll.rs, `wait_deadline`): a
+/// woken `select` then waits once more with a zero timeout, so fds that are ready are
+/// not left out of its batch. Elsewhere the wake arrives through the same kernel wait
+/// as the fds' events (epoll, kqueue, event ports, IOCP).
+const NOTIFY_SKIPS_FDS: bool = cfg!(any(
+    polling_test_poll_backend,
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "redox",
+        target_os = "illumos",
+        target_os = "solaris",
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly",
+        windows,
+    ))
+));
+
 /// How a closed fd (`POLLNVAL`) is reported, once.
 const CLOSED: Ready = Ready::ERROR
     .with_if(Ready::READ_CLOSED, true)
@@ -286,6 +308,8 @@ impl Selector for Polling {
         // Whole milliseconds like the other backends: sub-millisecond rounds up, huge clamps.
         let ms = |t| Duration::from_millis(sys::timeout_ms(Some(t)) as u64);
         let deadline = sys::deadline(timeout.map(ms));
+        // Set after a wake that came with no events, where the wait skipped the fds.
+        let mut recheck = false;
         loop {
             if self.maybe_pending.load(Ordering::Relaxed) {
                 let mut reg = self.registry();
@@ -297,8 +321,11 @@ impl Selector for Polling {
                 }
             }
             wait.events.clear();
-            self.poller
-                .wait(&mut wait.events, sys::remaining(deadline))?;
+            let left = match recheck {
+                true => Some(Duration::ZERO),
+                false => sys::remaining(deadline),
+            };
+            self.poller.wait(&mut wait.events, left)?;
             // A plain load first: the locked swap only when a wake came.
             let woken =
                 self.woken.load(Ordering::SeqCst) && self.woken.swap(false, Ordering::SeqCst);
@@ -308,9 +335,18 @@ impl Selector for Polling {
                 .store(!reg.pending.is_empty(), Ordering::Relaxed);
             drop(reg);
             trace!(events = events.len(), woken, "polling select");
+            if woken && events.is_empty() && NOTIFY_SKIPS_FDS && !recheck {
+                // Level-triggered fds that are ready must be in this batch too: look once.
+                recheck = true;
+                continue;
+            }
             // Nothing for us (a fired oneshot, a stale key, a spurious return) and neither a
             // wake nor the deadline: wait again with the time left rather than return early.
-            if woken || !events.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
+            if woken
+                || recheck
+                || !events.is_empty()
+                || deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return Ok(());
             }
         }

@@ -78,6 +78,8 @@
 //! - [ ] `wakes_coalesce`: many wakes make at most one early return.
 //! - [ ] `wake_after_consumed_wake_is_not_lost`.
 //! - [ ] `wake_is_never_a_user_event`: the waker's own readiness never reaches the caller.
+//! - [ ] `wake_does_not_hide_ready_fds`: a `select` ended by a wake still reports ready
+//!   level-triggered fds.
 //!
 //! **Threads and signals**
 //! - [ ] `register_from_other_thread_applies_to_blocked_select`,

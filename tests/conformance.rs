@@ -52,6 +52,7 @@ macro_rules! with_properties {
                 wakes_coalesce,
                 wake_after_consumed_wake_is_not_lost,
                 wake_is_never_a_user_event,
+                wake_does_not_hide_ready_fds,
                 register_from_other_thread_applies_to_blocked_select,
                 reregister_from_other_thread_applies_to_blocked_select,
                 deregister_from_other_thread_applies_to_blocked_select,

@@ -96,6 +96,7 @@ properties! {
     wake::wakes_coalesce,
     wake::wake_after_consumed_wake_is_not_lost,
     wake::wake_is_never_a_user_event,
+    wake::wake_does_not_hide_ready_fds,
     threads::register_from_other_thread_applies_to_blocked_select,
     threads::reregister_from_other_thread_applies_to_blocked_select,
     threads::deregister_from_other_thread_applies_to_blocked_select,

@@ -107,3 +107,21 @@ pub fn wake_is_never_a_user_event<S: Selector>(new: fn() -> io::Result<S>) {
     cx.drain(&r);
     cx.deregister(r.src());
 }
+
+/// A `select` ended by a wake still reports a level-triggered fd that is ready: a wake
+/// shortens the wait, it does not replace the look at the fds (polling's poll(2) backend
+/// returns at once on a pending notification without polling them).
+pub fn wake_does_not_hide_ready_fds<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "wake_does_not_hide_ready_fds");
+    let mut ev = cx.events(CAPACITY);
+    let (r, w) = cx.pipe();
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    cx.put(&w, b"x");
+    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    cx.ok(cx.sel.wake(), "wake()");
+    let batch = cx.select(&mut ev, Some(LONG));
+    cx.check(batch.has(T1), || {
+        format!("a select ended by a wake left out the ready level-triggered reader: {batch:?}")
+    });
+    cx.deregister(r.src());
+}
