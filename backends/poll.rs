@@ -1,18 +1,24 @@
 //! poll(2) backend (every Unix).
 //!
 //! # Implementation notes
-//! - One `pollfd` array kept between calls and handed to poll(2) as it is: slot 0 is the
-//!   waker (an eventfd on Linux, a pipe elsewhere), slots 1.. are the registrations, and
-//!   a map from fd to slot finds them. `register` grows the array, `deregister`
-//!   swap-removes; `select` never rebuilds nor reallocates it.
-//! - The array sits under a mutex that `select` holds while in poll(2). A thread that
-//!   changes a registration counts itself in `pending` and, if a `select` is running
-//!   (its `SelectLock` is held), wakes it through the waker; the selector then waits on
-//!   a condvar until no change is pending, and polls again with the time left. Both
-//!   sides use `SeqCst` on `pending` and the select lock's flag, so either the selector
-//!   sees the pending change before it polls or the changer sees it selecting and wakes
-//!   it. With no `select` running a change makes no system call (a oneshot
-//!   `reregister` per event stays cheap), and the select path pays no extra atomic.
+//! - One `pollfd` array kept between calls and handed to poll(2) as it is: the
+//!   registrations, then the waker last, and a map from fd to slot finds them. `register` grows the array, `deregister`
+//!   swap-removes; `select` never rebuilds, copies nor reallocates it.
+//! - The waker is last because of how Linux polls the array (`do_poll` in
+//!   fs/select.c): once an entry is found ready, the entries after it are checked
+//!   without being added to their wait queues. When a registration is ready, the waker
+//!   then costs no wait-queue entry to add and remove; first, it would on every call.
+//! - The waker is a pipe, also on Linux (`WakeFd::pipe`): poll(2) costs more per call
+//!   with an eventfd in the array — in the ping-pong of `benches/selector.rs`, 1.030–1.035
+//!   × the raw loop with an eventfd against 1.016–1.018 with a pipe (Linux 6, x86_64).
+//! - The array is owned by one thread at a time through one atomic word
+//!   (`owner.rs`): the selecting thread owns it for its whole `select`,
+//!   poll(2) included, and a second concurrent `select` is refused by the same word. A
+//!   thread that changes a registration while a `select` runs counts itself in that
+//!   word and wakes the poll through the waker; the selector then lets the waiting
+//!   changes apply and polls again with the time left. With no `select` running a change
+//!   makes no system call (a oneshot `reregister` per event stays cheap), and an
+//!   uncontended `select` pays one atomic compare-exchange in and one fetch-sub out.
 //! - `wake()` sets `woken` and writes the waker only on its false → true change, so wakes
 //!   coalesce. A waker wake-up without `woken` (a registration change) makes `select`
 //!   poll again; with `woken` it returns.
@@ -23,18 +29,21 @@
 //!   poll(2) sees numbers, not files: a registered fd closed and its number reused by an
 //!   unregistered file before the next poll(2) reports that file under the old token.
 
-use std::collections::HashMap;
+mod owner;
+mod state;
+
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use libc::c_short;
 
-use crate::selector::{errors, Capabilities, SelectLock, Support};
-use crate::sys::{self, WakeFd};
+use self::owner::{Owned, Owner};
+use self::state::{Slot, State};
+use crate::selector::{errors, Capabilities, Support};
+use crate::sys;
 use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
 
 const NAME: &str = "poll";
@@ -50,15 +59,11 @@ const POLLRDHUP: c_short = 0;
 
 /// The poll(2) selector.
 pub struct Poll {
-    state: Mutex<State>,
-    /// Registration changes waiting for the state lock.
-    pending: AtomicUsize,
-    /// Signalled when the last pending change is applied and `select` waits for it.
-    cond: Condvar,
+    /// The array and its bookkeeping, owned by the selecting thread or by one change.
+    state: Owner<State>,
     /// A user wake not yet consumed by a `select`.
     woken: AtomicBool,
-    waker: WakeFd,
-    lock: SelectLock,
+    waker: sys::WakeFd,
 }
 
 /// One event as `select` stores it: the token, the events asked for and poll's `revents`.
@@ -69,41 +74,15 @@ pub struct PollEvent {
     revents: c_short,
 }
 
-/// The array poll(2) reads and its bookkeeping; `fds[i]` and `slots[i]` go together.
-struct State {
-    fds: Vec<libc::pollfd>,
-    slots: Vec<Slot>,
-    index: HashMap<RawFd, usize>,
-    /// Where the next scan starts, so no ready fd starves when the buffer is small.
-    rotate: usize,
-    /// Whether a delivered `POLLNVAL` left slots to sweep.
-    dead: bool,
-    /// Whether `select` waits on the condvar for pending changes.
-    waiting: bool,
-}
-
-#[derive(Clone, Copy)]
-struct Slot {
-    /// The real fd, kept while `pollfd.fd` is -1 (a disarmed oneshot).
-    fd: RawFd,
-    token: Token,
-    mode: Mode,
-    /// Device and inode at registration, to tell a reused fd number from a duplicate.
-    identity: (u64, u64),
-}
-
 impl Selector for Poll {
     type RawEvent = PollEvent;
 
     fn new() -> io::Result<Poll> {
-        let waker = WakeFd::new()?;
+        let waker = sys::WakeFd::pipe()?;
         Ok(Poll {
-            state: Mutex::new(State::new(waker.fd())),
-            pending: AtomicUsize::new(0),
-            cond: Condvar::new(),
+            state: Owner::new(State::new(waker.fd())),
             woken: AtomicBool::new(false),
             waker,
-            lock: SelectLock::new(),
         })
     }
 
@@ -120,7 +99,7 @@ impl Selector for Poll {
         trace!(fd, token = token.0, ?interest, ?mode, "poll register");
         // fstat refuses -1 and closed fds, and gives the identity for the reuse check.
         let identity = sys::fd_identity(fd).map_err(|e| fd_error("register", fd, e))?;
-        if fd == self.waker.fd() {
+        if self.waker.owns(fd) {
             return Err(errors::already_registered(NAME, fd));
         }
         self.modify(|st| {
@@ -132,7 +111,7 @@ impl Selector for Poll {
                 // number reused before a poll(2) could report POLLNVAL. The entry is stale
                 // and `store` replaces it.
             }
-            st.store(Slot::new(fd, token, mode, identity), interest);
+            st.store(Slot::new(fd, token, mode, identity), poll_events(interest));
             Ok(())
         })
     }
@@ -148,7 +127,7 @@ impl Selector for Poll {
         trace!(fd, token = token.0, ?interest, ?mode, "poll reregister");
         self.modify(|st| {
             let identity = st.slots[st.find(fd)?].identity;
-            st.store(Slot::new(fd, token, mode, identity), interest);
+            st.store(Slot::new(fd, token, mode, identity), poll_events(interest));
             Ok(())
         })
     }
@@ -164,12 +143,23 @@ impl Selector for Poll {
 
     #[doc(alias = "poll")]
     fn select(&self, events: &mut Events<Poll>, timeout: Option<Duration>) -> io::Result<()> {
-        // A separate flag, not the state lock: the selecting thread holds that lock while
-        // blocked in poll(2), and a second `select` must fail at once, not wait.
-        let _guard = self.lock.enter(NAME)?;
+        // The owner word refuses a second `select` at once; it waits only for changes
+        // that own or wait for the array.
+        let Some(mut state) = self.state.select() else {
+            return Err(busy());
+        };
         events.clear();
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.rounds(state, events, timeout)
+        let (deadline, timeout_ms) = match timeout {
+            None => (None, -1),
+            Some(t) => start(t),
+        };
+        // The first round polls for the whole timeout; the others are off the hot path.
+        let woken = self.round(&mut state, events, timeout_ms)?;
+        if events.is_empty() && !woken {
+            self.more_rounds(&mut state, events, timeout, deadline)?;
+        }
+        trace!(events = events.len(), "poll select");
+        Ok(())
     }
 
     fn wake(&self) -> io::Result<()> {
@@ -200,213 +190,88 @@ impl Selector for Poll {
 }
 
 impl Poll {
-    /// Polls until an event, a user wake or the deadline.
-    fn rounds<'a>(
-        &'a self,
-        mut state: MutexGuard<'a, State>,
+    /// One poll(2): stores the registrations' events, and says whether a user wake came.
+    #[inline(always)]
+    fn round(
+        &self,
+        state: &mut State,
+        events: &mut Events<Poll>,
+        timeout_ms: libc::c_int,
+    ) -> io::Result<bool> {
+        let polled = poll(&mut state.fds, timeout_ms);
+        // EINTR returns here as `Interrupted` with no events; the waker and `woken` are
+        // left as they are, so a wake that raced the signal is not lost.
+        let mut ready = polled?;
+        let mut woken = false;
+        if state.waker().revents != 0 {
+            ready -= 1;
+            woken = self.waker_fired();
+        }
+        if ready > 0 {
+            let capacity = events.capacity();
+            state.collect(events.raw_mut(), capacity, ready);
+        }
+        Ok(woken)
+    }
+
+    /// Empties the waker, and says whether a user wake stood behind it.
+    #[cold]
+    fn waker_fired(&self) -> bool {
+        self.waker.drain();
+        // `woken` is consumed only with the waker's readiness it stands for: a wake
+        // whose write has not landed yet makes the next select return instead.
+        self.woken.swap(false, SeqCst)
+    }
+
+    /// The rounds after one that brought neither an event nor a user wake (a
+    /// registration change or a spurious wake-up), until one does or the time is up.
+    #[cold]
+    fn more_rounds(
+        &self,
+        state: &mut Owned<'_, State>,
         events: &mut Events<Poll>,
         timeout: Option<Duration>,
+        deadline: Option<Instant>,
     ) -> io::Result<()> {
-        let capacity = events.capacity();
-        let deadline = sys::deadline(timeout);
         loop {
-            state = self.quiesce(state);
             // The time left is recomputed on every round, so a round cut short by a
             // registration change never makes the whole call return early. A timeout
             // too large for an `Instant` has no deadline: it clamps and polls again.
             let left = sys::remaining(deadline).or(timeout);
-            let polled = poll(&mut state.fds, sys::timeout_ms(left));
-            // EINTR returns here as `Interrupted` with no events; the waker and `woken`
-            // are left as they are, so a wake that raced the signal is not lost.
-            let mut ready = polled?;
-            let waker_fired = state.fds[0].revents != 0;
-            if waker_fired {
-                self.waker.drain();
-                ready -= 1;
+            if left == Some(Duration::ZERO) {
+                return Ok(());
             }
-            if ready > 0 {
-                state.collect(events.raw_mut(), capacity, ready);
+            // A change counted before the waker write this select drained is seen here
+            // (the write and the drain go through the waker's lock in the kernel); one
+            // counted after this check sees the select running and writes the waker, so
+            // the next poll(2) returns at once.
+            if state.changes_waiting() {
+                state.let_changes_in();
             }
-            // `woken` is consumed only with the waker's readiness it stands for: a wake
-            // whose write has not landed yet makes the next select return instead.
-            let woken = waker_fired && self.woken.swap(false, SeqCst);
-            if !events.is_empty() || woken || deadline.is_some_and(|d| Instant::now() >= d) {
-                trace!(events = events.len(), woken, "poll select");
+            if self.round(state, events, sys::timeout_ms(left))? || !events.is_empty() {
                 return Ok(());
             }
         }
     }
 
-    /// Applies a registration change under the state lock, first waking a `select`
-    /// blocked in poll(2) so it lets go of the lock.
+    /// Applies a registration change, first waking a `select` blocked in poll(2) so it
+    /// lets the change in.
     fn modify<R>(&self, change: impl FnOnce(&mut State) -> io::Result<R>) -> io::Result<R> {
-        self.pending.fetch_add(1, SeqCst);
-        // A select that has not reached poll(2) yet sees `pending` and lets us in; one
-        // that has returned finds at most a spurious byte in the waker next time.
-        if self.lock.is_held() {
-            // notify fails only on a full pipe or counter, which it maps to Ok; if it
-            // ever failed, the change would still apply when the current poll(2) ends.
-            let _ = self.waker.notify();
-        }
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = change(&mut state);
-        // Decremented under the lock that `quiesce` reads it under: no lost signal.
-        self.pending.fetch_sub(1, SeqCst);
-        if state.waiting {
-            self.cond.notify_all();
-        }
-        result
-    }
-
-    /// Waits until no registration change is pending.
-    fn quiesce<'a>(&self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        // `pending` is read after the select lock was taken (both `SeqCst`): a change
-        // counted before then is waited for here, one counted after sees the lock held
-        // and wakes the poll.
-        while self.pending.load(SeqCst) > 0 {
-            state.waiting = true;
-            state = self
-                .cond
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.waiting = false;
-        }
-        state
-    }
-}
-
-impl Slot {
-    fn new(fd: RawFd, token: Token, mode: Mode, identity: (u64, u64)) -> Slot {
-        Slot {
-            fd,
-            token,
-            mode,
-            identity,
-        }
-    }
-}
-
-impl State {
-    fn new(waker: RawFd) -> State {
-        let waker_slot = Slot::new(waker, Token::RESERVED, Mode::Level, (0, 0));
-        State {
-            fds: vec![pollfd(waker, libc::POLLIN)],
-            slots: vec![waker_slot],
-            index: HashMap::new(),
-            rotate: 0,
-            dead: false,
-            waiting: false,
-        }
-    }
-
-    /// The slot of a registered `fd`, or `NotFound`.
-    fn find(&self, fd: RawFd) -> io::Result<usize> {
-        self.index
-            .get(&fd)
-            .copied()
-            .ok_or_else(|| errors::not_registered(NAME, fd))
-    }
-
-    /// Registers `slot` armed, replacing the entry of its fd if there is one.
-    fn store(&mut self, slot: Slot, interest: Interest) {
-        let pfd = pollfd(slot.fd, poll_events(interest));
-        match self.index.get(&slot.fd) {
-            Some(&i) => (self.fds[i], self.slots[i]) = (pfd, slot),
-            None => {
-                self.index.insert(slot.fd, self.fds.len());
-                self.fds.push(pfd);
-                self.slots.push(slot);
-            }
-        }
-    }
-
-    fn remove(&mut self, i: usize) {
-        self.index.remove(&self.slots[i].fd);
-        self.fds.swap_remove(i);
-        self.slots.swap_remove(i);
-        if let Some(moved) = self.slots.get(i) {
-            self.index.insert(moved.fd, i);
-        }
-    }
-
-    /// Stores at most `capacity` of the `ready` slots' events, scanning from `rotate`.
-    fn collect(&mut self, raw: &mut Vec<PollEvent>, capacity: usize, mut ready: usize) {
-        let n = self.fds.len() - 1;
-        let start = if self.rotate < n { self.rotate } else { 0 };
-        self.rotate = start + 1;
-        // Slots `1 + start ..= n`, then `1 ..= start`: one pass without a division per slot.
-        for i in (1 + start..=n).chain(1..=start) {
-            let pfd = self.fds[i];
-            if pfd.revents == 0 {
-                continue;
-            }
-            if raw.len() == capacity {
-                // The next scan starts at the first ready slot left out (still armed,
-                // oneshot included), so every ready fd gets its turn.
-                self.rotate = i - 1;
-                break;
-            }
-            raw.push(PollEvent {
-                token: self.slots[i].token.0,
-                events: pfd.events,
-                revents: pfd.revents,
-            });
-            self.delivered(i, pfd.revents);
-            ready -= 1;
-            if ready == 0 {
-                break;
-            }
-        }
-        self.sweep();
-    }
-
-    /// Disarms a delivered oneshot slot, and marks a closed fd's slot for removal.
-    fn delivered(&mut self, i: usize, revents: c_short) {
-        if revents & libc::POLLNVAL != 0 {
-            // The fd was closed while registered: reported once, then dropped, so poll(2)
-            // does not report it on every call and its number can be registered again.
-            self.dead = true;
-        } else if self.slots[i].mode != Mode::Oneshot {
-            return;
-        }
-        // POSIX poll(2): "If the value of fd is less than 0, events shall be ignored, and
-        // revents shall be set to 0". Clearing `events` instead would not do: POLLHUP,
-        // POLLERR and POLLNVAL are reported whatever `events` asks, and would spin.
-        self.fds[i].fd = -1;
-    }
-
-    /// Removes the slots whose `POLLNVAL` was delivered (disarmed by `delivered`; an
-    /// undelivered one is still armed and waits for its turn).
-    fn sweep(&mut self) {
-        if !std::mem::take(&mut self.dead) {
-            return;
-        }
-        // Backwards: swap_remove moves the last slot into `i`, and that one was checked.
-        for i in (1..self.fds.len()).rev() {
-            let pfd = self.fds[i];
-            if pfd.fd < 0 && pfd.revents & libc::POLLNVAL != 0 {
-                self.remove(i);
-            }
-        }
+        // notify maps a full pipe (already readable) to Ok; if it ever failed, the change
+        // would still apply when the current poll(2) ends.
+        let mut state = self.state.change(|| drop(self.waker.notify()));
+        change(&mut state)
     }
 }
 
 impl fmt::Debug for Poll {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let registered = self.state.try_lock().map(|st| st.fds.len() - 1).ok();
+        let registered = self.state.try_change().map(|st| st.slots.len());
         f.debug_struct("Poll")
             .field("waker", &self.waker)
             .field("registered", &registered)
             .field("woken", &self.woken.load(SeqCst))
             .finish_non_exhaustive()
-    }
-}
-
-fn pollfd(fd: RawFd, events: c_short) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
     }
 }
 
@@ -428,6 +293,23 @@ fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> 
     // that the kernel reads and whose `revents` it writes; negative fds are ignored.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     sys::cvt(n).map(|n| n as usize)
+}
+
+/// The deadline of a `select` with a timeout, and the milliseconds of its first poll(2).
+#[inline(never)]
+fn start(timeout: Duration) -> (Option<Instant>, libc::c_int) {
+    // No clock read for a zero timeout: that select returns after one round anyway.
+    let deadline = if timeout.is_zero() {
+        None
+    } else {
+        sys::deadline(Some(timeout))
+    };
+    (deadline, sys::timeout_ms(Some(timeout)))
+}
+
+#[cold]
+fn busy() -> io::Error {
+    errors::busy(NAME)
 }
 
 /// Gives an `fstat` error on a registered fd the kind and wording the contract asks for.

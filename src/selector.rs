@@ -265,20 +265,11 @@ impl SelectLock {
     /// Enters `select`, or fails with `ResourceBusy` naming `backend` if another thread
     /// is selecting.
     pub fn enter(&self, backend: &str) -> io::Result<SelectGuard<'_>> {
-        // SeqCst, so a backend can pair it with its own SeqCst flags (see `is_held`).
-        if self.busy.swap(true, Ordering::SeqCst) {
+        // Acquire pairs with the guard's Release: what one select wrote, the next sees.
+        if self.busy.swap(true, Ordering::Acquire) {
             return Err(errors::busy(backend));
         }
         Ok(SelectGuard { lock: self })
-    }
-}
-
-impl SelectLock {
-    /// Whether a `select` is running. A thread that changes a registration after a
-    /// `SeqCst` write of its own and then sees `false` knows any later `select` will see
-    /// that write before it blocks (the poll backend's wake-for-changes protocol).
-    pub fn is_held(&self) -> bool {
-        self.busy.load(Ordering::SeqCst)
     }
 }
 

@@ -150,12 +150,24 @@ impl WakeFd {
         }
         #[cfg(not(selectio_linux_like))]
         {
-            let (r, w) = pipe()?;
-            Ok(WakeFd {
-                read: r,
-                write: Some(w),
-            })
+            WakeFd::pipe()
         }
+    }
+
+    /// A non-blocking pipe on every Unix, Linux included: poll(2) costs less per call
+    /// with a pipe's read end in its array than with an eventfd (the poll backend's
+    /// choice, measured in `backends/poll.rs`), at one more descriptor.
+    pub(crate) fn pipe() -> io::Result<WakeFd> {
+        let (read, write) = pipe()?;
+        Ok(WakeFd {
+            read,
+            write: Some(write),
+        })
+    }
+
+    /// Whether `fd` is one of the waker's own descriptors.
+    pub(crate) fn owns(&self, fd: RawFd) -> bool {
+        fd == self.read.as_raw_fd() || self.write.as_ref().is_some_and(|w| w.as_raw_fd() == fd)
     }
 
     /// The descriptor to watch for readability.
