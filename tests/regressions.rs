@@ -394,45 +394,24 @@ fn wakes_coalesce_and_are_not_lost<S: Selector>(new: fn() -> io::Result<S>) {
 /// One `#[test]` per sequence above, on the backend `$new` creates.
 macro_rules! regressions {
     ($new:expr) => {
-        #[test]
-        fn reregister_of_a_reused_fd_number() {
-            super::reregister_of_a_reused_fd_number($new);
-        }
-
-        #[test]
-        fn closed_fd_number_reused_by_a_new_registration() {
-            super::closed_fd_number_reused_by_a_new_registration($new);
-        }
-
-        #[test]
-        fn closed_fd_number_reused_before_any_select() {
-            super::closed_fd_number_reused_before_any_select($new);
-        }
-
-        #[test]
-        fn oneshot_reregistered_after_it_fired() {
-            super::oneshot_reregistered_after_it_fired($new);
-        }
-
-        #[test]
-        fn deregister_of_a_ready_fd_is_silent() {
-            super::deregister_of_a_ready_fd_is_silent($new);
-        }
-
-        #[test]
-        fn edge_reports_new_data_without_a_drain() {
-            super::edge_reports_new_data_without_a_drain($new);
-        }
-
-        #[test]
-        fn closed_peer_is_readable() {
-            super::closed_peer_is_readable($new);
-        }
-
-        #[test]
-        fn wakes_coalesce_and_are_not_lost() {
-            super::wakes_coalesce_and_are_not_lost($new);
-        }
+        regressions!($new;
+            reregister_of_a_reused_fd_number,
+            closed_fd_number_reused_by_a_new_registration,
+            closed_fd_number_reused_before_any_select,
+            oneshot_reregistered_after_it_fired,
+            deregister_of_a_ready_fd_is_silent,
+            edge_reports_new_data_without_a_drain,
+            closed_peer_is_readable,
+            wakes_coalesce_and_are_not_lost,
+        );
+    };
+    ($new:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                super::$name($new);
+            }
+        )*
     };
 }
 
