@@ -36,6 +36,25 @@
 //! - A regular file is always readable with FreeBSD's and OpenBSD's flags; elsewhere
 //!   `register` refuses `READABLE` on one (see `READ_FFLAGS`). `WRITABLE` is always ready
 //!   (FreeBSD `filt_vfswrite`, OpenBSD `filt_ufswrite`, xnu `vnode_writable_space_count`).
+//!
+//! This backend has only been type-checked and linted (macOS, the BSDs), never run: the
+//! conformance suite (`tests/conformance.rs`, `mod kqueue`) holds the expectation of each
+//! kqueue-specific branch, so the first run on a BSD or a Mac tests them all:
+//! - receipts (`Changes::submit`, `apply`/`undo`): `failed_calls_do_not_disturb_registrations`,
+//!   `invalid_fd_is_an_error`, `duplicate_register_is_already_exists`,
+//!   `reregister_replaces_mode`, `register_from_other_thread_applies_to_blocked_select`
+//!   (a change never eats a pending event);
+//! - the waker (`EVFILT_USER`, or the pipe on OpenBSD and NetBSD 9): the `wake_*` and
+//!   `wakes_coalesce` properties, `signal_interrupts_select_without_losing_wake`,
+//!   `create_drop_cycles_leak_no_fd` (the pipe's two fds);
+//! - `EV_EOF` in `decode`: `pipe_reader_sees_writer_close`, `pipe_writer_sees_reader_close`,
+//!   `tcp_peer_shutdown_is_read_closed`, `tcp_peer_reset_is_reported`,
+//!   `unix_peer_close_is_read_closed`;
+//! - `ENOENT`/`EBADF` on a closed fd (`first_failure`, `deregister`, `is_live`):
+//!   `close_while_registered_does_not_spin` (deregisters the closed fds),
+//!   `reused_fd_number_can_be_registered`; `EPIPE` (`change_error`):
+//!   `pipe_writer_sees_reader_close` (registers a writer whose reader is closed);
+//! - `READ_FFLAGS`: `regular_file_is_refused_or_always_ready`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -226,9 +245,13 @@ impl Selector for Kqueue {
         let read = ev.filter == EVFILT_READ;
         let write = ev.filter == EVFILT_WRITE;
         let eof = ev.flags & libc::EV_EOF != 0;
-        // kqueue(2), EVFILT_READ on sockets: "If the read direction of the socket has
-        // shutdown, then the filter also sets EV_EOF in flags, and returns the socket
-        // error (if any) in fflags" (ECONNRESET after a reset).
+        // EV_EOF is per filter (kqueue(2)): EVFILT_READ sets it when "the read direction
+        // of the socket has shutdown" and on pipes/FIFOs "when the last writer
+        // disconnects": READ_CLOSED. EVFILT_WRITE sets it on sockets, pipes and FIFOs
+        // "when the reader disconnects": WRITE_CLOSED. On a socket the filter "returns the
+        // socket error (if any) in fflags" (ECONNRESET after a reset): ERROR. EV_ERROR
+        // only comes back for a failed change, which `select` never submits; it counts
+        // as ERROR all the same.
         let error = ev.flags & EV_ERROR != 0 || (eof && ev.fflags != 0);
         let ready = Ready::EMPTY
             .with_if(Ready::READABLE, read)
@@ -362,11 +385,17 @@ impl Changes {
         // SAFETY: `list` holds `len` initialised changes and `out` has room for `len`
         // events, which bounds what the kernel writes; `zero` outlives the call.
         let n = sys::cvt(unsafe { libc::kevent(kq, list, len, out, len, timespec_ptr(&zero)) })?;
-        // A missing receipt (never seen: there is room for one per change) counts as EIO.
+        // kqueue(2), EV_RECEIPT: "useful for making bulk changes to a kqueue without
+        // draining any pending events. When passed as input, it forces EV_ERROR to always
+        // be returned. When a filter is successfully added the data field will be zero."
+        // So each change comes back once, in changelist order (FreeBSD `kqueue_kevent`
+        // copies out `EV_ERROR` with the error, 0 or not, in `data` as it processes each
+        // change), and the call returns without scanning for events as it had "errors"
+        // to report ("if (nerrors) …", in every kernel named in the notes).
+        // A missing receipt (never seen: there is room for one per change) counts as EIO,
+        // as does an entry without EV_ERROR, which would be an event, not a receipt.
         self.errnos = [libc::EIO; MAX_CHANGES];
         for (errno, receipt) in self.errnos.iter_mut().zip(&receipts).take(n as usize) {
-            // Receipts come in changelist order, with EV_ERROR set and the errno (or 0) in
-            // `data` (kqueue(2), EV_RECEIPT and "EV_ERROR … with the system error in data").
             if receipt.flags & EV_ERROR != 0 {
                 *errno = receipt.data as i32;
             }
@@ -425,12 +454,17 @@ enum Waker {
 
 impl Waker {
     fn new(kq: &OwnedFd) -> io::Result<Waker> {
+        // OpenBSD never tries it: its EVFILT_USER was proposed on tech@openbsd.org only in
+        // 2022 and again in May 2025 ("EVFILT_USER and kevent(2)", Visa Hankala), with a
+        // per-process cap on user events; the pipe works on every release.
         if TRY_USER_WAKER {
             let mut add = Changes::new();
             add.push(USER_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, WAKER);
             match add.submit_all(kq) {
                 Ok(()) => return Ok(Waker::User),
-                // NetBSD before 10 has no EVFILT_USER: `kfilter_byfilter` fails, EINVAL.
+                // NetBSD before 10 has no EVFILT_USER (added for 10: PR kern/55663, closed
+                // Dec 2020): `kfilter_byfilter` finds no filter and kevent says EINVAL
+                // (kqueue(2): "EINVAL The specified time limit or filter is invalid").
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
                 Err(e) => return Err(e),
             }

@@ -9,12 +9,10 @@ mod evloop_util;
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use evloop_util::*;
-use selectio::{Builder, EventLoop, Handler, Interest, Mode, Ready, Selector, SourceFd, Token};
+use selectio::{Builder, EventLoop, Handler, Interest, Mode, Ready, Selector, Source, Token};
 
 const T0: Token = Token(0);
 const T1: Token = Token(1);
@@ -153,8 +151,8 @@ fn register_from_timeout_is_reported_in_a_later_iteration<S: TestSelector>() {
     el.timeout(0, Duration::ZERO).unwrap();
     let mut h = Recorder::new()
         .on_timeout(|el, _, _| {
-            // Through the raw-fd adapter; deregistered below through the socket itself.
-            let fd = SourceFd(a.as_raw_fd());
+            // Through a raw-fd adapter; deregistered below through the socket itself.
+            let fd = Raw(a.raw_source());
             el.register(&fd, T1, Interest::READABLE, Mode::Level)
                 .unwrap();
         })
@@ -336,9 +334,9 @@ fn two_sources_with_one_token_are_one_ready_call<S: TestSelector>() {
 fn fd_reuse_attempt<S: TestSelector>(new_token: Token) -> Option<()> {
     let (a, _a1) = readable_pair();
     let (b, _b1) = readable_pair();
-    let old_fd = b.as_raw_fd();
+    let old_fd = b.raw_source();
     let closed = RefCell::new(Some(b));
-    let reused: RefCell<Option<(UnixStream, UnixStream)>> = RefCell::new(None);
+    let reused: RefCell<Option<(Stream, Stream)>> = RefCell::new(None);
     let spare = RefCell::new(Vec::new());
     let mut el: El<S> = EventLoop::new().unwrap();
     el.register(&a, T1, Interest::READABLE, Mode::Level)
@@ -355,7 +353,7 @@ fn fd_reuse_attempt<S: TestSelector>(new_token: Token) -> Option<()> {
         if token == T1 && closed.borrow_mut().take().is_some() {
             for _ in 0..8 {
                 let p = pair();
-                if p.0.as_raw_fd() == old_fd {
+                if p.0.raw_source() == old_fd {
                     el.register(&p.0, new_token, Interest::READABLE, Mode::Level)
                         .unwrap();
                     *reused.borrow_mut() = Some(p);
@@ -383,6 +381,13 @@ fn fd_reuse_attempt<S: TestSelector>(new_token: Token) -> Option<()> {
 }
 
 fn closed_fd_number_reused_in_same_iteration_gets_no_old_events<S: TestSelector>() {
+    if cfg!(windows) {
+        // A socket has no identity beyond its handle value on Windows, so a handle closed
+        // while registered and reused by a new socket is `AlreadyExists` there (the
+        // polling backend's notes): the scenario cannot be set up.
+        println!("skipped on Windows: a reused socket handle is AlreadyExists by design");
+        return;
+    }
     for new_token in [T3, T2] {
         let done = (0..20).any(|_| fd_reuse_attempt::<S>(new_token).is_some());
         assert!(done, "the closed fd number was never reused in 20 tries");
@@ -663,7 +668,7 @@ fn failed_registration_calls_change_nothing<S: TestSelector>() {
 struct Routed {
     calls: Vec<(&'static str, Token)>,
     /// Deregistered by `readable` for its token, if set.
-    owned: Option<(Token, UnixStream)>,
+    owned: Option<(Token, Stream)>,
 }
 
 impl<S: Selector> Handler<S> for Routed {
@@ -842,7 +847,7 @@ fn closing_a_registered_socket_does_not_spin<S: TestSelector>() {
         .unwrap();
     el.register(&b, T2, Interest::READABLE, Mode::Level)
         .unwrap();
-    let a_fd = a.as_raw_fd();
+    let a_fd = a.raw_source();
     drop(a);
     let mut h = Recorder::new();
     for _ in 0..5 {
@@ -852,15 +857,22 @@ fn closing_a_registered_socket_does_not_spin<S: TestSelector>() {
     assert!(h.log.readies().len() <= 1, "{:?}", h.log.readies());
     el.deregister(&b).unwrap();
     // The closed socket's fd is gone: deregistering its number fails, and the loop
-    // forgets the registration all the same.
-    let err = el.deregister(&SourceFd(a_fd)).unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
-        ),
-        "{err:?}"
-    );
+    // forgets the registration all the same. Windows: a socket of another test thread
+    // may already have the handle value (reused at once, and a socket has no other
+    // identity there), and then deregistering it succeeds.
+    match el.deregister(&Raw(a_fd)) {
+        Ok(()) if cfg!(windows) => {}
+        result => {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                ),
+                "{err:?}"
+            );
+        }
+    }
     assert_nothing_registered(&el);
 }
 

@@ -4,6 +4,8 @@
 //! A counting global allocator counts the allocations of the current thread while a
 //! thread-local switch is on; the switch covers `select` and the iteration over its
 //! events, 1,000 times per backend and mode after a warm-up.
+// Unix only: the sources are pipes, and Windows' one backend (polling on IOCP/AFD)
+// watches sockets only.
 #![cfg(unix)]
 
 use std::io::{self, PipeReader, PipeWriter, Read, Write};

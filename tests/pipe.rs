@@ -1,5 +1,6 @@
 //! Pipes: flags, end of file, broken pipe, full and empty pipes, conversions from a
 //! child process, and 4 MiB through `cat`.
+// `selectio::pipe` is Unix-only.
 #![cfg(unix)]
 
 #[path = "net_util/mod.rs"]

@@ -18,6 +18,7 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
     cx.put(&w, b"x");
     cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
     cx.register(a.src(), T2, Interest::BOTH, Mode::Level);
+    let closed = [r.src(), a.src()];
     drop(r);
     drop(a);
     let slice = Duration::from_millis(20);
@@ -38,6 +39,18 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
     cx.check(elapsed >= slice * 8, || {
         format!("10 selects of {slice:?} took only {elapsed:?}")
     });
+    // `deregister` of a closed fd: `Ok` (the registration is gone, as with xnu's ENOENT
+    // for kqueue's EV_DELETE) or `InvalidInput`/`NotFound` naming the backend (EBADF);
+    // either way nothing stays registered under the number: a second call fails.
+    for (fd, what) in [(closed[0], "pipe"), (closed[1], "TCP")] {
+        cx.step(format_args!("deregister the closed {what} fd {fd}"));
+        if let Err(e) = cx.sel.deregister(fd) {
+            let e = cx.err(Err::<(), _>(e), "first deregister");
+            let kinds = [io::ErrorKind::InvalidInput, io::ErrorKind::NotFound];
+            cx.check(kinds.contains(&e.kind()), || format!("{e:?}"));
+        }
+        cx.err(cx.sel.deregister(fd), "second deregister");
+    }
 }
 
 /// After a registered fd is closed without `deregister`, a new fd that gets its number can

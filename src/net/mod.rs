@@ -92,7 +92,14 @@ pub fn __is_nonblocking_cloexec(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<b
 
 /// The error a connect(2) failed with at once, kept until `take_error` reports it.
 #[derive(Debug, Default)]
-struct ConnectError(AtomicI32);
+struct ConnectError {
+    errno: AtomicI32,
+    /// Windows: the error code `take` reported last. Reading `SO_ERROR` does not clear it
+    /// there (a refused connect reads "refused" on every call: dotnet/corefx#8464, and
+    /// Wine alike), so the same code again is no new error.
+    #[cfg(windows)]
+    reported: AtomicI32,
+}
 
 impl ConnectError {
     /// Keeps `err`; an error without an OS code cannot come from connect(2).
@@ -101,7 +108,9 @@ impl ConnectError {
             Some(Err(e)) => e.raw_os_error().unwrap_or(0),
             _ => 0,
         };
-        ConnectError(AtomicI32::new(errno))
+        let kept = ConnectError::default();
+        kept.errno.store(errno, Ordering::Relaxed);
+        kept
     }
 
     /// The kept error, once; then `so_error` (the socket's `SO_ERROR`).
@@ -109,10 +118,17 @@ impl ConnectError {
         &self,
         so_error: impl FnOnce() -> io::Result<Option<io::Error>>,
     ) -> io::Result<Option<io::Error>> {
-        match self.0.swap(0, Ordering::Relaxed) {
-            0 => so_error(),
-            errno => Ok(Some(io::Error::from_raw_os_error(errno))),
+        let err = match self.errno.swap(0, Ordering::Relaxed) {
+            0 => so_error()?,
+            errno => Some(io::Error::from_raw_os_error(errno)),
+        };
+        #[cfg(windows)]
+        if let Some(code) = err.as_ref().and_then(io::Error::raw_os_error) {
+            if self.reported.swap(code, Ordering::Relaxed) == code {
+                return Ok(None);
+            }
         }
+        Ok(err)
     }
 }
 

@@ -20,6 +20,9 @@ use crate::Source;
 /// Non-blocking and close-on-exec from birth.
 pub struct TcpSocket {
     inner: Socket,
+    /// Whether it is IPv6, when known from its creation: Windows cannot tell the family
+    /// of an unbound socket by `getsockname` (WSAEINVAL).
+    v6: Option<bool>,
 }
 
 impl TcpSocket {
@@ -40,12 +43,14 @@ impl TcpSocket {
     }
 
     fn new(domain: Domain) -> io::Result<TcpSocket> {
-        sys::new_socket(domain, Type::STREAM).map(TcpSocket::from_socket)
+        let inner = sys::new_socket(domain, Type::STREAM)?;
+        let v6 = Some(domain == Domain::IPV6);
+        Ok(TcpSocket { inner, v6 })
     }
 
     /// Wraps a socket as it is (for `FromRawFd`).
     pub(crate) fn from_socket(inner: Socket) -> TcpSocket {
-        TcpSocket { inner }
+        TcpSocket { inner, v6: None }
     }
 
     /// Binds the socket to `addr` (`bind(2)`). An address of the other family is
@@ -83,7 +88,22 @@ impl TcpSocket {
 
     /// Marks the socket as listening (`listen(2)`) with `backlog`, which the OS takes as
     /// it is (see [`Listen::listen_now`]), and returns the listener.
+    ///
+    /// An unbound socket listens on an ephemeral port of the unspecified address, on
+    /// Windows too.
     pub fn listen(self, backlog: i32) -> io::Result<TcpListener> {
+        // Unix binds an unbound socket to an ephemeral port on listen(2) (Linux
+        // `inet_autobind`); Winsock refuses it ("WSAEINVAL: The socket has not been bound
+        // with bind", listen function docs), so the unspecified address is bound first.
+        #[cfg(windows)]
+        if let (Some(v6), Err(_)) = (self.v6, self.inner.local_addr()) {
+            let any: std::net::IpAddr = if v6 {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            };
+            self.inner.bind(&SocketAddr::new(any, 0).into())?;
+        }
         self.inner.listen(backlog)?;
         Ok(TcpListener::from_std_unchecked(self.inner.into()))
     }
@@ -91,7 +111,7 @@ impl TcpSocket {
     /// `InvalidInput` when `addr` is not of the socket's family (the OS would say
     /// `EAFNOSUPPORT` or `EINVAL`, depending on the direction).
     fn check_family(&self, addr: SocketAddr, op: &str) -> io::Result<()> {
-        match super::is_v6(&self.inner) {
+        match self.v6.or_else(|| super::is_v6(&self.inner)) {
             Some(v6) if v6 != addr.is_ipv6() => Err(invalid_input(format!(
                 "selectio: cannot {op} the IPv{} TCP socket (fd {}) to {addr}: wrong address family",
                 if v6 { 6 } else { 4 },

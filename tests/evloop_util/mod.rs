@@ -7,7 +7,6 @@
 
 use std::fmt::{self, Debug};
 use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,10 +35,55 @@ macro_rules! backend_tests {
 pub trait TestSelector: Selector + Debug {}
 impl<S: Selector + Debug> TestSelector for S {}
 
-/// A connected, non-blocking Unix stream pair.
+/// One end of a [`pair`]: a Unix stream socket.
+#[cfg(unix)]
+pub type Stream = std::os::unix::net::UnixStream;
+/// One end of a [`pair`]: a loopback TCP stream (Windows has no `socketpair`).
+#[cfg(windows)]
+pub type Stream = std::net::TcpStream;
+
+/// A connected stream pair: `socketpair(2)` on Unix.
+#[cfg(unix)]
+fn connected() -> (Stream, Stream) {
+    Stream::pair().expect("socketpair")
+}
+
+/// A connected stream pair: a loopback TCP connection (with `TCP_NODELAY`, so a one-byte
+/// write is sent at once).
+#[cfg(windows)]
+fn connected() -> (Stream, Stream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let a = Stream::connect(listener.local_addr().expect("local_addr")).expect("connect");
+    let (b, _) = listener.accept().expect("accept");
+    for s in [&a, &b] {
+        s.set_nodelay(true).expect("set_nodelay");
+    }
+    (a, b)
+}
+
+/// A bare raw source (fd or socket) for the loop: `SourceFd`, which is Unix-only, on every
+/// platform.
+#[derive(Debug, Clone, Copy)]
+pub struct Raw(pub RawSource);
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Raw {
+    fn as_raw_fd(&self) -> RawSource {
+        self.0
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsRawSocket for Raw {
+    fn as_raw_socket(&self) -> RawSource {
+        self.0
+    }
+}
+
+/// A connected, non-blocking stream pair.
 #[track_caller]
-pub fn pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().expect("socketpair");
+pub fn pair() -> (Stream, Stream) {
+    let (a, b) = connected();
     a.set_nonblocking(true).expect("set_nonblocking");
     b.set_nonblocking(true).expect("set_nonblocking");
     (a, b)
@@ -47,14 +91,33 @@ pub fn pair() -> (UnixStream, UnixStream) {
 
 /// A pair whose first end has one byte to read.
 #[track_caller]
-pub fn readable_pair() -> (UnixStream, UnixStream) {
+pub fn readable_pair() -> (Stream, Stream) {
     let (a, mut b) = pair();
     b.write_all(b"x").expect("write");
+    #[cfg(windows)]
+    arrived(&a);
     (a, b)
 }
 
+/// Waits until the byte written into the peer can be read from `a`: loopback TCP
+/// delivers it asynchronously (under load, after the test's first `select`).
+#[cfg(windows)]
+#[track_caller]
+fn arrived(a: &Stream) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match a.peek(&mut [0u8; 1]) {
+            Ok(_) => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("the byte never arrived: {e}"),
+        }
+    }
+}
+
 /// Reads everything available; `WouldBlock` ends it.
-pub fn drain(mut s: &UnixStream) -> usize {
+pub fn drain(mut s: &Stream) -> usize {
     let mut buf = [0u8; 256];
     let mut total = 0;
     loop {

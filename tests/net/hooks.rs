@@ -3,12 +3,17 @@
 
 use std::io;
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::path::Path;
 
-use selectio::net::{Connect, Listen, TcpListener, TcpSocket, TcpStream, UnixListener, UnixSocket};
+use selectio::net::{Connect, Listen, TcpListener, TcpSocket, TcpStream};
+#[cfg(unix)]
+use selectio::net::{UnixListener, UnixSocket};
 use selectio::Interest;
 
-use crate::net_util::{assert_flags, retry, socket_path, wait};
+#[cfg(unix)]
+use crate::net_util::socket_path;
+use crate::net_util::{assert_flags, retry, wait};
 use crate::tcp::{have_ipv6, localhost};
 
 #[test]
@@ -60,6 +65,7 @@ fn tcp_connect_refused_is_reported_once() {
     assert!(stream.take_error().unwrap().is_none(), "reported twice");
 }
 
+#[cfg(unix)] // Unix-domain sockets exist on Unix only.
 #[test]
 fn unix_connect_to_a_listener_completes_at_once() {
     let path = socket_path("hook-connect");
@@ -77,6 +83,7 @@ fn unix_connect_to_a_listener_completes_at_once() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[cfg(unix)] // Unix-domain sockets exist on Unix only.
 #[test]
 fn unix_connect_to_a_missing_path_is_not_found_once() {
     let path = socket_path("hook-missing");
@@ -93,6 +100,7 @@ fn unix_connect_to_a_missing_path_is_not_found_once() {
     assert!(stream.take_error().unwrap().is_none(), "reported twice");
 }
 
+#[cfg(unix)] // Unix-domain sockets exist on Unix only.
 #[test]
 fn unix_connect_to_a_path_longer_than_sun_path_is_invalid_input() {
     let long = format!("/tmp/{}", "x".repeat(200));
@@ -166,6 +174,7 @@ fn listen_on_an_unbound_tcp_socket_picks_a_port() {
     assert_ne!(listener.local_addr().unwrap().port(), 0);
 }
 
+#[cfg(unix)] // Unix-domain sockets exist on Unix only.
 #[test]
 fn listen_on_an_unbound_unix_socket_says_bind_it_first() {
     let e = UnixSocket::new().unwrap().listen_now(16).unwrap_err();
@@ -173,6 +182,7 @@ fn listen_on_an_unbound_unix_socket_says_bind_it_first() {
     assert!(e.to_string().contains("bind it first"), "{e}");
 }
 
+#[cfg(unix)] // Unix-domain sockets exist on Unix only.
 #[test]
 fn unix_listen_hook_accepts() {
     let path = socket_path("hook-listen");

@@ -8,4 +8,6 @@ mod net_util;
 mod hooks;
 mod tcp;
 mod udp;
+// Unix-domain sockets (selectio::net::Unix*) exist on Unix only.
+#[cfg(unix)]
 mod unix;

@@ -4,18 +4,20 @@
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use selectio::{DefaultSelector, Events, Interest, Mode, Selector, Token};
+use selectio::{DefaultSelector, Events, Interest, Mode, Selector, Source, Token};
 
 /// The longest any test waits for readiness before it fails (never needed on a
 /// working system: loopback events arrive in microseconds).
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Asserts that `fd` is non-blocking and close-on-exec.
+#[cfg(unix)]
 #[track_caller]
 pub fn assert_flags(fd: &impl AsFd) {
     let fd = fd.as_fd();
@@ -23,11 +25,17 @@ pub fn assert_flags(fd: &impl AsFd) {
     assert!(ok, "fd {} lacks O_NONBLOCK or FD_CLOEXEC", fd.as_raw_fd());
 }
 
+/// Windows: checks nothing. Winsock has no call that reads a socket's non-blocking mode
+/// back (FIONBIO only sets it), and std creates every socket non-inheritable
+/// (WSA_FLAG_NO_HANDLE_INHERIT); the tests' `WouldBlock` paths show the mode instead.
+#[cfg(windows)]
+pub fn assert_flags(_socket: &impl std::os::windows::io::AsSocket) {}
+
 /// Waits until `fd` is ready for `interest`; panics after [`TIMEOUT`].
 #[track_caller]
-pub fn wait(fd: &impl AsRawFd, interest: Interest) {
+pub fn wait(fd: &impl Source, interest: Interest) {
     let selector = DefaultSelector::new().expect("selector");
-    let fd = fd.as_raw_fd();
+    let fd = fd.raw_source();
     selector
         .register(fd, Token(7), interest, Mode::Level)
         .expect("register");
@@ -54,7 +62,7 @@ pub fn wait(fd: &impl AsRawFd, interest: Interest) {
 /// `op` retried after waiting for `interest` on `fd` while it returns `WouldBlock`.
 #[track_caller]
 pub fn retry<T>(
-    fd: &impl AsRawFd,
+    fd: &impl Source,
     interest: Interest,
     mut op: impl FnMut() -> io::Result<T>,
 ) -> io::Result<T> {
@@ -79,18 +87,18 @@ const READER: Token = Token(1);
 /// once everything is written, which is how the reader's side sees the end.
 pub fn pump<W, R>(writer: W, reader: &mut R, data: &[u8]) -> Vec<u8>
 where
-    W: Write + AsRawFd,
-    R: Read + AsRawFd,
+    W: Write + Source,
+    R: Read + Source,
 {
     let selector = DefaultSelector::new().expect("selector");
     let mut events = Events::with_capacity(8).expect("events");
     let mut writer = Some(writer);
-    let wfd = writer.as_ref().map(|w| w.as_raw_fd()).expect("writer");
+    let wfd = writer.as_ref().map(|w| w.raw_source()).expect("writer");
     selector
         .register(wfd, WRITER, Interest::WRITABLE, Mode::Level)
         .expect("register writer");
     selector
-        .register(reader.as_raw_fd(), READER, Interest::READABLE, Mode::Level)
+        .register(reader.raw_source(), READER, Interest::READABLE, Mode::Level)
         .expect("register reader");
     let (mut sent, mut received, mut eof) = (0, Vec::with_capacity(data.len()), false);
     let deadline = Instant::now() + TIMEOUT * 3;
@@ -120,7 +128,7 @@ where
         }
     }
     selector
-        .deregister(reader.as_raw_fd())
+        .deregister(reader.raw_source())
         .expect("deregister reader");
     assert!(
         writer.is_none(),
