@@ -25,8 +25,8 @@
 //!   `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`, `ENETUNREACH`).
 //!   A run of more than [`MAX_SKIPS`] is returned, so a listener that only ever fails
 //!   cannot hang the caller.
-//! - The codes are compared by `raw_os_error` (`libc` constants on Unix, Winsock's fixed
-//!   values on Windows): `io::ErrorKind` has no kind for `EMFILE`.
+//! - The codes are compared by `raw_os_error` in `sys::socket` (`libc` constants on Unix,
+//!   Winsock's fixed values on Windows): `io::ErrorKind` has no kind for `EMFILE`.
 
 use std::io;
 use std::time::Duration;
@@ -34,6 +34,7 @@ use std::time::Duration;
 use super::TcpListener;
 #[cfg(unix)]
 use super::UnixListener;
+use crate::sys::socket as sys;
 
 /// Consecutive transient errors skipped by one [`Acceptor::accept`] call before the last
 /// one is returned.
@@ -185,14 +186,14 @@ impl<L: Accept> Acceptor<L> {
                 self.spare.refill();
                 Ok(conn)
             }
-            Err(e) if is_fd_limit(&e) && self.spare.is_held() => {
+            Err(e) if sys::is_fd_limit(&e) && self.spare.is_held() => {
                 if !self.shed_waiting() {
                     self.back_off();
                 }
                 Err(e)
             }
             Err(e) => {
-                if is_fd_limit(&e) || is_out_of_memory(&e) {
+                if sys::is_fd_limit(&e) || sys::is_out_of_memory(&e) {
                     self.back_off();
                 }
                 Err(e)
@@ -340,62 +341,12 @@ fn open_spare() -> io::Result<std::fs::File> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
-/// `EMFILE` (this process's limit) or `ENFILE` (the system's), Winsock's `WSAEMFILE`.
-fn is_fd_limit(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(unix)] {
-            matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-        } else {
-            e.raw_os_error() == Some(10024)
-        }
-    }
-}
-
-/// `ENOBUFS`/`ENOMEM` (accept(2): "Not enough free memory"), Winsock's `WSAENOBUFS`.
-fn is_out_of_memory(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(unix)] {
-            matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM))
-        } else {
-            e.raw_os_error() == Some(10055)
-        }
-    }
-}
-
 /// Errors that belong to one queued connection (now consumed) or to a signal: the next
 /// `accept` may succeed.
 fn is_transient(e: &io::Error) -> bool {
     use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
-    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) || is_network_error(e)
-}
-
-/// accept(2) NOTES (Linux): "Linux accept() passes already-pending network errors on the
-/// new socket as an error code from accept() … For reliable operation the application
-/// should detect the network errors defined for the protocol after accept() and treat
-/// them like EAGAIN by retrying." `EPROTO` is POSIX's "protocol error" for the same case.
-fn is_network_error(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(selectio_linux_like)] {
-            matches!(
-                e.raw_os_error(),
-                Some(
-                    libc::EPROTO
-                        | libc::ENETDOWN
-                        | libc::ENOPROTOOPT
-                        | libc::EHOSTDOWN
-                        | libc::ENONET
-                        | libc::EHOSTUNREACH
-                        | libc::EOPNOTSUPP
-                        | libc::ENETUNREACH
-                )
-            )
-        } else if #[cfg(unix)] {
-            e.raw_os_error() == Some(libc::EPROTO)
-        } else {
-            let _ = e;
-            false
-        }
-    }
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted)
+        || sys::is_pending_network_error(e)
 }
 
 #[cfg(test)]
@@ -407,15 +358,19 @@ mod tests {
         let aborted = io::Error::from(io::ErrorKind::ConnectionAborted);
         assert!(is_transient(&aborted));
         assert!(!is_transient(&io::Error::from(io::ErrorKind::WouldBlock)));
-        assert!(!is_fd_limit(&aborted));
+        assert!(!sys::is_fd_limit(&aborted));
     }
 
     #[cfg(unix)]
     #[test]
     fn fd_limit_and_memory_errors_are_recognised() {
-        assert!(is_fd_limit(&io::Error::from_raw_os_error(libc::EMFILE)));
-        assert!(is_fd_limit(&io::Error::from_raw_os_error(libc::ENFILE)));
-        assert!(is_out_of_memory(&io::Error::from_raw_os_error(
+        assert!(sys::is_fd_limit(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
+        assert!(sys::is_fd_limit(&io::Error::from_raw_os_error(
+            libc::ENFILE
+        )));
+        assert!(sys::is_out_of_memory(&io::Error::from_raw_os_error(
             libc::ENOBUFS
         )));
         assert!(is_transient(&io::Error::from_raw_os_error(

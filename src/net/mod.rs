@@ -339,9 +339,9 @@ fn set_ttl(socket: &socket2::Socket, ttl: u32) -> io::Result<()> {
             u8::from(!v6)
         )));
     }
-    match is_v6(socket) {
-        Some(true) => socket.set_unicast_hops_v6(ttl),
-        _ => socket.set_ttl_v4(ttl),
+    match v6 {
+        true => socket.set_unicast_hops_v6(ttl),
+        false => socket.set_ttl_v4(ttl),
     }
 }
 

@@ -196,6 +196,57 @@ fn connect_misused(e: &io::Error) -> bool {
     )
 }
 
+/// `EMFILE` (this process's limit) or `ENFILE` (the system's), Winsock's `WSAEMFILE`.
+pub(crate) fn is_fd_limit(e: &io::Error) -> bool {
+    cfg_if::cfg_if! {
+        if #[cfg(unix)] {
+            matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+        } else {
+            e.raw_os_error() == Some(10024)
+        }
+    }
+}
+
+/// `ENOBUFS`/`ENOMEM` (accept(2): "Not enough free memory"), Winsock's `WSAENOBUFS`.
+pub(crate) fn is_out_of_memory(e: &io::Error) -> bool {
+    cfg_if::cfg_if! {
+        if #[cfg(unix)] {
+            matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM))
+        } else {
+            e.raw_os_error() == Some(10055)
+        }
+    }
+}
+
+/// accept(2) NOTES (Linux): "Linux accept() passes already-pending network errors on the
+/// new socket as an error code from accept() … For reliable operation the application
+/// should detect the network errors defined for the protocol after accept() and treat
+/// them like EAGAIN by retrying." `EPROTO` is POSIX's "protocol error" for the same case.
+pub(crate) fn is_pending_network_error(e: &io::Error) -> bool {
+    cfg_if::cfg_if! {
+        if #[cfg(selectio_linux_like)] {
+            matches!(
+                e.raw_os_error(),
+                Some(
+                    libc::EPROTO
+                        | libc::ENETDOWN
+                        | libc::ENOPROTOOPT
+                        | libc::EHOSTDOWN
+                        | libc::ENONET
+                        | libc::EHOSTUNREACH
+                        | libc::EOPNOTSUPP
+                        | libc::ENETUNREACH
+                )
+            )
+        } else if #[cfg(unix)] {
+            e.raw_os_error() == Some(libc::EPROTO)
+        } else {
+            let _ = e;
+            false
+        }
+    }
+}
+
 /// The bytes of `sockaddr_un.sun_path` (108 on Linux, 104 on the BSDs and Apple): a
 /// path must fit with its terminating NUL.
 #[cfg(unix)]
