@@ -11,6 +11,7 @@
 //! Unix only: pipes and Unix stream sockets (Windows has its own tests).
 #![cfg(unix)]
 
+#[macro_use]
 mod model_util;
 
 use std::io;
@@ -19,7 +20,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 #[allow(unused_imports)]
-use selectio::{backends, AnySelector, Backend};
+use selectio::backends;
 use selectio::{Interest, Mode, Selector};
 
 use model_util::{run, Op, Wait, ENDS, PAIRS, R, RW, W, WRITE_MAX};
@@ -165,65 +166,7 @@ macro_rules! model_tests {
     };
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    use super::*;
-    model_tests!(backends::Epoll::new);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    use super::*;
-    model_tests!(backends::Poll::new);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    use super::*;
-    model_tests!(backends::Polling::new);
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    use super::*;
-    model_tests!(backends::Kqueue::new);
-}
-
-#[cfg(selectio_epoll)]
-mod any_epoll {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Epoll)
-    }
-    model_tests!(new);
-}
-
-#[cfg(selectio_poll)]
-mod any_poll {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Poll)
-    }
-    model_tests!(new);
-}
-
-#[cfg(selectio_polling)]
-mod any_polling {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Polling)
-    }
-    model_tests!(new);
-}
-
-#[cfg(selectio_kqueue)]
-mod any_kqueue {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Kqueue)
-    }
-    model_tests!(new);
-}
+every_backend!(model_tests);
 
 /// The model is not vacuous: an epoll selector with one deliberate bug fails it.
 #[cfg(selectio_epoll)]

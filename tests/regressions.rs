@@ -12,12 +12,12 @@
 //! Unix stream pair, 6/7 a second pipe. Unix only: pipes and Unix sockets.
 #![cfg(unix)]
 
+#[macro_use]
 mod model_util;
 
 use std::io;
 
 #[allow(unused_imports)]
-use selectio::{backends, AnySelector, Backend};
 use selectio::{Mode, Selector};
 
 use model_util::Op::{self, *};
@@ -415,62 +415,4 @@ macro_rules! regressions {
     };
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    use super::*;
-    regressions!(backends::Epoll::new);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    use super::*;
-    regressions!(backends::Poll::new);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    use super::*;
-    regressions!(backends::Polling::new);
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    use super::*;
-    regressions!(backends::Kqueue::new);
-}
-
-#[cfg(selectio_epoll)]
-mod any_epoll {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Epoll)
-    }
-    regressions!(new);
-}
-
-#[cfg(selectio_poll)]
-mod any_poll {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Poll)
-    }
-    regressions!(new);
-}
-
-#[cfg(selectio_polling)]
-mod any_polling {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Polling)
-    }
-    regressions!(new);
-}
-
-#[cfg(selectio_kqueue)]
-mod any_kqueue {
-    use super::*;
-    fn new() -> io::Result<AnySelector> {
-        AnySelector::with_backend(Backend::Kqueue)
-    }
-    regressions!(new);
-}
+every_backend!(regressions);
