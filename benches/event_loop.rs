@@ -25,7 +25,7 @@
 //! below (each block says why it is sound).
 #![allow(unsafe_code)]
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(selectio_epoll)]
 fn main() {
     if let Err(err) = linux::main() {
         eprintln!("event_loop bench: {err}");
@@ -33,12 +33,12 @@ fn main() {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(selectio_epoll))]
 fn main() {
-    println!("event_loop bench: compares against raw epoll, so it runs on Linux only; skipped");
+    println!("event_loop bench: compares against raw epoll, so it needs the epoll backend (Linux, feature `epoll`); skipped");
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(selectio_epoll)]
 mod linux {
     use std::io::{self, PipeReader, PipeWriter, Read, Write};
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
