@@ -298,6 +298,21 @@ fn drive<'a, S: Selector>(sides: &'a [&'a RefCell<Side>]) -> Recorder<'a, S> {
     })
 }
 
+/// Runs the loop until `side` ends, then asserts the loop stays quiet and `side` ended
+/// exactly once, with one of `allowed`.
+#[track_caller]
+fn end_quietly<'a, S: TestSelector>(
+    el: &mut El<'a, S>,
+    h: &mut Recorder<'a, S>,
+    side: &RefCell<Side>,
+    allowed: &[End],
+    ctx: &str,
+) {
+    run_until(el, h, ctx, || !side.borrow().ends.is_empty());
+    assert_quiet(el, h, ctx);
+    assert_ended_once(&side.borrow(), allowed, ctx);
+}
+
 /// Asserts `side` ended exactly once, with one of `allowed`, and was never called after.
 #[track_caller]
 fn assert_ended_once(side: &Side, allowed: &[End], ctx: &str) {
@@ -362,9 +377,7 @@ fn peer_reset_during_write_is_reported_once<S: TestSelector>() {
         side.borrow().register(&mut el);
         run_until(&mut el, &mut h, &ctx, || side.borrow().blocked);
         reset(peer);
-        run_until(&mut el, &mut h, &ctx, || !side.borrow().ends.is_empty());
-        assert_quiet(&mut el, &mut h, &ctx);
-        assert_ended_once(&side.borrow(), &[RESET, BROKEN], &ctx);
+        end_quietly(&mut el, &mut h, &side, &[RESET, BROKEN], &ctx);
         assert_nothing_registered(&el);
     }
     assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
@@ -451,9 +464,7 @@ fn peer_closes_with_data_we_have_not_read_gives_all_data_then_eof<S: TestSelecto
         let mut h = drive::<S>(&sides);
         let mut el: El<S> = EventLoop::new().unwrap();
         side.borrow().register(&mut el);
-        run_until(&mut el, &mut h, &ctx, || !side.borrow().ends.is_empty());
-        assert_quiet(&mut el, &mut h, &ctx);
-        assert_ended_once(&side.borrow(), &[EOF], &ctx);
+        end_quietly(&mut el, &mut h, &side, &[EOF], &ctx);
         assert_eq!(side.borrow().read, sent, "{ctx}: bytes lost");
         assert_nothing_registered(&el);
     }
@@ -477,9 +488,7 @@ fn peer_closes_with_our_data_unread_resets_us_once<S: TestSelector>() {
         side.borrow().register(&mut el);
         el.run_once(&mut h, Some(Duration::ZERO)).unwrap();
         drop(peer);
-        run_until(&mut el, &mut h, &ctx, || !side.borrow().ends.is_empty());
-        assert_quiet(&mut el, &mut h, &ctx);
-        assert_ended_once(&side.borrow(), &[RESET, EOF], &ctx);
+        end_quietly(&mut el, &mut h, &side, &[RESET, EOF], &ctx);
         let err = (&side.borrow().stream)
             .write(b"x")
             .expect_err("write after a reset");
@@ -516,9 +525,7 @@ fn writing_to_a_dead_peer_fails_never_ok_zero_never_sigpipe<S: TestSelector>() {
             let mut h = drive::<S>(&sides);
             let mut el: El<S> = EventLoop::new().unwrap();
             side.borrow().register(&mut el);
-            run_until(&mut el, &mut h, &ctx, || !side.borrow().ends.is_empty());
-            assert_quiet(&mut el, &mut h, &ctx);
-            assert_ended_once(&side.borrow(), &[RESET, BROKEN], &ctx);
+            end_quietly(&mut el, &mut h, &side, &[RESET, BROKEN], &ctx);
             assert_nothing_registered(&el);
         }
     }
