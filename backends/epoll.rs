@@ -206,10 +206,7 @@ fn ctl_error(op: &str, fd: RawFd, err: io::Error) -> io::Error {
             io::ErrorKind::InvalidInput,
             format!("{NAME}: {op} fd {fd}: this kind of file (a regular file or directory?) does not support epoll"),
         ),
-        Some(libc::EBADF) => io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{NAME}: {op} fd {fd}: not an open file descriptor"),
-        ),
+        Some(libc::EBADF) => errors::closed_fd(NAME, op, fd),
         // EINVAL: the epoll fd itself; ELOOP: nested epoll instances forming a cycle.
         _ => errors::context(NAME, op, fd, err),
     }

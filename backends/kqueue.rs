@@ -519,7 +519,7 @@ fn timespec_ptr(ts: &Option<libc::timespec>) -> *const libc::timespec {
 /// Gives a failed change the kind and wording the contract asks for.
 fn change_error(op: &str, fd: RawFd, err: io::Error) -> io::Error {
     let (kind, what) = match err.raw_os_error() {
-        Some(libc::EBADF) => (io::ErrorKind::InvalidInput, "not an open file descriptor"),
+        Some(libc::EBADF) => return errors::closed_fd(NAME, op, fd),
         // EVFILT_WRITE cannot attach to a pipe whose read end is closed: FreeBSD and
         // DragonFly `pipe_kqfilter` return EPIPE ("other end of pipe has been closed"),
         // so does macOS (mio PR #584, 10.10/10.11). Refused rather than registered

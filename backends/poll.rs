@@ -315,10 +315,7 @@ fn busy() -> io::Error {
 /// Gives an `fstat` error on a registered fd the kind and wording the contract asks for.
 fn fd_error(op: &str, fd: RawFd, err: io::Error) -> io::Error {
     match err.raw_os_error() {
-        Some(libc::EBADF) => io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{NAME}: {op} fd {fd}: not an open file descriptor"),
-        ),
+        Some(libc::EBADF) => errors::closed_fd(NAME, op, fd),
         _ => errors::context(NAME, op, fd, err),
     }
 }

@@ -568,7 +568,7 @@ fn os_error(op: &str, fd: RawSource, err: io::Error) -> io::Error {
     }
     #[cfg(unix)]
     match err.raw_os_error() {
-        Some(libc::EBADF) => return invalid_input(op, fd, "not an open file descriptor"),
+        Some(libc::EBADF) => return errors::closed_fd(NAME, op, fd),
         // epoll_ctl(2), with polling on epoll: "EPERM The target file fd does not support
         // epoll. This error can occur if fd refers to, for example, a regular file".
         Some(libc::EPERM) => {

@@ -309,6 +309,14 @@ pub mod errors {
         )
     }
 
+    /// `InvalidInput`: `fd` is not open (the OS said `EBADF`), for every backend alike.
+    pub fn closed_fd(backend: &str, op: &str, fd: impl Debug) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{backend}: {op} fd {fd:?}: not an open file descriptor"),
+        )
+    }
+
     /// Adds the backend, the operation and the fd to an OS error, keeping its kind.
     pub fn context(backend: &str, op: &str, fd: impl Debug, err: io::Error) -> io::Error {
         io::Error::new(err.kind(), format!("{backend}: {op} fd {fd:?}: {err}"))
