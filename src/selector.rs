@@ -56,6 +56,12 @@
 //! - [ ] `reused_fd_number_can_be_registered`: a new fd that reuses the number can be
 //!   registered (poll(2) keeps no stale entry: `POLLNVAL` drops it, and a duplicate
 //!   register whose fd identity — device and inode — changed replaces the stale entry).
+//! - Not promised, because the kernels differ (the model tests allow exactly this):
+//!   `reregister`/`deregister` of a closed number that a new fd reuses may act on the old
+//!   entry where registrations are keyed by number (poll(2), `polling` on poll(2),
+//!   kqueue's registry) instead of `NotFound`; and epoll keeps reporting a closed fd
+//!   while a duplicate of its file lives (epoll(7) Q6) — `EventLoop` drops those events
+//!   once `deregister` has reported the fd closed.
 //!
 //! **Timeouts** (`select(events, timeout)`)
 //! - [ ] `timeout_none_blocks`: `None` blocks until an event, a wake or a signal.
