@@ -760,12 +760,7 @@ fn number(arg: &str, s: String) -> Result<usize, String> {
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "level" => Ok(Mode::Level),
-        "edge" => Ok(Mode::Edge),
-        "oneshot" => Ok(Mode::Oneshot),
-        _ => Err(format!("--mode {s:?}: expected level, edge or oneshot")),
-    }
+    s.parse().map_err(|e| format!("--mode: {e}"))
 }
 
 /// The selector `--backend` names, or `SELECTIO_BACKEND`'s choice.

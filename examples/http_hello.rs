@@ -1357,12 +1357,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "level" => Ok(Mode::Level),
-        "edge" => Ok(Mode::Edge),
-        "oneshot" => Ok(Mode::Oneshot),
-        _ => Err(format!("--mode {s:?}: expected level, edge or oneshot")),
-    }
+    s.parse().map_err(|e| format!("--mode: {e}"))
 }
 
 /// The selector `--backend` names, or `SELECTIO_BACKEND`'s choice.

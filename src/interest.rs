@@ -94,11 +94,48 @@ pub enum Mode {
 impl Mode {
     /// All modes, in declaration order.
     pub const ALL: [Mode; 3] = [Mode::Level, Mode::Edge, Mode::Oneshot];
+
+    /// The mode's name in lower case: `level`, `edge`, `oneshot`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Level => "level",
+            Mode::Edge => "edge",
+            Mode::Oneshot => "oneshot",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = std::io::Error;
+
+    /// Parses a mode name, in any case; another is `InvalidInput` listing the valid names.
+    fn from_str(s: &str) -> std::io::Result<Mode> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("selectio: unknown mode {s:?}; valid names: level, edge, oneshot"),
+                )
+            })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_names_parse_back() {
+        for mode in Mode::ALL {
+            assert_eq!(mode.name().parse::<Mode>().unwrap(), mode);
+            assert_eq!(mode.name().to_uppercase().parse::<Mode>().unwrap(), mode);
+        }
+        let err = "fast".parse::<Mode>().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("\"fast\""), "{err}");
+    }
 
     #[test]
     fn interest_algebra() {
