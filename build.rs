@@ -35,6 +35,10 @@ fn main() {
     let atomic_sock_flags = linux_like || bsd || os == "illumos";
     // send(2) takes MSG_NOSIGNAL (each system's send(2); Apple has no public one).
     let msg_nosignal = linux_like || bsd || os_in(&["illumos", "solaris"]);
+    // The polling crate falls back to poll(2) where it has neither epoll, event ports,
+    // kqueue nor IOCP (polling 3.11 src/lib.rs, its cfg_if! of backends).
+    let polling_on_poll =
+        unix && !(linux_like || has_kqueue || os_in(&["illumos", "solaris", "redox"]));
     // SO_REUSEPORT exists (socket2's `set_reuse_port`: every Unix but these).
     let reuseport = unix && !os_in(&["solaris", "illumos", "cygwin"]);
 
@@ -44,6 +48,7 @@ fn main() {
         ("selectio_poll", feature("poll") && unix),
         // polling runs on every Unix we target and on Windows, where it is always on.
         ("selectio_polling", (feature("polling") && unix) || windows),
+        ("selectio_polling_on_poll", polling_on_poll),
         ("selectio_apple", apple),
         ("selectio_linux_like", linux_like),
         ("selectio_atomic_sock_flags", atomic_sock_flags),

@@ -52,22 +52,7 @@ const NAME: &str = "polling";
 /// woken `select` then waits once more with a zero timeout, so fds that are ready are
 /// not left out of its batch. Elsewhere the wake arrives through the same kernel wait
 /// as the fds' events (epoll, kqueue, event ports, IOCP).
-const NOTIFY_SKIPS_FDS: bool = cfg!(any(
-    polling_test_poll_backend,
-    not(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "redox",
-        target_os = "illumos",
-        target_os = "solaris",
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly",
-        windows,
-    ))
-));
+const NOTIFY_SKIPS_FDS: bool = cfg!(any(polling_test_poll_backend, selectio_polling_on_poll));
 
 /// How a closed fd (`POLLNVAL`) is reported, once.
 const CLOSED: Ready = Ready::ERROR

@@ -1334,7 +1334,7 @@ mod unix {
     }
 
     /// An abstract name bound twice: `AddrInUse` (Linux and Android have abstract names).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(selectio_linux_like)]
     #[test]
     fn unix_abstract_name_in_use_is_addr_in_use() {
         let _serial = serial();

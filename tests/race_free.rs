@@ -112,7 +112,7 @@ fn unix_connect_completes_at_once_and_is_writable<S: TestSelector>() {
         // Linux connects a Unix stream socket inside connect(2) (af_unix.c
         // unix_stream_connect queues it on the listener and returns 0): the case where
         // registering after connect(2) would race, covered by the synthetic event.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(selectio_linux_like)]
         assert!(stream.peer_addr().is_ok(), "{ctx}: not connected at once");
         let first = wait_for(&mut el, &mut h, CONN, W);
         assert!(!first.is_error(), "{ctx}: {first:?}");
@@ -253,7 +253,7 @@ fn unix_connect_without_listener_is_reported<S: TestSelector>() {
 /// A Unix listener whose backlog is full makes a non-blocking connect(2) fail with
 /// `EAGAIN` and the socket stays unconnected (af_unix.c unix_stream_connect): reported
 /// like any failure, and `take_error()` gives `WouldBlock` once.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(selectio_linux_like)]
 fn unix_connect_to_a_full_backlog_is_reported<S: TestSelector>() {
     let mut el = new_loop::<S>();
     for mode in modes(&el).0 {
@@ -650,7 +650,7 @@ macro_rules! all_tests {
             unix_path_too_long_is_invalid_input,
             listen_on_unbound_unix_socket_is_a_clear_error,
         );
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(selectio_linux_like)]
         backend_tests!($sel; unix_connect_to_a_full_backlog_is_reported);
     };
 }

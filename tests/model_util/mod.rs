@@ -444,8 +444,7 @@ impl<S: Selector> Harness<S> {
             // kqueue (and polling on it) is untested here; its registry is keyed by number
             // and its reregister is EV_ADD, which would adopt a reused number as poll does.
             numbers: matches!(sel.name(), "poll" | "kqueue")
-                || (sel.name() == "polling"
-                    && (POLLING_ON_POLL || !cfg!(any(target_os = "linux", target_os = "android")))),
+                || (sel.name() == "polling" && (POLLING_ON_POLL || !cfg!(selectio_linux_like))),
             on_poll: sel.name() == "polling" && POLLING_ON_POLL,
             events: Events::with_capacity(CAPACITY)?,
             sel,
