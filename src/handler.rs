@@ -21,13 +21,16 @@ pub trait Handler<S: Selector = DefaultSelector>: Sized {
     /// [`writable`](Handler::writable) when it is writable or write-closed — unless the
     /// `readable` callback deregistered the token or gave it to another source.
     fn ready(&mut self, event_loop: &mut EventLoop<Self, S>, token: Token, ready: Ready) {
+        let writable = ready.intersects(Ready::WRITABLE | Ready::WRITE_CLOSED);
         if ready.intersects(Ready::READABLE | Ready::READ_CLOSED | Ready::ERROR) {
             self.readable(event_loop, token);
-            if event_loop.is_stale(token) {
+            // Staleness is asked only when there is more to deliver (#5: a read-only
+            // event then costs no lookup).
+            if !writable || event_loop.is_stale(token) {
                 return;
             }
         }
-        if ready.intersects(Ready::WRITABLE | Ready::WRITE_CLOSED) {
+        if writable {
             self.writable(event_loop, token);
         }
     }

@@ -270,6 +270,7 @@ impl SelectLock {
 
     /// Enters `select`, or fails with `ResourceBusy` naming `backend` if another thread
     /// is selecting.
+    #[inline]
     pub fn enter(&self, backend: &str) -> io::Result<SelectGuard<'_>> {
         // Acquire pairs with the guard's Release: what one select wrote, the next sees.
         if self.busy.swap(true, Ordering::Acquire) {
@@ -280,6 +281,7 @@ impl SelectLock {
 }
 
 impl Drop for SelectGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.busy.store(false, Ordering::Release);
     }

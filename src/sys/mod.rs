@@ -30,6 +30,7 @@ const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;
 /// Converts a `select` timeout to the milliseconds of `poll(2)`/`epoll_wait(2)`:
 /// `None` is `-1` (block), sub-millisecond remainders round **up** (a 1 µs timeout must
 /// not become a 0 ms busy loop, nor return early), and huge values clamp to `i32::MAX`.
+#[inline]
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
     match timeout {
         None => -1,
