@@ -11,11 +11,12 @@
 //! cargo run --release --example compare -- --help            # every flag
 //! ```
 //!
-//! Rounds are interleaved: each round runs every contender once, in an order that
-//! rotates between rounds, and ratios are taken within a round before the median and
-//! min–max over rounds are shown. A load client on another thread of this process
-//! checks every echoed byte and measures each request's latency; the server's CPU time
-//! in the measured window comes from its thread's CPU clock. On machines with 2 CPUs or
+//! Contenders are interleaved: all their servers run at once and the client gives them
+//! load in turn in short slices (`--slice`, 0.1 s), `--duration` per contender per round;
+//! ratios are taken within a round before the median and min–max over rounds are shown.
+//! The load client, on another thread of this process, checks every echoed byte and
+//! measures each request's latency; a server's CPU time in a slice comes from its
+//! thread's CPU clock. On machines with 2 CPUs or
 //! fewer the server and the client share one CPU (`--pin same`): a wake-up across vCPUs
 //! costs several times more and swings from round to round, which would drown the
 //! differences being measured.

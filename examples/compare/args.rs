@@ -13,10 +13,15 @@ Usage: cargo run --release --example compare [--features polling] -- [OPTIONS]
 
 Options:
   --quick               3 rounds x 0.5 s and a short idle-scaling run (about a minute)
-  --rounds N            rounds per configuration; every contender runs once per round,
-                        in an order that rotates between rounds (default 10)
-  --duration SECS       measured time of one contender in one round (default 2)
-  --warmup SECS         unmeasured time before it (default: a tenth of --duration,
+  --rounds N            rounds per configuration; a round gives every contender
+                        --duration of measured load (default 10)
+  --duration SECS       measured load of one contender in one round, cut into slices
+                        (default 2)
+  --slice SECS          longest slice: the load of a round (and of the warm-up) is cut
+                        into equal slices of at most this, given to the contenders in
+                        turn (default 0.1)
+  --warmup SECS         unmeasured load per contender, once per configuration before
+                        the first round, in slices too (default: a tenth of --duration,
                         at least 0.05)
   --connections LIST    client connections C, comma-separated (default 1,64)
   --message LIST        message sizes M in bytes, comma-separated (default 64,4096)
@@ -41,6 +46,17 @@ Options:
   --out DIR             where the reports go (default target/selectio-compare)
   -h, --help            print this help
 
+Method: for one configuration every contender's server runs at once, each on its own
+thread and listener, and one client thread holds C connections to each. Load comes in
+slices: a slice gives one contender P messages in flight on each of its connections
+(nobody else has any), keeps the ping-pong going for the slice's time, then waits for
+every echo. Its requests, wall time (start to the end of that wait), server-thread CPU
+time and latencies are the slice's figures. The slices cycle through the contenders in
+an order that changes every cycle (a balanced Latin square: over the cycles each
+contender follows every other equally often). A contender's round figures are the sums
+of its slices in the round: throughput = requests / summed time, CPU per request =
+summed CPU / requests, latency quantiles over all its requests of the round.
+
 Every echoed byte is checked; any mismatch or I/O error makes the exit status 1.
 Ratios are paired within a round (contender / raw epoll of the same round), then
 summarised as median [min-max] over the rounds. Absolute numbers vary between machines;
@@ -60,6 +76,8 @@ pub enum Pin {
 pub struct Settings {
     pub rounds: usize,
     pub duration: Duration,
+    /// The longest slice of load one contender gets at a time.
+    pub slice: Duration,
     pub warmup: Duration,
     pub connections: Vec<usize>,
     pub messages: Vec<usize>,
@@ -81,6 +99,7 @@ impl Default for Settings {
         Settings {
             rounds: 10,
             duration: Duration::from_secs(2),
+            slice: Duration::from_millis(100),
             warmup: Duration::from_millis(200),
             connections: vec![1, 64],
             messages: vec![64, 4096],
@@ -123,6 +142,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Settings>,
             "--rounds" => rounds = Some(number(&flag, &value()?)?),
             "--duration" => duration = Some(seconds(&flag, &value()?)?),
             "--warmup" => warmup = Some(seconds(&flag, &value()?)?),
+            "--slice" => s.slice = seconds(&flag, &value()?)?,
             "--idle-duration" => idle_duration = Some(seconds(&flag, &value()?)?),
             "--connections" => s.connections = list(&flag, &value()?)?,
             "--message" => s.messages = list(&flag, &value()?)?,
@@ -197,6 +217,7 @@ mod tests {
         let s = parse_ok(&["--quick", "--rounds=5"]);
         assert_eq!((s.rounds, s.duration), (5, Duration::from_millis(500)));
         assert_eq!(s.warmup, Duration::from_millis(50));
+        assert_eq!(s.slice, Duration::from_millis(100));
         let s = parse_ok(&["--connections", "1,8,64", "--pin", "split", "--mode=level"]);
         assert_eq!(s.connections, vec![1, 8, 64]);
         assert_eq!((s.pin, s.edge), (Some(Pin::Split), false));
@@ -208,6 +229,7 @@ mod tests {
             &["--rounds", "0"][..],
             &["--pin", "both"],
             &["--duration"],
+            &["--slice", "0"],
             &["-x"],
         ] {
             assert!(parse(bad.iter().map(|s| s.to_string())).is_err(), "{bad:?}");

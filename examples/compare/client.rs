@@ -1,13 +1,19 @@
-//! The load client: C connections doing ping-pong of M-byte messages with P messages in
-//! flight each, every echoed byte checked, per-request latency in a fixed histogram.
+//! The load client: C connections per contender doing ping-pong of M-byte messages with
+//! P messages in flight each, every echoed byte checked, per-request latency in a fixed
+//! histogram.
 //!
-//! It runs on its own thread over raw epoll (edge-triggered, both directions registered
-//! once), the same client for every contender. The measured window starts after the
-//! warm-up; at its end the client stops sending, waits for the echoes in flight (checking
-//! them too), and closes the connections, which ends the server.
+//! It runs on one thread over raw epoll (edge-triggered, both directions registered
+//! once), the same client for every contender: one [`Client`] per contender, each with
+//! its connections on an epoll instance of its own. Load comes in slices: a slice starts
+//! with nothing in flight, starts P messages on each of the contender's connections,
+//! keeps the ping-pong going until its time is up, then stops starting messages and waits
+//! for every echo in flight (checking them too). A measured slice spans its start to the
+//! end of that drain: its requests, wall time and the server thread's CPU time (read
+//! from the server's thread CPU clock at both ends) add up into the round's figures.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::echo::Phase;
@@ -65,33 +71,29 @@ impl Pattern {
     }
 }
 
-/// What one client run does.
+/// What the client does on each connection of one contender.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     pub connections: usize,
     pub message: usize,
     pub pipeline: usize,
-    pub warmup: Duration,
-    pub duration: Duration,
-    /// The server counts allocations: keep sending after the window until it says
-    /// [`Phase::COUNTED`].
-    pub await_counted: bool,
 }
 
-/// What one client run measured.
+/// One contender's figures over one round: the sums of its measured slices.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Outcome {
-    /// Requests (echoed messages) completed in the window.
+    /// Requests (echoed messages) completed in the measured slices.
     pub requests: u64,
+    /// Wall time of the measured slices, each from its start to the end of its drain.
     pub elapsed: Duration,
-    /// The server thread's CPU time in the window.
+    /// The server thread's CPU time over the same intervals.
     pub server_cpu: Duration,
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub p999_ns: u64,
-    /// Echoed bytes that differ from those sent, over the whole run.
+    /// Echoed bytes that differ from those sent, measured or not.
     pub mismatches: u64,
-    /// I/O errors, early ends of stream, and echoes missing at the end.
+    /// I/O errors, early ends of stream, and echoes missing at the end of a drain.
     pub errors: u64,
 }
 
@@ -134,10 +136,14 @@ impl Conn {
     }
 }
 
-/// The client's state across one run.
-struct Client<'a> {
+/// The client's side of one contender: its connections on an epoll instance of their
+/// own, and its tally for the current round.
+pub struct Client<'a> {
     load: Load,
     pattern: &'a Pattern,
+    /// The server thread's CPU clock.
+    server_clock: libc::clockid_t,
+    ep: RawEpoll,
     conns: Vec<Conn>,
     buf: Vec<u8>,
     hist: Box<Histogram>,
@@ -146,7 +152,147 @@ struct Client<'a> {
     out: Outcome,
 }
 
-impl Client<'_> {
+impl<'a> Client<'a> {
+    /// Opens the connections to the server at `addr` (blocking connect, then
+    /// non-blocking, `TCP_NODELAY`) and registers each edge-triggered for both
+    /// directions under its index.
+    pub fn connect(
+        addr: SocketAddr,
+        load: Load,
+        server_clock: libc::clockid_t,
+        pattern: &'a Pattern,
+    ) -> io::Result<Client<'a>> {
+        let ep = RawEpoll::new(load.connections.max(1))?;
+        let now = Instant::now();
+        let mut conns = Vec::with_capacity(load.connections);
+        for i in 0..load.connections {
+            let stream = TcpStream::connect(addr)?;
+            stream.set_nonblocking(true)?;
+            stream.set_nodelay(true)?;
+            ep.add(stream.as_raw_fd(), i as u64, IN | OUT | ET)?;
+            conns.push(Conn {
+                stream,
+                seed: (i as u64).wrapping_mul(7919) % PERIOD as u64,
+                sent: 0,
+                target: 0,
+                received: 0,
+                started: 0,
+                done: 0,
+                times: vec![now; load.pipeline.max(1)].into_boxed_slice(),
+                open: true,
+            });
+        }
+        Ok(Client {
+            load,
+            pattern,
+            server_clock,
+            ep,
+            conns,
+            buf: vec![0; CHUNK],
+            hist: Histogram::new(),
+            sending: false,
+            measuring: false,
+            out: Outcome::default(),
+        })
+    }
+
+    /// One unmeasured slice of `length` (warm-up).
+    pub fn warm(&mut self, length: Duration) -> io::Result<()> {
+        self.pump(Instant::now() + length, None)
+    }
+
+    /// One measured slice of `length`: its requests, latencies, wall time and server
+    /// CPU time, from its start to the end of its drain, go into the round's tally.
+    pub fn measure(&mut self, length: Duration) -> io::Result<()> {
+        let start = Instant::now();
+        let cpu = os::clock_ns(self.server_clock)?;
+        self.measuring = true;
+        let pumped = self.pump(start + length, None);
+        self.measuring = false;
+        pumped?;
+        let end = Instant::now();
+        let cpu_end = os::clock_ns(self.server_clock)?;
+        self.out.elapsed += end - start;
+        self.out.server_cpu += Duration::from_nanos(cpu_end.saturating_sub(cpu));
+        Ok(())
+    }
+
+    /// Ends the counting of a `--check-allocs` server: sets [`Phase::DRAIN`] and keeps
+    /// the requests coming (unmeasured) until the server says [`Phase::COUNTED`] (it may
+    /// be blocked in a wait that began while it counted), then drains.
+    pub fn await_counted(&mut self, phase: &Phase) -> io::Result<()> {
+        phase.set(Phase::DRAIN);
+        self.pump(Instant::now() + DRAIN_TIMEOUT, Some(phase))?;
+        self.out.errors += u64::from(phase.get() != Phase::COUNTED);
+        Ok(())
+    }
+
+    /// The round's figures so far; the tally starts again from zero.
+    pub fn finish_round(&mut self) -> Outcome {
+        let mut out = std::mem::take(&mut self.out);
+        out.p50_ns = self.hist.quantile(0.5);
+        out.p99_ns = self.hist.quantile(0.99);
+        out.p999_ns = self.hist.quantile(0.999);
+        self.hist.reset();
+        out
+    }
+
+    /// Starts P messages on every open connection, keeps the ping-pong going until
+    /// `deadline` (or until `counted` says [`Phase::COUNTED`]), then waits for every echo
+    /// in flight. Echoes still missing after [`DRAIN_TIMEOUT`] count as errors and end
+    /// this contender's connections: the next slices find none open and return at once.
+    fn pump(&mut self, deadline: Instant, counted: Option<&Phase>) -> io::Result<()> {
+        if self.conns.iter().all(|c| !c.open) {
+            return Ok(());
+        }
+        self.sending = true;
+        self.start_all(Instant::now());
+        let mut drain_until = None;
+        loop {
+            let timeout = match drain_until {
+                Some(_) => 100,
+                None => wait_ms(deadline),
+            };
+            let n = self.ep.wait(timeout)?;
+            let now = Instant::now();
+            let done = counted.is_some_and(|p| p.get() == Phase::COUNTED);
+            if self.sending && (now >= deadline || done) {
+                self.sending = false;
+                drain_until = Some(now + DRAIN_TIMEOUT);
+            }
+            for k in 0..n {
+                let (token, flags) = self.ep.event(k);
+                self.event(token as usize, flags);
+            }
+            let left = self.outstanding();
+            match drain_until {
+                _ if self.conns.iter().all(|c| !c.open) => return Ok(()),
+                Some(_) if left == 0 => return Ok(()),
+                Some(until) if now >= until => {
+                    self.out.errors += left;
+                    self.abandon();
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn start_all(&mut self, now: Instant) {
+        for i in 0..self.conns.len() {
+            let conn = &mut self.conns[i];
+            if !conn.open {
+                continue;
+            }
+            for _ in 0..self.load.pipeline {
+                conn.start(self.load.message, now);
+            }
+            if conn.flush(self.pattern).is_err() {
+                self.fail(i);
+            }
+        }
+    }
+
     /// Reads what is there, checks it, completes messages and starts the next ones.
     fn readable(&mut self, i: usize) -> io::Result<()> {
         loop {
@@ -185,8 +331,8 @@ impl Client<'_> {
         }
     }
 
-    fn event(&mut self, ep: &RawEpoll, i: usize, flags: u32) {
-        if !self.conns[i].open {
+    fn event(&mut self, i: usize, flags: u32) {
+        if !self.conns.get(i).is_some_and(|c| c.open) {
             return;
         }
         let result = if flags & (IN | ERR_HUP) != 0 {
@@ -202,10 +348,26 @@ impl Client<'_> {
             }
         });
         if result.is_err() {
-            self.out.errors += 1;
-            let conn = &mut self.conns[i];
+            self.fail(i);
+        }
+    }
+
+    /// Counts an error on connection `i` and stops using it.
+    fn fail(&mut self, i: usize) {
+        self.out.errors += 1;
+        let conn = &mut self.conns[i];
+        conn.open = false;
+        let _ = self.ep.delete(conn.stream.as_raw_fd());
+    }
+
+    /// Ends every connection after a drain that did not finish: the echoes still due
+    /// would land in a later slice. The server sees the ends of stream and closes its
+    /// side.
+    fn abandon(&mut self) {
+        for conn in self.conns.iter_mut().filter(|c| c.open) {
             conn.open = false;
-            let _ = ep.delete(std::os::fd::AsRawFd::as_raw_fd(&conn.stream));
+            let _ = self.ep.delete(conn.stream.as_raw_fd());
+            let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         }
     }
 
@@ -218,97 +380,10 @@ impl Client<'_> {
     }
 }
 
-/// Runs one load against `addr`; `server_clock` is the server thread's CPU clock.
-pub fn run(
-    addr: SocketAddr,
-    load: Load,
-    server_clock: libc::clockid_t,
-    phase: &Phase,
-    pattern: &Pattern,
-) -> io::Result<Outcome> {
-    let mut ep = RawEpoll::new(load.connections.max(1))?;
-    let mut client = Client {
-        load,
-        pattern,
-        conns: connect(addr, &ep, load)?,
-        buf: vec![0; CHUNK],
-        hist: Histogram::new(),
-        sending: true,
-        measuring: false,
-        out: Outcome::default(),
-    };
-    let begin = Instant::now();
-    for conn in &mut client.conns {
-        for _ in 0..load.pipeline {
-            conn.start(load.message, begin);
-        }
-        conn.flush(pattern)?;
-    }
-    let mut window = (begin + load.warmup, 0u64);
-    let mut drain_until = None;
-    loop {
-        let n = ep.wait(100)?;
-        let now = Instant::now();
-        if phase.get() == Phase::WARMUP && now >= window.0 {
-            window = (now, os::clock_ns(server_clock)?);
-            client.hist.reset();
-            client.measuring = true;
-            phase.set(Phase::MEASURE);
-        } else if phase.get() == Phase::MEASURE && now >= window.0 + load.duration {
-            let cpu = os::clock_ns(server_clock)?;
-            client.out.elapsed = now - window.0;
-            client.out.server_cpu = Duration::from_nanos(cpu.saturating_sub(window.1));
-            client.measuring = false;
-            phase.set(Phase::DRAIN);
-            drain_until = Some(now + DRAIN_TIMEOUT);
-        }
-        if client.sending && phase.get() >= Phase::DRAIN {
-            client.sending = load.await_counted && phase.get() != Phase::COUNTED;
-        }
-        for k in 0..n {
-            let (token, flags) = ep.event(k);
-            client.event(&ep, token as usize, flags);
-        }
-        if let Some(until) = drain_until {
-            let left = client.outstanding();
-            if (left == 0 && !client.sending) || now >= until {
-                client.out.errors += left + u64::from(client.sending);
-                break;
-            }
-        } else if client.conns.iter().all(|c| !c.open) {
-            break;
-        }
-    }
-    client.out.p50_ns = client.hist.quantile(0.5);
-    client.out.p99_ns = client.hist.quantile(0.99);
-    client.out.p999_ns = client.hist.quantile(0.999);
-    Ok(client.out)
-}
-
-/// Opens the connections (blocking connect, then non-blocking, `TCP_NODELAY`) and
-/// registers each edge-triggered for both directions under its index.
-fn connect(addr: SocketAddr, ep: &RawEpoll, load: Load) -> io::Result<Vec<Conn>> {
-    let now = Instant::now();
-    let mut conns = Vec::with_capacity(load.connections);
-    for i in 0..load.connections {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nonblocking(true)?;
-        stream.set_nodelay(true)?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        ep.add(fd, i as u64, IN | OUT | ET)?;
-        conns.push(Conn {
-            stream,
-            seed: (i as u64).wrapping_mul(7919) % PERIOD as u64,
-            sent: 0,
-            target: 0,
-            received: 0,
-            started: 0,
-            done: 0,
-            times: vec![now; load.pipeline.max(1)].into_boxed_slice(),
-            open: true,
-        });
-    }
-    Ok(conns)
+/// The epoll timeout until `deadline`, rounded up to whole milliseconds, at most 100.
+fn wait_ms(deadline: Instant) -> libc::c_int {
+    let left = deadline.saturating_duration_since(Instant::now());
+    left.as_micros().div_ceil(1000).min(100) as libc::c_int
 }
 
 #[cfg(test)]

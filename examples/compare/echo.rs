@@ -180,18 +180,20 @@ pub fn accept(listener: &TcpListener) -> io::Result<Option<TcpStream>> {
     }
 }
 
-/// Where the client is: the servers of `--check-allocs` count allocations only while it
-/// measures. Such a server may be blocked in a wait that began inside the window when the
-/// client ends it, so the client keeps the requests coming until the server says
-/// [`COUNTED`](Phase::COUNTED); only then does it drain and close (a close handled
-/// inside the window would count the deregistration's allocations as steady state).
+/// Where the client is with one contender: the servers of `--check-allocs` count
+/// allocations from the end of their warm-up to the end of the last round (the waits
+/// between their slices allocate nothing, so the whole span counts). Such a server may be
+/// blocked in a wait that began inside the window when the client ends it, so the client
+/// keeps the requests coming until the server says [`COUNTED`](Phase::COUNTED); only
+/// then does it drain and close (a close handled inside the window would count the
+/// deregistration's allocations as steady state).
 #[derive(Debug, Default)]
 pub struct Phase(AtomicU8);
 
 impl Phase {
     pub const WARMUP: u8 = 0;
     pub const MEASURE: u8 = 1;
-    /// Set by the client at the end of its window.
+    /// Set by the client after the last round.
     pub const DRAIN: u8 = 2;
     /// Set by a counting server once its counting window is over.
     pub const COUNTED: u8 = 3;

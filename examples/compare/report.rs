@@ -229,8 +229,10 @@ impl Report {
             let _ = writeln!(md, "- {k}: {v}");
         }
         md.push_str(
-            "\nRatios are paired: each round runs every contender once, the ratio is taken \
-             within the round, and the table shows the median and the range over rounds. \
+            "\nRatios are paired: each round gives every contender the same measured time, in \
+             short slices interleaved with the other contenders' slices, the ratio is \
+             taken within the round, and the table shows the median and the range over \
+             rounds. \
              \"vs raw epoll\" above 1 is faster than the reference; \"CPU vs raw epoll\" \
              below 1 costs less server CPU per request. Only ratios of the same run \
              compare: absolute numbers vary between machines and runs.\n",

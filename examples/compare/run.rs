@@ -1,7 +1,21 @@
-//! The benchmark's course: the echo grid in interleaved rounds, the idle-scaling run,
+//! The benchmark's course: the echo grid in interleaved slices, the idle-scaling run,
 //! the tables and the files.
+//!
+//! One configuration (C, M, P) of the echo grid starts every contender's server at once,
+//! each on its own thread with its own listener; one client thread opens C connections
+//! to each. Load then comes in slices of `--slice` (the span cut into equal slices of at
+//! most that): a slice gives one contender load while the others have nothing in flight
+//! (see `client.rs`). Slices go in cycles, each contender once per cycle, in an order
+//! that changes every cycle ([`cycle_order`]). First `--warmup` of unmeasured slices per
+//! contender, once per configuration; then each round gives every contender `--duration`
+//! of measured slices, and a contender's round figures are the sums of its slices:
+//! requests / summed wall time, summed server CPU time / requests, quantiles of the
+//! round's latencies. The contenders compared in one round were thus measured over the
+//! same span of time, their slices side by side, so a shared machine's drift over
+//! seconds weighs on all of them alike instead of on whichever ran at the time.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
@@ -9,9 +23,9 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::{Pin, Settings};
-use crate::client::{self, Load, Pattern};
+use crate::client::{Client, Load, Outcome, Pattern};
 use crate::contenders::{self, Contender, RAW_EPOLL};
-use crate::echo::{Phase, ServerArgs};
+use crate::echo::{Phase, ServerArgs, ServerStats};
 use crate::idle::{self, IdleArgs};
 use crate::report::{self, Config, IdleRow, Report, Run};
 use crate::stats::Summary;
@@ -67,6 +81,8 @@ pub fn main(s: Settings) -> io::Result<bool> {
         .into_iter()
         .filter(|c| c.name == RAW_EPOLL || selected(c.name, &s.only))
         .collect();
+    let most = s.connections.iter().copied().max().unwrap_or(0);
+    check_open_files(all.len(), most, nofile)?;
     let meta = meta(&s, &plan, &cpus, &all);
     for (k, v) in &meta {
         println!("{k}: {v}");
@@ -77,7 +93,11 @@ pub fn main(s: Settings) -> io::Result<bool> {
         .flat_map(|&c| s.messages.iter().map(move |&m| (c, m)))
         .collect();
     let idle_rounds = s.rounds.min(5);
-    let steps = grid.len() * s.rounds * all.len() + s.idle.len() * idle_rounds * all.len();
+    // One step per slice; an idle step counts as the slices it lasts, for a fair ETA.
+    let per_config =
+        Slices::new(s.warmup, s.slice).count + s.rounds * Slices::new(s.duration, s.slice).count;
+    let steps = grid.len() * all.len() * per_config
+        + s.idle.len() * idle_rounds * all.len() * idle_weight(&s);
     let bar = progress_bar(steps as u64);
     let pattern = Pattern::new();
     let mut report = Report {
@@ -93,9 +113,6 @@ pub fn main(s: Settings) -> io::Result<bool> {
             connections,
             message,
             pipeline: s.pipeline,
-            warmup: s.warmup,
-            duration: s.duration,
-            await_counted: false,
         };
         let config = run_config(&all, load, &s, &plan, &pattern, &bar)?;
         bar.suspend(|| {
@@ -132,7 +149,94 @@ fn progress_bar(steps: u64) -> ProgressBar {
     bar
 }
 
-/// All rounds of one configuration: `runs[contender][round]`.
+/// Every contender's connections are open at once, both ends in this process.
+fn check_open_files(contenders: usize, connections: usize, nofile: u64) -> io::Result<()> {
+    let needed = (2 * contenders * (connections + 1)) as u64 + FD_HEADROOM;
+    if needed > nofile {
+        return Err(io::Error::other(format!(
+            "C={connections} with {contenders} contenders needs about {needed} open files, \
+             and the limit is {nofile} even raised to its hard limit (raise it with \
+             `ulimit -n`, or run fewer contenders with --only)"
+        )));
+    }
+    Ok(())
+}
+
+/// A contender's server for one configuration: its own thread and listener.
+struct Server {
+    name: &'static str,
+    addr: SocketAddr,
+    /// The server thread's CPU clock.
+    clock: libc::clockid_t,
+    phase: Arc<Phase>,
+    /// It counts its allocations (`--check-allocs`, an EventLoop server).
+    counting: bool,
+    thread: thread::JoinHandle<io::Result<ServerStats>>,
+}
+
+impl Server {
+    /// Binds a listener and starts the server thread on it, pinned as planned; returns
+    /// once the thread runs.
+    fn start(
+        c: &Contender,
+        connections: usize,
+        s: &Settings,
+        plan: &CpuPlan,
+    ) -> io::Result<Server> {
+        let listener = selectio::net::TcpListener::bind(([127, 0, 0, 1], 0).into())?.into_std();
+        let addr = listener.local_addr()?;
+        let phase = Arc::new(Phase::default());
+        let counting = s.check_allocs && c.event_loop;
+        let args = ServerArgs {
+            listener,
+            connections,
+            edge: s.edge,
+            check_allocs: counting,
+            phase: phase.clone(),
+        };
+        let (clock_tx, clock_rx) = mpsc::sync_channel(1);
+        let (serve, cpu) = (c.serve, plan.server);
+        // Not scoped: if the client fails, a server may wait for connections forever,
+        // and the error ends the process instead.
+        let thread = thread::Builder::new()
+            .name(format!("server {}", c.name))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    os::pin_current_thread(cpu)?;
+                }
+                let _ = clock_tx.send(os::current_thread_clock()?);
+                serve(args)
+            })?;
+        let Ok(clock) = clock_rx.recv() else {
+            let why = join_server(c.name, thread).err();
+            let why = why.unwrap_or_else(|| format!("{}: the server did not start", c.name));
+            return Err(io::Error::other(why));
+        };
+        Ok(Server {
+            name: c.name,
+            addr,
+            clock,
+            phase,
+            counting,
+            thread,
+        })
+    }
+}
+
+/// Waits for a server's end: its figures, or its error or panic with its name.
+fn join_server(
+    name: &str,
+    thread: thread::JoinHandle<io::Result<ServerStats>>,
+) -> Result<ServerStats, String> {
+    match thread.join() {
+        Ok(Ok(stats)) => Ok(stats),
+        Ok(Err(e)) => Err(format!("{name}: server: {e}")),
+        Err(_) => Err(format!("{name}: the server panicked")),
+    }
+}
+
+/// One configuration: every contender's server at once, one client thread for all of
+/// them (see [`drive`]), then the servers' ends. `runs[contender][round]`.
 fn run_config(
     all: &[Contender],
     load: Load,
@@ -141,21 +245,35 @@ fn run_config(
     pattern: &Pattern,
     bar: &ProgressBar,
 ) -> io::Result<Config> {
-    let mut runs = vec![Vec::with_capacity(s.rounds); all.len()];
-    for round in 0..s.rounds {
-        for k in 0..all.len() {
-            let i = (k + round) % all.len();
-            bar.set_message(format!(
-                "C={} M={} round {}/{}: {}",
-                load.connections,
-                load.message,
-                round + 1,
-                s.rounds,
-                all[i].name
-            ));
-            runs[i].push(run_one(&all[i], load, s, plan, pattern)?);
-            bar.inc(1);
+    let servers = all
+        .iter()
+        .map(|c| Server::start(c, load.connections, s, plan))
+        .collect::<io::Result<Vec<_>>>()?;
+    let client_cpu = plan.client;
+    let driven = thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            if let Some(cpu) = client_cpu {
+                os::pin_current_thread(cpu)?;
+            }
+            drive(&servers, load, s, pattern, bar)
+        });
+        client.join()
+    });
+    let outcomes = match driven {
+        Ok(Ok(outcomes)) => outcomes,
+        Ok(Err(e)) => return Err(client_failed(e, servers)),
+        Err(_) => return Err(io::Error::other("the client panicked")),
+    };
+    let mut runs = Vec::with_capacity(all.len());
+    let mut failures = Vec::new();
+    for (server, outcomes) in servers.into_iter().zip(outcomes) {
+        match join_server(server.name, server.thread) {
+            Ok(stats) => runs.push(contender_runs(&outcomes, stats)),
+            Err(why) => failures.push(why),
         }
+    }
+    if !failures.is_empty() {
+        return Err(io::Error::other(failures.join("; ")));
     }
     Ok(Config {
         connections: load.connections,
@@ -165,87 +283,159 @@ fn run_config(
     })
 }
 
-/// One contender under one load: a server thread and a client thread.
-fn run_one(
-    c: &Contender,
+/// A client error, with the errors of the servers that already ended (a server that
+/// failed first, unable to pin itself say, explains the client's failure better).
+fn client_failed(e: io::Error, servers: Vec<Server>) -> io::Error {
+    let mut why = e.to_string();
+    for server in servers.into_iter().filter(|s| s.thread.is_finished()) {
+        if let Err(server_error) = join_server(server.name, server.thread) {
+            why.push_str(&format!("; {server_error}"));
+        }
+    }
+    io::Error::new(e.kind(), why)
+}
+
+/// A contender's rounds as runs; the server's errors and allocations (counted over all
+/// the rounds at once) go to the last round.
+fn contender_runs(outcomes: &[Outcome], stats: ServerStats) -> Vec<Run> {
+    let mut runs: Vec<Run> = outcomes
+        .iter()
+        .map(|o| Run {
+            rps: o.requests as f64 / o.elapsed.as_secs_f64(),
+            p50_ns: o.p50_ns,
+            p99_ns: o.p99_ns,
+            p999_ns: o.p999_ns,
+            cpu_ns: o.server_cpu.as_nanos() as f64 / o.requests as f64,
+            requests: o.requests,
+            mismatches: o.mismatches,
+            errors: o.errors,
+            allocations: stats.allocations.map(|_| 0),
+        })
+        .collect();
+    if let Some(last) = runs.last_mut() {
+        last.errors += stats.errors;
+        last.allocations = stats.allocations;
+    }
+    runs
+}
+
+/// The client thread's part of one configuration: it connects to every server, warms
+/// each contender up in slices, runs the rounds in slices, and ends the counting
+/// servers' windows; the connections close when it returns, which ends the servers.
+/// `outcomes[contender][round]`.
+fn drive(
+    servers: &[Server],
     load: Load,
     s: &Settings,
-    plan: &CpuPlan,
     pattern: &Pattern,
-) -> io::Result<Run> {
-    let listener = selectio::net::TcpListener::bind(([127, 0, 0, 1], 0).into())?.into_std();
-    let addr = listener.local_addr()?;
-    let phase = Arc::new(Phase::default());
-    let args = ServerArgs {
-        listener,
-        connections: load.connections,
-        edge: s.edge,
-        check_allocs: s.check_allocs && c.event_loop,
-        phase: phase.clone(),
-    };
-    let load = Load {
-        await_counted: args.check_allocs,
-        ..load
-    };
-    let (clock_tx, clock_rx) = mpsc::sync_channel(1);
-    let (serve, cpu) = (c.serve, plan.server);
-    // Not scoped: if the client fails, the server may wait for connections forever, and
-    // the error ends the process instead.
-    let server = thread::Builder::new()
-        .name(format!("server {}", c.name))
-        .spawn(move || {
-            if let Some(cpu) = cpu {
-                os::pin_current_thread(cpu)?;
-            }
-            let _ = clock_tx.send(os::current_thread_clock()?);
-            serve(args)
-        })?;
-    let (phase, client_cpu) = (&phase, plan.client);
-    let outcome = thread::scope(|scope| {
-        let client = scope.spawn(move || {
-            if let Some(cpu) = client_cpu {
-                os::pin_current_thread(cpu)?;
-            }
-            let clock = clock_rx
-                .recv()
-                .map_err(|_| io::Error::other(format!("{}: the server did not start", c.name)))?;
-            client::run(addr, load, clock, phase, pattern)
-        });
-        client.join()
-    });
-    let outcome = match outcome {
-        Ok(Ok(outcome)) => outcome,
-        // A server that failed first (it cannot pin itself, say) explains the client's
-        // failure better than the client does.
-        Ok(Err(e)) if server.is_finished() => {
-            let server_error = match server.join() {
-                Ok(Err(se)) => format!("; server: {se}"),
-                _ => String::new(),
-            };
-            return Err(io::Error::new(
-                e.kind(),
-                format!("{}: client: {e}{server_error}", c.name),
-            ));
+    bar: &ProgressBar,
+) -> io::Result<Vec<Vec<Outcome>>> {
+    let mut clients = Vec::with_capacity(servers.len());
+    for server in servers {
+        let client = Client::connect(server.addr, load, server.clock, pattern);
+        clients.push(client.map_err(|e| client_error(server.name, e))?);
+    }
+    let label = format!("C={} M={}", load.connections, load.message);
+    let mut cycle = 0;
+    bar.set_message(format!("{label} warm-up"));
+    let warm = Slices::new(s.warmup, s.slice);
+    slices(&mut clients, servers, warm, &mut cycle, bar, Client::warm)?;
+    for server in servers.iter().filter(|server| server.counting) {
+        server.phase.set(Phase::MEASURE);
+    }
+    let mut outcomes = vec![Vec::with_capacity(s.rounds); servers.len()];
+    for round in 0..s.rounds {
+        bar.set_message(format!("{label} round {}/{}", round + 1, s.rounds));
+        let measured = Slices::new(s.duration, s.slice);
+        slices(
+            &mut clients,
+            servers,
+            measured,
+            &mut cycle,
+            bar,
+            Client::measure,
+        )?;
+        for (o, client) in outcomes.iter_mut().zip(&mut clients) {
+            o.push(client.finish_round());
         }
-        Ok(Err(e)) => return Err(io::Error::new(e.kind(), format!("{}: client: {e}", c.name))),
-        Err(_) => return Err(io::Error::other("the client panicked")),
-    };
-    let stats = server
-        .join()
-        .map_err(|_| io::Error::other(format!("{}: the server panicked", c.name)))?
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: server: {e}", c.name)))?;
-    let requests = outcome.requests;
-    Ok(Run {
-        rps: requests as f64 / outcome.elapsed.as_secs_f64(),
-        p50_ns: outcome.p50_ns,
-        p99_ns: outcome.p99_ns,
-        p999_ns: outcome.p999_ns,
-        cpu_ns: outcome.server_cpu.as_nanos() as f64 / requests as f64,
-        requests,
-        mismatches: outcome.mismatches,
-        errors: outcome.errors + stats.errors,
-        allocations: stats.allocations,
-    })
+    }
+    for ((client, server), o) in clients.iter_mut().zip(servers).zip(&mut outcomes) {
+        if server.counting {
+            let counted = client.await_counted(&server.phase);
+            counted.map_err(|e| client_error(server.name, e))?;
+        }
+        let rest = client.finish_round();
+        if let Some(last) = o.last_mut() {
+            last.mismatches += rest.mismatches;
+            last.errors += rest.errors;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Gives every contender `sliced.count` slices, cycle by cycle in [`cycle_order`].
+fn slices<'p>(
+    clients: &mut [Client<'p>],
+    servers: &[Server],
+    sliced: Slices,
+    cycle: &mut usize,
+    bar: &ProgressBar,
+    one: impl Fn(&mut Client<'p>, Duration) -> io::Result<()>,
+) -> io::Result<()> {
+    for _ in 0..sliced.count {
+        for i in cycle_order(clients.len(), *cycle) {
+            one(&mut clients[i], sliced.length).map_err(|e| client_error(servers[i].name, e))?;
+            bar.inc(1);
+        }
+        *cycle += 1;
+    }
+    Ok(())
+}
+
+fn client_error(name: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{name}: client: {e}"))
+}
+
+/// A span of load cut into equal slices of at most `--slice`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slices {
+    count: usize,
+    length: Duration,
+}
+
+impl Slices {
+    fn new(total: Duration, slice: Duration) -> Slices {
+        let count = total.as_nanos().div_ceil(slice.as_nanos().max(1)).max(1);
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        Slices {
+            count: count as usize,
+            length: total / count,
+        }
+    }
+}
+
+/// The order of the contenders in slice cycle `cycle`: row `cycle` of a balanced Latin
+/// square (Williams design). Row 0 is 0, 1, n-1, 2, n-2, …; row r adds r to each entry
+/// (mod n); for odd n the rows n..2n are rows 0..n reversed. Over n consecutive cycles
+/// (2n for odd n) every contender comes first equally often and right after every other
+/// contender equally often, so none always follows the same one.
+fn cycle_order(n: usize, cycle: usize) -> Vec<usize> {
+    let rows = if n.is_multiple_of(2) { n } else { 2 * n };
+    let r = cycle % rows.max(1);
+    let mut order: Vec<usize> = (0..n)
+        .map(|j| {
+            let first = if j % 2 == 1 {
+                j.div_ceil(2)
+            } else {
+                (n - j / 2) % n
+            };
+            (first + r) % n
+        })
+        .collect();
+    if r >= n {
+        order.reverse();
+    }
+    order
 }
 
 /// The idle-scaling run, on the server's CPU: rows by idle count, and notes on the counts
@@ -259,13 +449,14 @@ fn idle_scaling(
     bar: &ProgressBar,
 ) -> io::Result<(Vec<IdleRow>, Vec<String>)> {
     let (mut rows, mut notes) = (Vec::new(), Vec::new());
+    let weight = idle_weight(s) as u64;
     for &n in &s.idle {
         if n as u64 + FD_HEADROOM > nofile {
             notes.push(format!(
                 "{n} idle sockets: skipped, the open-file limit is {nofile} even raised to \
                  its hard limit (raise it with `ulimit -n`)"
             ));
-            bar.inc((rounds * all.len()) as u64);
+            bar.inc((rounds * all.len()) as u64 * weight);
             continue;
         }
         let sockets = idle::idle_sockets(n)?;
@@ -295,7 +486,7 @@ fn idle_scaling(
                 .map_err(|_| io::Error::other("the idle run panicked"))?
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: idle {n}: {e}", all[i].name)))?;
                 ns[i].push(result.ns_per_iteration());
-                bar.inc(1);
+                bar.inc(weight);
             }
         }
         rows.push(IdleRow {
@@ -304,6 +495,11 @@ fn idle_scaling(
         });
     }
     Ok((rows, notes))
+}
+
+/// Progress-bar steps per idle step: the slices its `--idle-duration` would hold.
+fn idle_weight(s: &Settings) -> usize {
+    Slices::new(s.idle_duration, s.slice).count
 }
 
 fn print_idle(report: &Report) {
@@ -395,7 +591,8 @@ fn meta(
             off.join(", ")
         ));
     }
-    let secs = |d: Duration| format!("{}", d.as_secs_f64());
+    // Whole microseconds: a third of a second reads 0.333333, not 0.3333333333.
+    let secs = |d: Duration| format!("{}", (d.as_secs_f64() * 1e6).round() / 1e6);
     let cmd: Vec<String> = std::env::args().skip(1).collect();
     vec![
         ("date (UTC)", utc_now()),
@@ -422,9 +619,11 @@ fn meta(
         (
             "rounds",
             format!(
-                "{} × {} s (+ {} s warm-up), order rotating",
+                "{} × {} s per contender in {} s slices, interleaved, order rotating \
+                 (+ {} s warm-up)",
                 s.rounds,
                 secs(s.duration),
+                secs(Slices::new(s.duration, s.slice).length),
                 secs(s.warmup)
             ),
         ),
@@ -483,4 +682,53 @@ fn utc_now() -> String {
         rem / 3600,
         rem % 3600 / 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_orders_are_balanced() {
+        for n in 1..=9usize {
+            let rows = if n.is_multiple_of(2) { n } else { 2 * n };
+            let (mut first, mut follows) = (vec![0; n], vec![vec![0; n]; n]);
+            for cycle in 0..rows {
+                let order = cycle_order(n, cycle);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "n={n} cycle {cycle}");
+                first[order[0]] += 1;
+                for pair in order.windows(2) {
+                    follows[pair[0]][pair[1]] += 1;
+                }
+            }
+            assert!(first.iter().all(|&f| f == rows / n), "n={n}: {first:?}");
+            for (a, row) in follows.iter().enumerate() {
+                for (b, &count) in row.iter().enumerate() {
+                    let want = if a == b { 0 } else { rows / n };
+                    assert_eq!(count, want, "n={n}: {b} after {a}");
+                }
+            }
+            assert_eq!(cycle_order(n, rows + 1), cycle_order(n, 1));
+        }
+    }
+
+    #[test]
+    fn slices_cut_the_span_evenly() {
+        let ms = Duration::from_millis;
+        let cases = [
+            (2000, 100, 20),
+            (500, 100, 5),
+            (200, 300, 1),
+            (1000, 300, 4),
+        ];
+        for (total, slice, count) in cases {
+            let sliced = Slices::new(ms(total), ms(slice));
+            assert_eq!(sliced.count, count, "{total} ms in slices of {slice} ms");
+            assert!(sliced.length <= ms(slice));
+            let sum = sliced.length * sliced.count as u32;
+            assert!(ms(total) - sum < Duration::from_nanos(count as u64));
+        }
+    }
 }
