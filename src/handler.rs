@@ -20,6 +20,7 @@ pub trait Handler<S: Selector = DefaultSelector>: Sized {
     /// read-closed or an error (so the read sees the data, the EOF or the error), then
     /// [`writable`](Handler::writable) when it is writable or write-closed — unless the
     /// `readable` callback deregistered the token or gave it to another source.
+    #[inline(always)]
     fn ready(&mut self, event_loop: &mut EventLoop<Self, S>, token: Token, ready: Ready) {
         let writable = ready.intersects(Ready::WRITABLE | Ready::WRITE_CLOSED);
         if ready.intersects(Ready::READABLE | Ready::READ_CLOSED | Ready::ERROR) {
