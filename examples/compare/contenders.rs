@@ -228,6 +228,8 @@ impl EchoHandler {
         }
     }
 
+    // Inlined into the callbacks, as the peers' loops have this glue inline.
+    #[inline(always)]
     fn conn<S: Selector>(&mut self, el: &mut EventLoop<Self, S>, t: Token, r: bool, w: bool) {
         let Some(conn) = self.slab.get(t.0) else {
             return;
