@@ -7,6 +7,8 @@
 //! The full run takes about 7 s per backend in a debug build on the 2-core reference
 //! machine, so it runs by default.
 
+#[macro_use]
+mod each_backend;
 #[path = "../examples/echo_server.rs"]
 #[allow(dead_code)] // the example's `main` and argument parsing
 mod echo;
@@ -104,22 +106,4 @@ macro_rules! all_tests {
     };
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    all_tests!(selectio::backends::Epoll);
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    all_tests!(selectio::backends::Kqueue);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    all_tests!(selectio::backends::Poll);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    all_tests!(selectio::backends::Polling);
-}
+each_backend!(all_tests);

@@ -14,6 +14,8 @@
 #![cfg(all(unix, feature = "conformance"))]
 
 #[macro_use]
+mod each_backend;
+#[macro_use]
 mod evloop_util;
 
 use std::cell::{Cell, RefCell};
@@ -1457,25 +1459,7 @@ macro_rules! all_tests {
     };
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    all_tests!(selectio::backends::Epoll);
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    all_tests!(selectio::backends::Kqueue);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    all_tests!(selectio::backends::Poll);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    all_tests!(selectio::backends::Polling);
-}
+each_backend!(all_tests);
 
 mod any {
     all_tests!(selectio::AnySelector);

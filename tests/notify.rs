@@ -3,6 +3,8 @@
 //! and message destructors.
 
 #[macro_use]
+mod each_backend;
+#[macro_use]
 mod evloop_util;
 
 use std::cell::{Cell, RefCell};
@@ -341,17 +343,4 @@ macro_rules! all_tests {
     };
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    all_tests!(selectio::backends::Epoll);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    all_tests!(selectio::backends::Poll);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    all_tests!(selectio::backends::Polling);
-}
+each_backend!(all_tests);

@@ -10,6 +10,8 @@
 #![cfg_attr(not(unix), allow(dead_code))]
 
 #[macro_use]
+mod each_backend;
+#[macro_use]
 mod race_util;
 
 use std::io::{ErrorKind, Read, Write};
@@ -655,22 +657,4 @@ macro_rules! all_tests {
     };
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    all_tests!(selectio::backends::Epoll);
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    all_tests!(selectio::backends::Kqueue);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    all_tests!(selectio::backends::Poll);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    all_tests!(selectio::backends::Polling);
-}
+each_backend!(all_tests);

@@ -42,6 +42,8 @@
 // Unix only: fd limits (RLIMIT_NOFILE), fd counting in /proc/self/fd or /dev/fd, pipes.
 #![cfg(unix)]
 
+#[macro_use]
+mod each_backend;
 mod soak_util;
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -824,22 +826,4 @@ macro_rules! backend_soaks {
 
 // The default selector (epoll on Linux, kqueue on macOS and the BSDs) is one of these.
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    backend_soaks!(selectio::backends::Epoll);
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    backend_soaks!(selectio::backends::Kqueue);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    backend_soaks!(selectio::backends::Poll);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    backend_soaks!(selectio::backends::Polling);
-}
+each_backend!(backend_soaks);

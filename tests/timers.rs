@@ -2,6 +2,8 @@
 //! early, overflow), and `TimerWheel` cases its unit tests do not cover, against a model.
 
 #[macro_use]
+mod each_backend;
+#[macro_use]
 mod evloop_util;
 
 use std::cell::{Cell, RefCell};
@@ -268,20 +270,7 @@ macro_rules! all_tests {
     };
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    all_tests!(selectio::backends::Epoll);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    all_tests!(selectio::backends::Poll);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    all_tests!(selectio::backends::Polling);
-}
+each_backend!(all_tests);
 
 // ---- `TimerWheel` on its own (public API), cases beyond its unit tests ----
 
