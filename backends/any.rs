@@ -165,10 +165,12 @@ impl<S: Selector> Dispatch<S> {
         let Some(buf) = scratch.as_mut() else {
             unreachable!("scratch was just filled")
         };
-        let raw = out.raw_mut();
-        raw.clear();
+        out.clear();
         let result = self.selector.select(buf, timeout);
-        raw.extend(buf.iter());
+        // Same capacity: every event fits.
+        for event in buf.iter() {
+            let _ = out.push(event);
+        }
         result
     }
 }

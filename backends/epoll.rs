@@ -90,26 +90,26 @@ impl Selector for Epoll {
     #[inline(always)] // Into the EventLoop's iteration: the call cost a tenth of the loop.
     fn select(&self, events: &mut Events<Epoll>, timeout: Option<Duration>) -> io::Result<()> {
         let _guard = self.lock.enter(NAME)?;
-        let capacity = events.capacity().min(libc::c_int::MAX as usize) as libc::c_int;
-        let raw = events.raw_mut();
-        raw.clear();
-        // SAFETY: `raw` has room for `capacity` events (Events allocates that many); the
-        // kernel writes `n` of them, which `set_len` then exposes.
+        events.clear();
+        let spare = events.spare_capacity_mut();
+        let room = spare.len().min(libc::c_int::MAX as usize) as libc::c_int;
+        // SAFETY: `spare` is `room` writable slots of the buffer's own memory; the kernel
+        // writes at most `room` events into it.
         let n = sys::cvt(unsafe {
             libc::epoll_wait(
                 self.ep.as_raw_fd(),
-                raw.as_mut_ptr(),
-                capacity,
+                spare.as_mut_ptr().cast(),
+                room,
                 sys::timeout_ms(timeout),
             )
         })?;
-        // SAFETY: epoll_wait initialised the first `n` <= capacity entries.
-        unsafe { raw.set_len(n as usize) };
+        // SAFETY: epoll_wait initialised the first `n` <= room slots.
+        unsafe { events.set_len(n as usize) };
         // The waker is level-triggered and appears at most once per batch.
-        if let Some(i) = raw.iter().position(|ev| ev.u64 == WAKE_DATA) {
-            self.take_wake(raw, i);
+        if let Some(i) = events.raw().iter().position(|ev| ev.u64 == WAKE_DATA) {
+            self.take_wake(events, i);
         }
-        trace!(events = raw.len(), "epoll select");
+        trace!(events = events.len(), "epoll select");
         Ok(())
     }
 
@@ -128,8 +128,8 @@ impl Epoll {
     /// `select` is inlined into its callers.
     #[cold]
     #[inline(never)]
-    fn take_wake(&self, raw: &mut Vec<libc::epoll_event>, i: usize) {
-        raw.remove(i);
+    fn take_wake(&self, events: &mut Events<Epoll>, i: usize) {
+        events.remove(i);
         self.waker.drain();
     }
 }

@@ -213,26 +213,36 @@ impl Selector for Kqueue {
     #[doc(alias = "kevent")]
     fn select(&self, events: &mut Events<Kqueue>, timeout: Option<Duration>) -> io::Result<()> {
         let _guard = self.lock.enter(NAME)?;
-        let capacity = events.capacity().min(libc::c_int::MAX as usize);
-        let raw = events.raw_mut();
-        raw.clear();
+        events.clear();
         let (kq, ts) = (self.kq.as_raw_fd(), sys::timeout_timespec(timeout));
-        let list = raw.as_mut_ptr().cast::<libc::kevent>();
-        // SAFETY: `KEvent` is a transparent `libc::kevent` and `raw` has room for
-        // `capacity` of them (Events allocates that many); the kernel writes at most that.
+        let spare = events.spare_capacity_mut();
+        let room = spare.len().min(libc::c_int::MAX as usize);
+        // SAFETY: `KEvent` is a transparent `libc::kevent`, and `spare` is `room` writable
+        // slots of the buffer's own memory; the kernel writes at most `room` events.
         let n = sys::cvt(unsafe {
-            libc::kevent(kq, ptr::null(), 0, list, capacity as _, timespec_ptr(&ts))
+            libc::kevent(
+                kq,
+                ptr::null(),
+                0,
+                spare.as_mut_ptr().cast::<libc::kevent>(),
+                room as _,
+                timespec_ptr(&ts),
+            )
         })?;
-        // SAFETY: kevent initialised the first `n` <= capacity entries.
-        unsafe { raw.set_len(n as usize) };
+        // SAFETY: kevent initialised the first `n` <= room slots.
+        unsafe { events.set_len(n as usize) };
         // The waker is one knote, so it appears at most once per batch.
-        if let Some(i) = raw.iter().position(|ev| ev.0.udata.addr() == WAKER.0) {
-            raw.remove(i);
+        if let Some(i) = events
+            .raw()
+            .iter()
+            .position(|ev| ev.0.udata.addr() == WAKER.0)
+        {
+            events.remove(i);
             if let Some(pipe) = self.waker.pipe() {
                 pipe.drain();
             }
         }
-        trace!(events = raw.len(), "kqueue select");
+        trace!(events = events.len(), "kqueue select");
         Ok(())
     }
 

@@ -208,8 +208,7 @@ impl Poll {
             woken = self.waker_fired();
         }
         if ready > 0 {
-            let capacity = events.capacity();
-            state.collect(events.raw_mut(), capacity, ready);
+            state.collect(events, ready);
         }
         Ok(woken)
     }

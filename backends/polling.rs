@@ -425,8 +425,9 @@ impl Registry {
             return false;
         }
         let n = out.capacity().min(self.pending.len());
-        out.raw_mut()
-            .extend(self.pending.drain(..n).map(|(_, ev)| ev));
+        for (_, event) in self.pending.drain(..n) {
+            let _ = out.push(event);
+        }
         true
     }
 
@@ -436,10 +437,10 @@ impl Registry {
     fn accept_all(&mut self, poller: &Poller, events: &polling::Events, out: &mut Events<Polling>) {
         self.batch = self.batch.wrapping_add(1);
         for ev in events.iter() {
-            match self.accept(poller, &ev) {
-                Some(event) if out.len() < out.capacity() => out.raw_mut().push(event),
-                Some(event) => self.pending.push((ev.key, event)),
-                None => {}
+            if let Some(event) = self.accept(poller, &ev) {
+                if let Err(event) = out.push(event) {
+                    self.pending.push((ev.key, event));
+                }
             }
         }
         self.free.append(&mut self.retired);

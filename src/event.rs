@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::ops;
 
+use crate::sys::FixedBuf;
 use crate::{Selector, Token};
 
 /// A set of readiness flags, as reported for one registration.
@@ -184,8 +185,7 @@ impl fmt::Debug for Event {
 /// them and decodes each into an [`Event`] only when iterated: no allocation after
 /// [`with_capacity`](Events::with_capacity), no copy beyond the decoding.
 pub struct Events<S: Selector> {
-    raw: Vec<S::RawEvent>,
-    capacity: usize,
+    pub(crate) raw: FixedBuf<S::RawEvent>,
 }
 
 impl<S: Selector> Events<S> {
@@ -202,8 +202,7 @@ impl<S: Selector> Events<S> {
         }
         // `try_reserve`: a capacity too large to allocate is an error, not a panic
         // ("capacity overflow") or an abort (a failed allocation).
-        let mut raw = Vec::new();
-        raw.try_reserve_exact(capacity).map_err(|e| {
+        let raw = FixedBuf::try_with_capacity(capacity).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::OutOfMemory,
                 format!(
@@ -211,22 +210,22 @@ impl<S: Selector> Events<S> {
                 ),
             )
         })?;
-        Ok(Events { raw, capacity })
+        Ok(Events { raw })
     }
 
     /// The most events one `select` stores.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.raw.capacity()
     }
 
     /// How many events the last `select` stored.
     pub fn len(&self) -> usize {
-        self.raw.len()
+        self.raw.as_slice().len()
     }
 
     /// Whether the last `select` stored no event.
     pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
+        self.raw.as_slice().is_empty()
     }
 
     /// Forgets the stored events (keeps the memory).
@@ -237,32 +236,42 @@ impl<S: Selector> Events<S> {
     /// The stored events, decoded one by one.
     pub fn iter(&self) -> Iter<'_, S> {
         Iter {
-            inner: self.raw.iter(),
+            inner: self.raw.as_slice().iter(),
         }
     }
 
     /// The event at `index`, decoded.
     pub fn get(&self, index: usize) -> Option<Event> {
-        self.raw.get(index).map(S::decode)
-    }
-
-    /// The raw storage, for backends: `select` clears it and stores at most
-    /// [`capacity`](Events::capacity) raw events. Its allocation holds at least that many,
-    /// so a backend that stays within the capacity never reallocates.
-    pub fn raw_mut(&mut self) -> &mut Vec<S::RawEvent> {
-        &mut self.raw
+        self.raw.as_slice().get(index).map(S::decode)
     }
 
     /// The raw events as stored by the backend.
     pub fn raw(&self) -> &[S::RawEvent] {
-        &self.raw
+        self.raw.as_slice()
     }
+
+    /// Stores one raw event after those already stored: the safe way for a backend to
+    /// fill the buffer, one event at a time (never reallocates). A full buffer hands the
+    /// event back; it belongs to a later `select`.
+    #[inline]
+    pub fn push(&mut self, raw: S::RawEvent) -> Result<(), S::RawEvent> {
+        self.raw.push(raw)
+    }
+
+    /// Removes and returns the stored event at `index`, keeping the others in order (a
+    /// backend taking its own waker's event out of a batch); `None` past the end.
+    pub fn remove(&mut self, index: usize) -> Option<S::RawEvent> {
+        self.raw.remove(index)
+    }
+
+    // `spare_capacity_mut` and the `unsafe` `set_len`, the kernel-filled fast path, are
+    // in `sys::buf`, with the crate's other `unsafe` code.
 }
 
 impl<S: Selector> fmt::Debug for Events<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Events")
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .field("events", &DebugList(self))
             .finish()
     }

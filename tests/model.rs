@@ -243,11 +243,13 @@ mod mutants {
         fn select(&self, events: &mut Events<Self>, timeout: Option<Duration>) -> io::Result<()> {
             let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
             self.inner.select(&mut buf, timeout)?;
-            let raw = events.raw_mut();
-            raw.clear();
-            raw.extend(buf.iter());
-            if BUG == DROP_LAST_EVENT && raw.len() > 1 {
-                raw.pop();
+            events.clear();
+            let keep = match BUG {
+                DROP_LAST_EVENT if buf.len() > 1 => buf.len() - 1,
+                _ => buf.len(),
+            };
+            for event in buf.iter().take(keep) {
+                let _ = events.push(event);
             }
             Ok(())
         }

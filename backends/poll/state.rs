@@ -8,9 +8,9 @@ use std::os::fd::RawFd;
 
 use libc::c_short;
 
-use super::{PollEvent, NAME};
+use super::{Poll, PollEvent, NAME};
 use crate::selector::errors;
-use crate::{Mode, Token};
+use crate::{Events, Mode, Token};
 
 /// The array poll(2) reads and its bookkeeping; `fds[i]` and `slots[i]` go together,
 /// and `fds` has one more entry, the waker, at the end.
@@ -95,36 +95,29 @@ impl State {
         }
     }
 
-    /// Stores the events of the `ready` slots poll(2) counted, at most `capacity`.
+    /// Stores the events of the `ready` slots poll(2) counted, as many as fit.
     #[inline(always)]
-    pub(super) fn collect(&mut self, raw: &mut Vec<PollEvent>, capacity: usize, ready: usize) {
-        let fits = ready <= capacity - raw.len();
-        // `Events` allocates room for `capacity` events: `out` exists whenever they fit.
-        let dead = match raw.spare_capacity_mut().get_mut(..ready) {
-            Some(out) if fits => {
+    pub(super) fn collect(&mut self, events: &mut Events<Poll>, ready: usize) {
+        let dead = match events.spare_capacity_mut().get_mut(..ready) {
+            Some(out) => {
                 // Every ready slot fits: one scan in slot order, as a hand-written poll
                 // loop does, stopping at the last ready slot.
                 let (stored, dead) = deliver_all(&mut self.fds, &self.slots, out);
                 // SAFETY: `deliver_all` initialised the first `stored` spare slots.
-                unsafe { raw.set_len(raw.len() + stored) };
+                unsafe { events.set_len(stored) };
                 dead
             }
-            _ => self.collect_rotated(raw, capacity, ready),
+            None => self.collect_rotated(events, ready),
         };
         if dead {
             self.sweep();
         }
     }
 
-    /// Stores `capacity` of more ready slots' events, scanning from `rotate`, so that no
-    /// ready fd starves however small the buffer; whether a closed fd was among them.
+    /// Stores as many more ready slots' events as fit, scanning from `rotate`, so that
+    /// no ready fd starves however small the buffer; whether a closed fd was among them.
     #[cold]
-    fn collect_rotated(
-        &mut self,
-        raw: &mut Vec<PollEvent>,
-        capacity: usize,
-        mut ready: usize,
-    ) -> bool {
+    fn collect_rotated(&mut self, events: &mut Events<Poll>, mut ready: usize) -> bool {
         let mut dead = false;
         let n = self.slots.len();
         let start = if self.rotate < n { self.rotate } else { 0 };
@@ -133,13 +126,13 @@ impl State {
         let mut i = start;
         for _ in 0..n {
             if self.fds[i].revents != 0 {
-                if raw.len() == capacity {
+                if events.len() == events.capacity() {
                     // The next scan starts at the first ready slot left out (still
                     // armed, oneshot included), so every ready fd gets its turn.
                     self.rotate = i;
                     break;
                 }
-                dead |= deliver(&mut self.fds[i], &self.slots[i], raw);
+                dead |= deliver(&mut self.fds[i], &self.slots[i], events);
                 ready -= 1;
                 if ready == 0 {
                     break;
@@ -165,9 +158,8 @@ impl State {
 }
 
 /// Writes the events of the slots with `revents` into `out`, stopping once it is full
-/// (`out` has room for exactly the ready ones; the waker's entry, last in `fds`, has no
-/// slot and is left out). Returns how many it wrote and whether a closed fd was among
-/// them.
+/// (`out` has room for every ready one; the waker's entry, last in `fds`, has no slot and
+/// is left out). Returns how many it wrote and whether a closed fd was among them.
 #[inline(always)]
 fn deliver_all(
     fds: &mut [libc::pollfd],
@@ -177,6 +169,10 @@ fn deliver_all(
     let (mut stored, mut dead) = (0, false);
     for (pfd, slot) in fds.iter_mut().zip(slots) {
         if pfd.revents == 0 {
+            continue;
+        }
+        if pfd.events == 0 {
+            dead |= fired_oneshot_woke(pfd);
             continue;
         }
         let Some(place) = out.get_mut(stored) else {
@@ -192,10 +188,14 @@ fn deliver_all(
     (stored, dead)
 }
 
-/// Stores the event of one ready slot; whether its fd was closed.
+/// Stores the event of one ready slot (the caller checked there is room); whether its fd
+/// was closed.
 #[inline(always)]
-fn deliver(pfd: &mut libc::pollfd, slot: &Slot, raw: &mut Vec<PollEvent>) -> bool {
-    raw.push(event(pfd, slot));
+fn deliver(pfd: &mut libc::pollfd, slot: &Slot, events: &mut Events<Poll>) -> bool {
+    if pfd.events == 0 {
+        return fired_oneshot_woke(pfd);
+    }
+    let _ = events.push(event(pfd, slot));
     disarm_if_done(pfd, slot)
 }
 
@@ -211,23 +211,43 @@ fn event(pfd: &libc::pollfd, slot: &Slot) -> PollEvent {
 /// After delivery: disarms a oneshot slot or a closed fd's slot; whether it was closed.
 #[inline(always)]
 fn disarm_if_done(pfd: &mut libc::pollfd, slot: &Slot) -> bool {
-    if pfd.revents & libc::POLLNVAL != 0 || slot.mode == Mode::Oneshot {
-        return disarm(pfd);
+    if pfd.revents & libc::POLLNVAL != 0 {
+        return closed(pfd);
+    }
+    if slot.mode == Mode::Oneshot {
+        disarm(pfd);
     }
     false
 }
 
-/// Disarms a delivered oneshot slot or a closed fd's slot; whether the fd was closed
-/// (its slot is then removed by `sweep`).
+/// Disarms a delivered oneshot slot until `reregister`. It stays in the array with no
+/// events asked, so that poll(2) still answers `POLLNVAL` once it is closed: a closed
+/// fired registration is then dropped by the next `select`, and its number can be
+/// registered again, as for an armed one. Setting `fd` to -1 instead would hide the
+/// close until `reregister`/`deregister`.
 #[cold]
-fn disarm(pfd: &mut libc::pollfd) -> bool {
-    // POSIX poll(2): "If the value of fd is less than 0, events shall be ignored, and
-    // revents shall be set to 0". Clearing `events` instead would not do: POLLHUP,
-    // POLLERR and POLLNVAL are reported whatever `events` asks, and would spin.
+fn disarm(pfd: &mut libc::pollfd) {
+    pfd.events = 0;
+}
+
+/// A disarmed oneshot slot came back: poll(2) reports `POLLHUP`, `POLLERR` and
+/// `POLLNVAL` whatever `events` asks ("ignored in events", poll(2)). Nothing is
+/// delivered (one report per registration). Closed: it goes (returns true). Hung up or
+/// failed: it is parked with `fd` -1 ("events shall be ignored, and revents shall be
+/// set to 0", POSIX poll(2)), so it cannot wake every poll(2) until `reregister`.
+#[cold]
+fn fired_oneshot_woke(pfd: &mut libc::pollfd) -> bool {
+    let closed = pfd.revents & libc::POLLNVAL != 0;
     pfd.fd = -1;
-    // The fd was closed while registered: reported once, then dropped, so poll(2) does
-    // not report it on every call and its number can be registered again.
-    pfd.revents & libc::POLLNVAL != 0
+    closed
+}
+
+/// A closed fd's slot, reported once: parked with `fd` -1 until `sweep` removes it, so
+/// poll(2) does not report it on every call and its number can be registered again.
+#[cold]
+fn closed(pfd: &mut libc::pollfd) -> bool {
+    pfd.fd = -1;
+    true
 }
 
 fn pollfd(fd: RawFd, events: c_short) -> libc::pollfd {
@@ -286,10 +306,10 @@ mod tests {
             st.fds.iter_mut().for_each(|p| p.revents = libc::POLLIN);
             let waker = st.slots.len();
             st.fds[waker].revents = 0;
-            let mut raw = Vec::with_capacity(2);
-            st.collect(&mut raw, 2, st.slots.len());
-            assert_eq!(raw.len(), 2);
-            seen.extend(raw.iter().map(|e| e.token));
+            let mut events = Events::<Poll>::with_capacity(2).expect("events");
+            st.collect(&mut events, st.slots.len());
+            assert_eq!(events.len(), 2);
+            seen.extend(events.raw().iter().map(|e| e.token));
         }
         seen.sort_unstable();
         seen.dedup();

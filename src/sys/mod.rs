@@ -13,6 +13,8 @@ use std::time::Duration;
 
 #[cfg(feature = "conformance")]
 pub(crate) mod alloc;
+mod buf;
+pub(crate) use buf::FixedBuf;
 pub(crate) mod socket;
 pub(crate) mod testhooks;
 #[cfg(unix)]

@@ -479,10 +479,13 @@ impl<S: Selector> Selector for CountingSelector<S> {
         }
         let inner = buf.as_mut().expect("buffer");
         self.inner.select(inner, timeout)?;
-        let raw = events.raw_mut();
-        raw.extend_from_slice(inner.raw());
-        if self.duplicate.load(SeqCst) {
-            raw.extend_from_within(..);
+        events.clear();
+        let copies = if self.duplicate.load(SeqCst) { 2 } else { 1 };
+        for _ in 0..copies {
+            for &raw in inner.raw() {
+                // A duplicated batch may not fit: the rest is dropped, as a full buffer does.
+                let _ = events.push(raw);
+            }
         }
         Ok(())
     }
