@@ -1188,13 +1188,13 @@ struct Storm {
 
 impl Storm {
     /// Starts the storm at `target`; returns once the first signal is sent.
-    fn start(target: hooks::RawPthread) -> Storm {
+    fn start(target: hooks::Interrupter) -> Storm {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicUsize::new(0));
         let (stop2, sent2) = (stop.clone(), sent.clone());
         let thread = thread::spawn(move || {
             while !stop2.load(SeqCst) {
-                hooks::interrupt_thread(target).expect("pthread_kill");
+                target.interrupt().expect("pthread_kill");
                 sent2.fetch_add(1, SeqCst);
                 thread::sleep(Duration::from_micros(50));
             }
@@ -1318,7 +1318,7 @@ fn signal_storm_loses_no_message_and_no_registration<S: TestSelector>() {
         });
     let mut el: El<S> = EventLoop::new().unwrap();
     let name = el.selector().name();
-    let storm = Storm::start(hooks::current_thread());
+    let storm = Storm::start(hooks::Interrupter::current().expect("SIGUSR1"));
     let senders: Vec<_> = (0..2)
         .map(|s| send_messages(el.channel(), s * PER_SENDER..(s + 1) * PER_SENDER))
         .collect();
@@ -1369,7 +1369,7 @@ fn signal_storm_loses_no_cross_thread_registration<S: TestSelector>() {
     const SOCKETS: usize = 100;
     let sel = Arc::new(S::new().unwrap());
     let name = sel.name();
-    let storm = Storm::start(hooks::current_thread());
+    let storm = Storm::start(hooks::Interrupter::current().expect("SIGUSR1"));
     let sel2 = sel.clone();
     let registrar = thread::spawn(move || {
         let mut pairs = Vec::new();
@@ -1432,6 +1432,20 @@ fn sigpipe_counter_counts() {
         .expect_err("write to a pipe without reader");
     assert_eq!(err.kind(), ErrorKind::BrokenPipe);
     assert_eq!(hooks::sigpipes(), before + 1);
+}
+
+/// The interrupt hook is safe to misuse: a handle on a thread that has exited refuses
+/// with `NotFound` instead of signalling a thread id that may be gone or reused.
+#[test]
+fn interrupter_of_an_exited_thread_is_not_found() {
+    let target = std::thread::spawn(|| hooks::Interrupter::current().expect("SIGUSR1"))
+        .join()
+        .expect("thread");
+    let err = target.interrupt().expect_err("the thread has exited");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    // A live one works, and the process survives the signal.
+    let me = hooks::Interrupter::current().expect("SIGUSR1");
+    me.interrupt().expect("signal this thread");
 }
 
 /// Every test above, for the selector `$sel`.

@@ -187,11 +187,10 @@ type Outcome = (Result<(), io::ErrorKind>, usize, Duration);
 #[cfg(unix)]
 #[track_caller]
 fn signalled<S: Selector>(cx: &Cx<S>, then: Duration) -> Vec<Outcome> {
-    use std::os::unix::thread::JoinHandleExt;
     let (ready, entering) = mpsc::channel();
     let selecting = cx.spawn(move |sel| {
         let mut ev = Events::<S>::with_capacity(CAPACITY).expect("Events::with_capacity");
-        let _ = ready.send(());
+        let _ = ready.send(crate::sys::testhooks::Interrupter::current());
         let mut outcomes = Vec::new();
         while outcomes.len() < 3 {
             let start = Instant::now();
@@ -203,15 +202,10 @@ fn signalled<S: Selector>(cx: &Cx<S>, then: Duration) -> Vec<Outcome> {
         }
         outcomes
     });
-    let _ = entering.recv();
+    let interrupter = entering.recv().expect("the selecting thread started");
     thread::sleep(SETTLE);
-    // std's and our libc's pthread_t are the same C type (an integer or a pointer).
-    #[allow(clippy::unnecessary_cast)]
-    let target = selecting.as_pthread_t() as _;
-    cx.ok(
-        crate::sys::interrupt_thread(target),
-        "pthread_kill(SIGUSR1)",
-    );
+    let sent = interrupter.and_then(|target| target.interrupt());
+    cx.ok(sent, "pthread_kill(SIGUSR1)");
     thread::sleep(then);
     cx.ok(cx.sel.wake(), "wake()");
     let outcomes = cx.join(selecting);

@@ -199,35 +199,6 @@ impl WakeFd {
     }
 }
 
-/// The calling thread, as a target for [`interrupt_thread`].
-pub(crate) fn current_thread() -> libc::pthread_t {
-    // SAFETY: pthread_self has no preconditions.
-    unsafe { libc::pthread_self() }
-}
-
-extern "C" fn noop_signal_handler(_: libc::c_int) {}
-
-/// Sends `SIGUSR1` to `thread`, first installing a handler that does nothing and does not
-/// set `SA_RESTART`, so a blocking `poll`/`epoll_wait`/`kevent` in that thread fails
-/// with `EINTR` instead of killing the process.
-pub(crate) fn interrupt_thread(thread: libc::pthread_t) -> io::Result<()> {
-    // SAFETY: zeroed sigaction is a valid starting value; we set the handler and mask.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = noop_signal_handler as extern "C" fn(libc::c_int) as usize;
-    action.sa_flags = 0;
-    // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
-    unsafe { libc::sigemptyset(&mut action.sa_mask) };
-    // SAFETY: installs an async-signal-safe handler for SIGUSR1; old action not needed.
-    cvt(unsafe { libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()) })?;
-    // SAFETY: `thread` came from pthread_self of a thread the caller keeps alive.
-    let rc = unsafe { libc::pthread_kill(thread, libc::SIGUSR1) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::from_raw_os_error(rc))
-    }
-}
-
 /// Sets `SO_LINGER` to `{on, 0 s}`: closing the socket then sends RST instead of FIN,
 /// so the peer sees a reset (used to inject faults in tests).
 pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
