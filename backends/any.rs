@@ -264,6 +264,12 @@ fn choose(
         }
     }
     let reasons: Vec<String> = fallbacks.iter().map(|(b, e)| format!("{b}: {e}")).collect();
+    trace!(reasons = ?reasons, "selectio: no backend could start");
+    // The first OS error, as it is: a caller must still see EMFILE (out of fds) or EPERM
+    // (a sandbox) through `raw_os_error`, which a wrapped error would hide.
+    if let Some(errno) = fallbacks.iter().find_map(|(_, e)| e.raw_os_error()) {
+        return Err(io::Error::from_raw_os_error(errno));
+    }
     Err(io::Error::other(format!(
         "selectio: no backend could start ({})",
         reasons.join("; ")
@@ -393,6 +399,17 @@ mod tests {
         for b in Backend::ALL {
             assert!(err.to_string().contains(&format!("{b} refused")));
         }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn out_of_fds_everywhere_keeps_the_os_error() {
+        let err = choose(None, |b| match b.is_compiled() {
+            true => Err(io::Error::from_raw_os_error(libc::EMFILE)),
+            false => AnySelector::with_backend(b),
+        })
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err:?}");
     }
 
     #[test]
