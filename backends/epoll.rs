@@ -57,6 +57,7 @@ impl Selector for Epoll {
 
     fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
         self.capabilities().check(NAME, token, mode)?;
+        self.refuse_own("register", fd)?;
         trace!(fd, token = token.0, ?interest, ?mode, "epoll register");
         let mut ev = epoll_event(token, interest, mode);
         ctl(&self.ep, libc::EPOLL_CTL_ADD, fd, &mut ev).map_err(|e| ctl_error("register", fd, e))
@@ -70,6 +71,7 @@ impl Selector for Epoll {
         mode: Mode,
     ) -> io::Result<()> {
         self.capabilities().check(NAME, token, mode)?;
+        self.refuse_own("reregister", fd)?;
         trace!(fd, token = token.0, ?interest, ?mode, "epoll reregister");
         let mut ev = epoll_event(token, interest, mode);
         ctl(&self.ep, libc::EPOLL_CTL_MOD, fd, &mut ev).map_err(|e| ctl_error("reregister", fd, e))
@@ -77,10 +79,7 @@ impl Selector for Epoll {
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
         trace!(fd, "epoll deregister");
-        // The waker's fd is ours, not the caller's.
-        if fd == self.waker.fd() {
-            return Err(errors::not_registered(NAME, fd));
-        }
+        self.refuse_own("deregister", fd)?;
         // Linux before 2.6.9 wanted a non-null event even for DEL; an empty one costs nothing.
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         ctl(&self.ep, libc::EPOLL_CTL_DEL, fd, &mut ev).map_err(|e| ctl_error("deregister", fd, e))
@@ -124,6 +123,19 @@ impl Selector for Epoll {
 }
 
 impl Epoll {
+    /// The epoll fd and the waker's eventfd are the selector's: a caller that changed the
+    /// waker's registration would take over `wake()` (its event under the caller's token,
+    /// never drained: every later `select` would return at once).
+    fn refuse_own(&self, op: &str, fd: RawFd) -> io::Result<()> {
+        if fd == self.ep.as_raw_fd() {
+            return Err(errors::own_fd(NAME, op, fd, "epoll fd"));
+        }
+        if self.waker.owns(fd) {
+            return Err(errors::own_fd(NAME, op, fd, "waker (eventfd)"));
+        }
+        Ok(())
+    }
+
     /// Removes the waker's event `i` from the batch and drains the waker: out of line, as
     /// `select` is inlined into its callers.
     #[cold]

@@ -97,19 +97,20 @@ impl Selector for Poll {
     fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
         self.capabilities().check(NAME, token, mode)?;
         trace!(fd, token = token.0, ?interest, ?mode, "poll register");
+        refuse_own(&self.waker, "register", fd)?;
         // fstat refuses -1 and closed fds, and gives the identity for the reuse check.
         let identity = sys::fd_identity(fd).map_err(|e| fd_error("register", fd, e))?;
-        if self.waker.owns(fd) {
-            return Err(errors::already_registered(NAME, fd));
-        }
         self.modify(|st| {
             if let Some(&i) = st.index.get(&fd) {
+                // Another identity: another file, so the registered fd was closed and its
+                // number reused before a poll(2) could report POLLNVAL; the entry is stale
+                // and `store` replaces it. The same identity proves nothing: every eventfd,
+                // timerfd, signalfd and epoll fd shares one inode on Linux, and sockets
+                // stat to (0, 0) on the BSDs. poll(2) sees numbers, not files, so before
+                // the next select nothing tells a duplicate from a reuse: say both.
                 if st.slots[i].identity == identity {
-                    return Err(errors::already_registered(NAME, fd));
+                    return Err(errors::registered_or_reused(NAME, fd));
                 }
-                // Another file under the same number: the registered fd was closed and the
-                // number reused before a poll(2) could report POLLNVAL. The entry is stale
-                // and `store` replaces it.
             }
             st.store(Slot::new(fd, token, mode, identity), poll_events(interest));
             Ok(())
@@ -125,6 +126,7 @@ impl Selector for Poll {
     ) -> io::Result<()> {
         self.capabilities().check(NAME, token, mode)?;
         trace!(fd, token = token.0, ?interest, ?mode, "poll reregister");
+        refuse_own(&self.waker, "reregister", fd)?;
         self.modify(|st| {
             let identity = st.slots[st.find(fd)?].identity;
             st.store(Slot::new(fd, token, mode, identity), poll_events(interest));
@@ -134,6 +136,7 @@ impl Selector for Poll {
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
         trace!(fd, "poll deregister");
+        refuse_own(&self.waker, "deregister", fd)?;
         self.modify(|st| {
             let i = st.find(fd)?;
             st.remove(i);
@@ -309,6 +312,15 @@ fn start(timeout: Duration) -> (Option<Instant>, libc::c_int) {
 #[cold]
 fn busy() -> io::Error {
     errors::busy(NAME)
+}
+
+/// The waker's pipe ends are the selector's: a caller registering the read end would see
+/// `wake()` as its own event, and one registered elsewhere could be drained by others.
+fn refuse_own(waker: &sys::WakeFd, op: &str, fd: RawFd) -> io::Result<()> {
+    match waker.owns(fd) {
+        true => Err(errors::own_fd(NAME, op, fd, "waker (pipe)")),
+        false => Ok(()),
+    }
 }
 
 /// Gives an `fstat` error on a registered fd the kind and wording the contract asks for.

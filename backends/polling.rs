@@ -196,31 +196,39 @@ impl Selector for Polling {
     ) -> io::Result<()> {
         self.caps.check(NAME, token, mode)?;
         trace!(?fd, token = token.0, ?interest, ?mode, "polling register");
+        self.refuse_poller_fd("register", fd)?;
         let identity = identity("register", fd)?;
         let mut reg = self.registry();
         if let Some((i, old)) = reg.find(fd) {
-            if old.identity == identity {
-                return Err(errors::already_registered(NAME, fd));
-            }
-            // Stale: closed and its number reused since. The kernel has forgotten the old
-            // file, polling's fd sets may not have: delete it there, ignoring "not found".
-            reg.remove(i);
-            if old.in_poller {
-                let _ = self.poller.delete(old.source());
+            match self.entry_state(&old, identity, reg.next_key(), interest, mode) {
+                Entry::Live => return Err(errors::already_registered(NAME, fd)),
+                Entry::Unknown => return Err(errors::registered_or_reused(NAME, fd)),
+                // Closed since, its number reused: polling's fd sets (poll, kqueue) may
+                // still hold the number; delete it there, ignoring "not found".
+                Entry::Stale => {
+                    reg.remove(i);
+                    if old.in_poller {
+                        let _ = self.poller.delete(old.source());
+                    }
+                }
+                // The kernel forgot the old file and took the new one: done but the slot.
+                Entry::Replaced(key) => {
+                    reg.remove(i);
+                    reg.insert(Slot::new(fd, token, mode, identity));
+                    debug_assert_eq!(reg.find(fd).map(|(k, _)| k), Some(key));
+                    return Ok(());
+                }
             }
         }
         let key = reg.next_key();
-        self.add(fd, key, interest, mode)
-            .map_err(|e| os_error("register", fd, e))?;
-        let (fired, in_poller) = (None, true);
-        reg.insert(Slot {
-            fd,
-            token,
-            mode,
-            identity,
-            fired,
-            in_poller,
-        });
+        if let Err(e) = self.add(fd, key, interest, mode) {
+            // Refused though not ours: polling's own fd (its eventfd, timerfd or pipe).
+            return Err(match self.is_pollers(&e) {
+                true => errors::own_fd(NAME, "register", fd, "poller's descriptor"),
+                false => os_error("register", fd, e),
+            });
+        }
+        reg.insert(Slot::new(fd, token, mode, identity));
         Ok(())
     }
 
@@ -234,9 +242,9 @@ impl Selector for Polling {
         self.caps.check(NAME, token, mode)?;
         trace!(?fd, token = token.0, ?interest, ?mode, "polling reregister");
         let mut reg = self.registry();
-        let (i, slot) = reg
-            .find(fd)
-            .ok_or_else(|| errors::not_registered(NAME, fd))?;
+        let Some((i, slot)) = reg.find(fd) else {
+            return Err(self.unknown("reregister", fd));
+        };
         let res = if slot.in_poller {
             let ev = polling::Event::new(i, interest.is_readable(), interest.is_writable());
             self.poller
@@ -262,9 +270,9 @@ impl Selector for Polling {
     fn deregister(&self, fd: RawSource) -> io::Result<()> {
         trace!(?fd, "polling deregister");
         let mut reg = self.registry();
-        let (i, slot) = reg
-            .find(fd)
-            .ok_or_else(|| errors::not_registered(NAME, fd))?;
+        let Some((i, slot)) = reg.find(fd) else {
+            return Err(self.unknown("deregister", fd));
+        };
         // Windows: polling's IOCP backend deletes a closed socket without a word (it keys
         // sockets by value, and under Wine no AFD_POLL_LOCAL_CLOSE drops it first), so a
         // socket closed while registered is checked here and, as EBADF does on Unix,
@@ -364,7 +372,178 @@ impl Polling {
     }
 }
 
+/// What a duplicate `register` finds behind the registry's entry for its number.
+enum Entry {
+    /// The registered file is still open (or still in the kernel's interest list).
+    Live,
+    /// Closed since, its number reused; the entry is to be dropped before adding.
+    Stale,
+    /// Closed since, and the new fd is already added under this key (the probe did it).
+    Replaced(usize),
+    /// Nothing here can tell (see `registered_or_reused`).
+    Unknown,
+}
+
+/// Whether polling runs on epoll here (not forced onto poll(2)): the kernel keeps the
+/// interest list, and forgets a closed fd.
+const ON_EPOLL: bool = cfg!(all(
+    selectio_linux_like,
+    not(polling_test_poll_backend),
+    not(selectio_polling_on_poll)
+));
+
+/// A key no slot ever has, for probes: polling's own is `usize::MAX`, and an event under
+/// this one finds no slot (`Registry::accept` drops it).
+const PROBE_KEY: usize = usize::MAX - 1;
+
+impl Polling {
+    /// The poller's own epoll or kqueue fd is refused by name.
+    fn refuse_poller_fd(&self, op: &str, fd: RawSource) -> io::Result<()> {
+        // polling gives its fd where it has one: not on poll(2) (nor on Windows).
+        #[cfg(all(unix, not(any(polling_test_poll_backend, selectio_polling_on_poll))))]
+        if fd == std::os::fd::AsRawFd::as_raw_fd(&self.poller) {
+            return Err(errors::own_fd(NAME, op, fd, "poller's epoll or kqueue fd"));
+        }
+        let _ = (op, fd);
+        Ok(())
+    }
+
+    /// Whether an `add` of an fd not in our registry was refused because polling holds
+    /// it: epoll's `EEXIST` (polling's eventfd and timerfd are in its interest list, and
+    /// every other entry is in our registry), or polling's poll(2) backend refusing its
+    /// notifier (`InvalidInput` with no OS error).
+    fn is_pollers(&self, err: &io::Error) -> bool {
+        match err.kind() {
+            io::ErrorKind::AlreadyExists => true,
+            io::ErrorKind::InvalidInput => err.raw_os_error().is_none(),
+            _ => false,
+        }
+    }
+
+    /// The error for `reregister`/`deregister` of an fd not in the registry: polling's own
+    /// fds are named as such (an `add` probe tells them, on epoll and poll(2)), the others
+    /// are `NotFound`.
+    fn unknown(&self, op: &str, fd: RawSource) -> io::Error {
+        if let Err(e) = self.refuse_poller_fd(op, fd) {
+            return e;
+        }
+        // kqueue: `EV_ADD` on polling's notifier pipe would change its knote, so no probe
+        // there (its usual notifier, `EVFILT_USER`, has no fd to protect).
+        if cfg!(unix) && !cfg!(selectio_kqueue_os) && identity(op, fd).is_ok() {
+            match self.add(fd, PROBE_KEY, Interest::READABLE, Mode::Level) {
+                Ok(()) => drop(self.poller.delete(borrow(fd))),
+                Err(e) if self.is_pollers(&e) => {
+                    return errors::own_fd(NAME, op, fd, "poller's descriptor")
+                }
+                Err(_) => {}
+            }
+        }
+        errors::not_registered(NAME, fd)
+    }
+
+    /// Tells a duplicate registration from a new file that got the number of a
+    /// registered one closed without `deregister`. Another identity proves a new file;
+    /// the same proves nothing (eventfds, timerfds and epoll fds share one inode on Linux,
+    /// BSD sockets stat to (0, 0)), so the kernel is asked where it keeps the list.
+    fn entry_state(
+        &self,
+        old: &Slot,
+        identity: Identity,
+        key: usize,
+        interest: Interest,
+        mode: Mode,
+    ) -> Entry {
+        if old.identity != identity {
+            return Entry::Stale;
+        }
+        if ON_EPOLL && old.in_poller {
+            // epoll keys its list by file: `EEXIST` if the registered one is still there;
+            // added if the kernel dropped it at its close (and then it is done).
+            return match self.add(old.fd, key, interest, mode) {
+                Ok(()) => Entry::Replaced(key),
+                Err(_) => Entry::Live,
+            };
+        }
+        #[cfg(selectio_kqueue_os)]
+        if old.in_poller && old.fired.is_none() {
+            // close(2) dropped the fd's knotes; a fired oneshot's are gone too (polling uses
+            // EV_ONESHOT), so only an armed entry can be asked.
+            return match kqueue_has_knote(&self.poller, old.fd) {
+                Ok(true) => Entry::Live,
+                Ok(false) => Entry::Stale,
+                Err(_) => Entry::Unknown,
+            };
+        }
+        let _ = (key, interest, mode);
+        Entry::Unknown
+    }
+}
+
+/// Whether polling's kqueue holds a read or write knote for `fd`: a change with neither
+/// `EV_ADD` nor `EV_DELETE` looks the knote up and fails with `ENOENT` when there is none
+/// (FreeBSD and NetBSD `kqueue_register`, OpenBSD `kqueue_register`, xnu
+/// `kevent_register`; the kqueue backend's notes cite each). `EV_RECEIPT` returns each
+/// change's errno without collecting events.
+#[cfg(selectio_kqueue_os)]
+fn kqueue_has_knote(poller: &Poller, fd: RawSource) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let change = |filter| {
+        // SAFETY: an all-zero kevent is a valid value (no flags, null udata).
+        let mut ev: libc::kevent = unsafe { std::mem::zeroed() };
+        ev.ident = fd as _;
+        ev.filter = filter;
+        ev.flags = libc::EV_RECEIPT;
+        ev
+    };
+    let changes = [change(libc::EVFILT_READ), change(libc::EVFILT_WRITE)];
+    // SAFETY: as above.
+    let mut receipts: [libc::kevent; 2] = unsafe { std::mem::zeroed() };
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: both arrays hold 2 valid kevents, as the counts say; the kqueue fd is the
+    // poller's, alive for this call.
+    let n = sys::cvt(unsafe {
+        libc::kevent(
+            poller.as_raw_fd(),
+            changes.as_ptr(),
+            2,
+            receipts.as_mut_ptr(),
+            2,
+            &zero,
+        )
+    })?;
+    let mut found = false;
+    for receipt in &receipts[..n as usize] {
+        match receipt.data as i32 {
+            0 => found = true,
+            libc::ENOENT | libc::EBADF => {}
+            errno => return Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+    Ok(found)
+}
+
+/// `fd` as polling's `AsSource`, for an open fd (the caller checked).
+fn borrow<'a>(fd: RawSource) -> BorrowedSource<'a> {
+    // SAFETY: the caller checked `fd` is open (`identity`); polling uses it during the one
+    // call it is passed to, as an fd-set key or a syscall argument.
+    unsafe { BorrowedSource::borrow_raw(fd) }
+}
+
 impl Slot {
+    fn new(fd: RawSource, token: Token, mode: Mode, identity: Identity) -> Slot {
+        Slot {
+            fd,
+            token,
+            mode,
+            identity,
+            fired: None,
+            in_poller: true,
+        }
+    }
+
     /// The registered fd (socket) as polling's `AsSource`.
     fn source(&self) -> BorrowedSource<'_> {
         // SAFETY: `fd` passed `identity` at registration, so it is not -1 (INVALID_SOCKET).
@@ -451,35 +630,37 @@ impl Registry {
         let (i, batch) = (ev.key, self.batch);
         // No slot: deregistered after polling fetched the event.
         let slot = self.slots.get_mut(i)?.as_mut()?;
+        let ready = ready(ev);
+        let refired = slot.mode == Mode::Oneshot && slot.fired.is_some_and(|b| b != batch);
+        if ready.is_empty() {
+            // Only POLLNVAL gets here: polling's poll(2) backend sets `readable` from
+            // IN|PRI|HUP|ERR and `writable` from OUT|WRBAND|HUP|ERR (src/poll.rs
+            // `read_events`, `write_events`); POLLNVAL ("fd not open", poll(2)) is in
+            // neither, nor behind `is_err`/`is_interrupt`/`is_priority`. The fd was closed
+            // while registered and would come back on every wait (a busy loop in Level
+            // mode): drop it from polling (which uses the fd only as a map key) and here,
+            // so its number can be registered again, and report it once as closed (not
+            // at all if it is a oneshot that fired already).
+            let token = slot.token;
+            let _ = poller.delete(slot.source());
+            self.remove(i);
+            return (!refired).then_some(Event::new(token, CLOSED));
+        }
+        if refired {
+            // Back after firing in an earlier wait. polling's poll(2) backend disarms by
+            // clearing `events`, but poll(2) reports POLLHUP/POLLERR whatever `events`
+            // says ("ignored in events", poll(2)): a hung-up fd would return on every
+            // wait. (kqueue's read and write filters also fire once each.) Take it out of
+            // polling until `reregister` adds it back.
+            let _ = poller.delete(slot.source());
+            slot.in_poller = false;
+            return None;
+        }
         if slot.mode == Mode::Oneshot {
-            match slot.fired {
-                // Back after firing in an earlier wait. polling's poll(2) backend disarms by
-                // clearing `events`, but poll(2) reports POLLHUP/POLLERR/POLLNVAL whatever
-                // `events` says ("ignored in events", poll(2)): a hung-up fd would return on
-                // every wait. (kqueue's read and write filters also fire once each.) Take it
-                // out of polling until `reregister` adds it back.
-                Some(b) if b != batch => {
-                    let _ = poller.delete(slot.source());
-                    slot.in_poller = false;
-                    return None;
-                }
-                // kqueue may report both filters in one batch: let both through.
-                _ => slot.fired = Some(batch),
-            }
+            // kqueue may report both filters in one batch: let both through.
+            slot.fired = Some(batch);
         }
-        let event = Event::new(slot.token, ready(ev));
-        if !event.ready().is_empty() {
-            return Some(event);
-        }
-        // Only POLLNVAL gets here: polling's poll(2) backend sets `readable` from
-        // IN|PRI|HUP|ERR and `writable` from OUT|WRBAND|HUP|ERR (src/poll.rs `read_events`,
-        // `write_events`); POLLNVAL ("fd not open", poll(2)) is in neither, nor behind
-        // `is_err`/`is_interrupt`/`is_priority`. The fd was closed while registered and
-        // would come back on every wait (a busy loop in Level mode): report it once as
-        // closed, and drop it from polling (which uses the fd only as a map key) and here.
-        let _ = poller.delete(slot.source());
-        self.remove(i);
-        Some(Event::new(event.token(), CLOSED))
+        Some(Event::new(slot.token, ready))
     }
 }
 

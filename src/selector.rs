@@ -53,15 +53,36 @@
 //! **Closing a registered fd**
 //! - [ ] `close_while_registered_does_not_spin`: closing without `deregister` causes no
 //!   busy loop, no crash, at most one error/closed event.
-//! - [ ] `reused_fd_number_can_be_registered`: a new fd that reuses the number can be
-//!   registered (poll(2) keeps no stale entry: `POLLNVAL` drops it, and a duplicate
-//!   register whose fd identity — device and inode — changed replaces the stale entry).
+//! - [ ] `reused_fd_number_can_be_registered`: once any `select` has run since the close,
+//!   a new fd that got the closed one's number registers under its new token and is
+//!   reported with it, never with the old one — for a pipe, a TCP socket and an eventfd,
+//!   whose registration was Level or a fired Oneshot. (poll(2): `POLLNVAL` drops the
+//!   entry, also of a disarmed Oneshot, which stays in the array asking no events.)
+//! - [ ] `reused_fd_number_before_any_select`: with no `select` since the close, the same
+//!   holds where the kernel already forgot the old file (epoll, kqueue, and `polling` on
+//!   them, which ask the kernel). A backend that keeps fd numbers itself and cannot tell
+//!   a duplicate from a reused number (poll(2), `polling` on poll(2)) refuses with
+//!   `AlreadyExists` saying so ([`errors::registered_or_reused`]): `deregister` the number
+//!   first, or let a `select` run. `(st_dev, st_ino)` is no identity: every eventfd,
+//!   timerfd, signalfd and epoll fd shares one inode on Linux, sockets stat to (0, 0) on
+//!   the BSDs and have no inode on macOS; another identity proves another file, the same
+//!   proves nothing.
 //! - Not promised, because the kernels differ (the model tests allow exactly this):
 //!   `reregister`/`deregister` of a closed number that a new fd reuses may act on the old
 //!   entry where registrations are keyed by number (poll(2), `polling` on poll(2),
 //!   kqueue's registry) instead of `NotFound`; and epoll keeps reporting a closed fd
 //!   while a duplicate of its file lives (epoll(7) Q6) — `EventLoop` drops those events
-//!   once `deregister` has reported the fd closed.
+//!   once `deregister` has reported the fd closed. Two narrower gaps, documented where
+//!   they are handled: a fired Oneshot that hung up before its close is parked out of
+//!   poll(2)'s sight (poll), and one that `polling` took out of its poller (poll(2),
+//!   kqueue) — for those, a reuse before `deregister` is `registered_or_reused`.
+//!
+//! **The selector's own descriptors**
+//! - [ ] `selector_own_fds_are_refused`: `register`, `reregister` and `deregister` refuse
+//!   the selector's own fds — epoll or kqueue fd, waker eventfd or pipe, and the `polling`
+//!   crate's (found by asking polling on epoll and poll(2); on kqueue its notifier is
+//!   `EVFILT_USER`, with no fd) — with `InvalidInput` naming them, so a caller can never
+//!   take over the wake path.
 //!
 //! **Timeouts** (`select(events, timeout)`)
 //! - [ ] `timeout_none_blocks`: `None` blocks until an event, a wake or a signal.
@@ -105,6 +126,39 @@
 //! - [ ] `events_with_zero_capacity_is_invalid_input`: `Events::with_capacity(0)` is
 //!   `InvalidInput` (a select that may store nothing would spin).
 //! - [ ] No allocation per `select` or per event in steady state (`tests/no_alloc.rs`).
+//!
+//! # What safe code cannot do
+//!
+//! An audit of every public item a caller without `unsafe` reaches that touches memory,
+//! fds or threads, kept here so that a new item is checked against it.
+//!
+//! - **Memory the kernel writes.** [`Events`] keeps its storage private. Safe code fills
+//!   it one event at a time ([`Events::push`], refused when full) or writes the slots of
+//!   [`Events::spare_capacity_mut`], whose length is the room the allocation really has;
+//!   only the `unsafe` [`Events::set_len`] makes written slots count. So no safe call can
+//!   make a backend's `epoll_wait`/`kevent` write past the buffer (`tests/safe_code.rs`,
+//!   run under AddressSanitizer by `.ci/asan`). The handle that allowed it is gone:
+//!
+//!   ```compile_fail
+//!   # use selectio::{DefaultSelector, Events};
+//!   let mut events = Events::<DefaultSelector>::with_capacity(256).unwrap();
+//!   events.raw_mut().shrink_to(1); // no such method: the storage is not reachable
+//!   ```
+//! - **Descriptors.** Registration calls take a descriptor number and never close, read
+//!   or write it; a closed or foreign number is an error or at worst another file's
+//!   readiness, never memory unsafety. The selector's own fds are refused
+//!   (`selector_own_fds_are_refused`). The socket and pipe types own their fds
+//!   (`OwnedFd`) and hand out borrows only.
+//! - **Threads and signals.** `select` is refused while another thread selects
+//!   (`ResourceBusy`), never racing on the buffers. The conformance suite's
+//!   `hooks::Interrupter` signals a thread only while it lives (a thread-local destructor
+//!   clears it under the lock the signal is sent under) and refuses to replace a
+//!   `SIGUSR1` handler the program installed. `hooks::watch_sigpipe` does replace
+//!   `SIGPIPE`'s disposition, and says so.
+//! - **Shared state.** Every `unsafe impl Send`/`Sync` in `backends/` states what it
+//!   hands out across threads, with the bound that follows (the poll backend's `Owner<T>`
+//!   is `Sync` only for `T: Send`, as a `Mutex<T>` is: it gives one thread at a time
+//!   exclusive access and never shares `&T`).
 //!
 //! # Raw flags → [`Ready`](crate::Ready)
 //!
@@ -298,6 +352,30 @@ pub mod errors {
         io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("{backend}: fd {fd:?} is already registered (use reregister)"),
+        )
+    }
+
+    /// `AlreadyExists` from a backend that cannot tell a duplicate registration from a
+    /// new file that got the number of a registered one closed without `deregister`
+    /// (poll(2) before its next `select`): says both, and what to do.
+    pub fn registered_or_reused(backend: &str, fd: impl Debug) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{backend}: fd {fd:?} is already registered (use reregister), or a registered \
+                 fd was closed without deregister and this new one got its number before a \
+                 select noticed; the backend cannot tell which: deregister({fd:?}) first, or \
+                 let a select run after the close"
+            ),
+        )
+    }
+
+    /// `InvalidInput`: `fd` is one of the selector's own descriptors (`what`: its epoll or
+    /// kqueue fd, its waker), which no caller may register, change or deregister.
+    pub fn own_fd(backend: &str, op: &str, fd: impl Debug, what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{backend}: {op} fd {fd:?}: it is the selector's own {what}"),
         )
     }
 

@@ -4,7 +4,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::util::{Cx, Source, CAPACITY, T1, T2};
-use crate::{Interest, Mode, Ready, Selector};
+use crate::{Interest, Mode, RawSource, Ready, Selector};
 
 /// Closing registered fds (a ready pipe reader, a TCP stream) without `deregister` causes
 /// no busy loop, no crash, and at most one event per fd over ten 20 ms selects.
@@ -53,46 +53,122 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
     }
 }
 
-/// After a registered fd is closed without `deregister`, a new fd that gets its number can
-/// be registered under a new token and is reported with it, never with the old one.
+/// After a registered fd is closed without `deregister` and a `select` has run, a new fd
+/// that gets its number registers under a new token and is reported with it, never with
+/// the old one. For a pipe, a TCP socket and (Linux) an eventfd — every eventfd shares
+/// one inode, so `(st_dev, st_ino)` cannot tell an old one from a new one — registered
+/// Level, or Oneshot and already fired (a disarmed registration is closed too).
 pub fn reused_fd_number_can_be_registered<S: Selector>(new: fn() -> io::Result<S>) {
-    // Alone: the new fd must be ours to get the number.
-    let cx = Cx::exclusive(new, "reused_fd_number_can_be_registered");
-    if cfg!(not(unix)) {
-        return cx.skip("handle numbers are not reused lowest-first outside Unix");
-    }
-    let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    let n = r.src();
-    cx.register(n, T1, Interest::READABLE, Mode::Level);
-    cx.put(&w, b"x");
-    drop(r);
-    // Lets a backend notice the close (poll(2): POLLNVAL); may report it once.
-    cx.select(&mut ev, Some(Duration::ZERO));
-    // Unix gives the lowest free number, so the first new pipe normally gets `n`.
-    let mut spare = Vec::new();
-    let (nr, nw) = loop {
-        let (nr, nw) = cx.pipe();
-        if nr.src() == n || nw.src() == n {
-            break (nr, nw);
+    reuse(new, "reused_fd_number_can_be_registered", true);
+}
+
+/// The same with no `select` between the close and the new `register`: the new fd
+/// registers and is reported under its token where the kernel already forgot the old
+/// file (epoll, kqueue, polling on them); a backend that keeps fd numbers itself
+/// (poll(2)) may instead refuse with `AlreadyExists` saying it cannot tell a duplicate
+/// from a reused number, after which `deregister` and `register` do it.
+pub fn reused_fd_number_before_any_select<S: Selector>(new: fn() -> io::Result<S>) {
+    reuse(new, "reused_fd_number_before_any_select", false);
+}
+
+/// The kinds of fd the reuse properties close and reopen.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Pipe,
+    Tcp,
+    #[cfg(selectio_linux_like)]
+    Eventfd,
+}
+
+const KINDS: &[Kind] = &[
+    Kind::Pipe,
+    Kind::Tcp,
+    #[cfg(selectio_linux_like)]
+    Kind::Eventfd,
+];
+
+/// A readable fd of `kind`, opened first so that it gets the lowest free number, and what
+/// keeps it readable; dropping the box closes all of it.
+#[cfg(unix)]
+fn open_readable<S: Selector>(cx: &Cx<S>, kind: Kind) -> (RawSource, Box<dyn std::any::Any>) {
+    match kind {
+        Kind::Pipe => {
+            let (r, w) = cx.pipe();
+            cx.put(&w, b"x");
+            (r.src(), Box::new((r, w)))
         }
-        spare.push((nr, nw));
-        cx.check(spare.len() < 8, || {
-            format!("8 new pipes did not reuse fd number {n}")
-        });
-    };
-    let (interest, want) = if nr.src() == n {
-        cx.put(&nw, b"x");
-        (Interest::READABLE, Ready::READABLE)
-    } else {
-        (Interest::WRITABLE, Ready::WRITABLE)
-    };
-    let result = cx.sel.register(n, T2, interest, Mode::Level);
-    cx.ok(
-        result,
-        format_args!("register of a new fd reusing the number {n} of a closed, registered one"),
-    );
-    cx.only(&mut ev, T2, want);
-    cx.only(&mut ev, T2, want);
-    cx.deregister(n);
+        Kind::Tcp => {
+            // A listener with a connection queued: readable until accepted.
+            let listener = cx.ok(std::net::TcpListener::bind("127.0.0.1:0"), "bind");
+            let addr = cx.ok(listener.local_addr(), "local_addr");
+            let client = cx.ok(std::net::TcpStream::connect(addr), "connect");
+            (listener.src(), Box::new((listener, client)))
+        }
+        #[cfg(selectio_linux_like)]
+        Kind::Eventfd => {
+            let fd = cx.ok(crate::sys::eventfd(), "eventfd()");
+            cx.ok(
+                crate::sys::write(fd.src(), &1u64.to_ne_bytes()),
+                "eventfd write",
+            );
+            (fd.src(), Box::new(fd))
+        }
+    }
+}
+
+#[cfg(unix)]
+fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_between: bool) {
+    // Alone: the new fd must be ours to get the number.
+    let cx = Cx::exclusive(new, prop);
+    let mut ev = cx.events(CAPACITY);
+    for &kind in KINDS {
+        for mode in [Mode::Level, Mode::Oneshot] {
+            cx.step(format_args!("{kind:?}, {mode:?}"));
+            let (n, old) = open_readable(&cx, kind);
+            cx.register(n, T1, Interest::READABLE, mode);
+            if mode == Mode::Oneshot {
+                // Fired: the registration is disarmed when its fd is closed.
+                cx.wait_for(&mut ev, T1, Ready::READABLE);
+            }
+            drop(old);
+            if select_between {
+                // Lets a backend notice the close (poll(2): POLLNVAL); may report it once.
+                cx.select(&mut ev, Some(Duration::ZERO));
+            }
+            // Unix gives the lowest free number, so the first new fd normally gets `n`.
+            let mut spare = Vec::new();
+            let new = loop {
+                let (m, new) = open_readable(&cx, kind);
+                if m == n {
+                    break new;
+                }
+                spare.push(new);
+                cx.check(spare.len() < 8, || {
+                    format!("8 new {kind:?} fds did not reuse number {n}")
+                });
+            };
+            let what = format_args!("register of a new {kind:?} fd reusing the number {n}");
+            match cx.sel.register(n, T2, Interest::READABLE, Mode::Level) {
+                Ok(()) => {}
+                Err(e) if !select_between && e.kind() == io::ErrorKind::AlreadyExists => {
+                    cx.check(e.to_string().contains("cannot tell"), || {
+                        format!("{what}: {e} (AlreadyExists must say it cannot tell)")
+                    });
+                    cx.deregister(n);
+                    cx.register(n, T2, Interest::READABLE, Mode::Level);
+                }
+                Err(e) => cx.fail(format_args!("{what}: {e}")),
+            }
+            cx.only(&mut ev, T2, Ready::READABLE);
+            cx.only(&mut ev, T2, Ready::READABLE);
+            cx.deregister(n);
+            drop(new);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, _: bool) {
+    let _ = KINDS;
+    Cx::exclusive(new, prop).skip("handle numbers are not reused lowest-first outside Unix");
 }

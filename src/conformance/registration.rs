@@ -387,3 +387,75 @@ pub fn regular_file_is_refused_or_always_ready<S: Selector>(new: fn() -> io::Res
     #[cfg(not(unix))]
     cx.skip("a regular file is no socket: outside Unix there is nothing to register");
 }
+
+/// The selector's own fds (its epoll or kqueue fd, its waker's eventfd or pipe, the
+/// `polling` crate's) are refused by `register`, `reregister` and `deregister` with
+/// `InvalidInput`, and the wake path still works afterwards: `wake()` ends one `select`,
+/// and the next one waits its whole timeout (no hijacked waker left readable, no spin).
+/// The fds are found as those a new selector opened, where the system lists open fds.
+pub fn selector_own_fds_are_refused<S: Selector>(new: fn() -> io::Result<S>) {
+    // Alone: the fds opened meanwhile must be the selector's.
+    let cx = Cx::exclusive(new, "selector_own_fds_are_refused");
+    let Some(before) = super::sources::open_fd_numbers() else {
+        return cx.skip("this system lists no open fds (/proc/self/fd, /dev/fd)");
+    };
+    let sel = cx.another();
+    let own: Vec<RawSource> = super::sources::open_fd_numbers()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|fd| !before.contains(fd))
+        .collect();
+    cx.check(!own.is_empty(), || {
+        "the selector opened no fd the system lists".to_string()
+    });
+    for &fd in &own {
+        let calls = [
+            (
+                "register",
+                sel.register(fd, T1, Interest::READABLE, Mode::Level),
+            ),
+            (
+                "reregister",
+                sel.reregister(fd, T1, Interest::READABLE, Mode::Level),
+            ),
+            ("deregister", sel.deregister(fd)),
+        ];
+        for (op, result) in calls {
+            cx.err_kind(
+                result,
+                ErrorKind::InvalidInput,
+                format_args!("{op} of own fd {fd}"),
+            );
+        }
+    }
+    let mut ev = cx.events(CAPACITY);
+    cx.ok(sel.wake(), "wake()");
+    let start = std::time::Instant::now();
+    cx.ok(
+        sel.select(&mut ev, Some(super::util::PATIENCE)),
+        "select after wake()",
+    );
+    cx.check(
+        ev.is_empty() && start.elapsed() < super::util::PATIENCE,
+        || {
+            format!(
+                "the woken select returned {:?} after {:?}",
+                ev,
+                start.elapsed()
+            )
+        },
+    );
+    let quiet = std::time::Duration::from_millis(50);
+    let start = std::time::Instant::now();
+    cx.ok(
+        sel.select(&mut ev, Some(quiet)),
+        "select after the wake was consumed",
+    );
+    cx.check(ev.is_empty() && start.elapsed() >= quiet, || {
+        format!(
+            "an idle select of {quiet:?} returned {:?} after {:?}",
+            ev,
+            start.elapsed()
+        )
+    });
+}

@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::util::{Cx, End, Source, PATIENCE, RESCUE};
-use crate::{Interest, Mode, Selector};
+use crate::{Interest, Mode, RawSource, Selector};
 
 /// Sources and I/O on them.
 impl<S: Selector> Cx<S> {
@@ -213,7 +213,23 @@ impl<S: Selector> Drop for Rescue<'_, S> {
 /// How many fds this process has open, where the system lists them (`/proc/self/fd`,
 /// `/dev/fd`); `None` elsewhere.
 pub(crate) fn open_fds() -> Option<usize> {
-    ["/proc/self/fd", "/dev/fd"]
+    open_fd_numbers().map(|fds| fds.len())
+}
+
+/// The numbers of the fds this process has open, where the system lists them; the
+/// listing's own directory fd is left out (it is closed again by the time this returns).
+pub(crate) fn open_fd_numbers() -> Option<Vec<RawSource>> {
+    let dir = ["/proc/self/fd", "/dev/fd"]
         .into_iter()
-        .find_map(|dir| std::fs::read_dir(dir).ok().map(Iterator::count))
+        .find_map(|dir| std::fs::read_dir(dir).ok())?;
+    let listed: Vec<RawSource> = dir
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // The directory is closed now: its fd fails fstat, and is left out.
+    #[cfg(unix)]
+    let listed = listed
+        .into_iter()
+        .filter(|&fd| crate::sys::fd_identity(fd).is_ok())
+        .collect();
+    Some(listed)
 }

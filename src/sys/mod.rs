@@ -5,9 +5,6 @@
 //! targets only, and here, as named `const` bools for a plain `if` where both branches
 //! compile everywhere. The rest of the crate uses the names.
 #![allow(unsafe_code)]
-// The helpers serve the backends and the conformance suite, which features switch off
-// one by one; an unused helper under some feature set is expected, not dead.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -24,6 +21,7 @@ pub(crate) use unix::*;
 
 /// Whether the kqueue backend tries an `EVFILT_USER` waker before a pipe: not on OpenBSD
 /// (why: the waker in `backends/kqueue.rs`).
+#[cfg(selectio_kqueue)]
 pub(crate) const TRY_EVFILT_USER: bool = !cfg!(target_os = "openbsd");
 
 /// The largest timeout, in milliseconds, that `poll(2)` / `epoll_wait(2)` take.
@@ -45,12 +43,14 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
 }
 
 /// Milliseconds left until `deadline` for [`timeout_ms`]: `None` stays `None`.
+#[cfg(any(selectio_poll, selectio_polling))]
 pub(crate) fn remaining(deadline: Option<std::time::Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()))
 }
 
 /// The deadline `timeout` from now; `None` when there is none or it does not fit in an
 /// `Instant` (treated as "block", which the timeout conversion then clamps).
+#[cfg(any(selectio_poll, selectio_polling))]
 pub(crate) fn deadline(timeout: Option<Duration>) -> Option<std::time::Instant> {
     timeout.and_then(|t| std::time::Instant::now().checked_add(t))
 }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(selectio_kqueue)]
 use std::time::Duration;
 
 /// Turns a C return value into `io::Result`, taking `errno` on `-1`.
@@ -15,6 +16,12 @@ pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// Like [`cvt`] for `ssize_t` returns (`read`, `write`).
+#[cfg(any(
+    selectio_epoll,
+    selectio_kqueue,
+    selectio_poll,
+    feature = "conformance"
+))]
 pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
     if ret == -1 {
         Err(io::Error::last_os_error())
@@ -24,6 +31,11 @@ pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
 }
 
 /// Takes ownership of a descriptor a system call just returned.
+#[cfg(any(
+    selectio_epoll,
+    selectio_kqueue,
+    all(selectio_linux_like, feature = "conformance")
+))]
 pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
     let fd = cvt(fd)?;
     // SAFETY: the call succeeded, so `fd` is a fresh descriptor nobody else owns.
@@ -32,10 +44,12 @@ pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
 
 /// The largest `kevent(2)` timeout in seconds: xnu refuses more than `INT32_MAX` seconds
 /// with `EINVAL` (`kevent_legacy_get_deadline` → `timespec_is_valid`); about 68 years.
+#[cfg(selectio_kqueue)]
 const MAX_TIMESPEC_SECS: u64 = i32::MAX as u64;
 
 /// The `timespec` for a `kevent(2)` timeout: `None` blocks, sub-millisecond parts stay
 /// exact, huge values clamp to [`MAX_TIMESPEC_SECS`] (never overflow, never `EINVAL`).
+#[cfg(selectio_kqueue)]
 pub(crate) fn timeout_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
     timeout.map(|t| libc::timespec {
         // The clamp makes the cast lossless for every `time_t`.
@@ -102,12 +116,19 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// `read(2)` into `buf`.
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` writable bytes; a bad fd is an error.
     cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
 }
 
 /// `write(2)` from `buf`.
+#[cfg(any(
+    selectio_epoll,
+    selectio_kqueue,
+    selectio_poll,
+    feature = "conformance"
+))]
 pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` readable bytes; a bad fd is an error.
     cvt_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
@@ -116,6 +137,7 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 /// What makes an open file distinct from a later one that reuses its number: device and
 /// inode from `fstat(2)`. Used to tell a stale registration (its fd was closed and the
 /// number reused) from a true duplicate.
+#[cfg(any(selectio_poll, selectio_polling, feature = "conformance"))]
 pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` has room for a `stat`; a bad fd is an error.
@@ -126,10 +148,21 @@ pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
     Ok((st.st_dev as u64, st.st_ino as u64))
 }
 
+/// A non-blocking, close-on-exec eventfd(2) with its counter at 0.
+#[cfg(all(
+    selectio_linux_like,
+    any(selectio_epoll, selectio_kqueue, feature = "conformance")
+))]
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain eventfd(2) call; the result is checked by `owned`.
+    owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
+}
+
 /// The self-pipe (or eventfd) that wakes a thread blocked in `poll(2)`/`epoll_wait(2)`.
 ///
 /// `notify` makes `fd()` readable; `drain` makes it unreadable again. Several `notify`
 /// calls before a `drain` coalesce (eventfd: one counter; pipe: bytes drained at once).
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
 #[derive(Debug)]
 pub(crate) struct WakeFd {
     read: OwnedFd,
@@ -137,15 +170,15 @@ pub(crate) struct WakeFd {
     write: Option<OwnedFd>,
 }
 
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
 impl WakeFd {
     /// An eventfd on Linux and Android, a pipe elsewhere.
+    #[cfg(any(selectio_epoll, selectio_kqueue))]
     pub(crate) fn new() -> io::Result<WakeFd> {
         #[cfg(selectio_linux_like)]
         {
-            // SAFETY: plain eventfd(2) call; the result is checked by `owned`.
-            let fd = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
             Ok(WakeFd {
-                read: fd,
+                read: eventfd()?,
                 write: None,
             })
         }
@@ -158,6 +191,7 @@ impl WakeFd {
     /// A non-blocking pipe on every Unix, Linux included: poll(2) costs less per call
     /// with a pipe's read end in its array than with an eventfd (the poll backend's
     /// choice, measured in `backends/poll.rs`), at one more descriptor.
+    #[cfg(any(selectio_poll, all(selectio_kqueue, not(selectio_linux_like))))]
     pub(crate) fn pipe() -> io::Result<WakeFd> {
         let (read, write) = pipe()?;
         Ok(WakeFd {
@@ -201,6 +235,7 @@ impl WakeFd {
 
 /// Sets `SO_LINGER` to `{on, 0 s}`: closing the socket then sends RST instead of FIN,
 /// so the peer sees a reset (used to inject faults in tests).
+#[cfg(feature = "conformance")]
 pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
     let linger = libc::linger {
         l_onoff: 1,
@@ -219,7 +254,7 @@ pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
     .map(drop)
 }
 
-#[cfg(test)]
+#[cfg(all(test, selectio_kqueue))]
 mod tests {
     use super::*;
 
