@@ -49,6 +49,8 @@ fn main() {
         // polling runs on every Unix we target and on Windows, where it is always on.
         ("selectio_polling", (feature("polling") && unix) || windows),
         ("selectio_polling_on_poll", polling_on_poll),
+        // ppoll(2), which takes a timespec: Linux, Android and the BSDs (not macOS).
+        ("selectio_ppoll", linux_like || bsd),
         // The OS has kqueue(2) whatever the features: the polling crate runs on it here.
         ("selectio_kqueue_os", has_kqueue),
         ("selectio_apple", apple),

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::selector::{errors, Capabilities, SelectLock, Support};
@@ -92,16 +93,20 @@ impl Selector for Epoll {
         events.clear();
         let spare = events.spare_capacity_mut();
         let room = spare.len().min(libc::c_int::MAX as usize) as libc::c_int;
-        // SAFETY: `spare` is `room` writable slots of the buffer's own memory; the kernel
-        // writes at most `room` events into it.
-        let n = sys::cvt(unsafe {
-            libc::epoll_wait(
-                self.ep.as_raw_fd(),
-                spare.as_mut_ptr().cast(),
-                room,
-                sys::timeout_ms(timeout),
-            )
-        })?;
+        let n = match sys::sub_ms(timeout) {
+            // SAFETY: `spare` is `room` writable slots of the buffer's own memory; the
+            // kernel writes at most `room` events into it.
+            None => sys::cvt(unsafe {
+                libc::epoll_wait(
+                    self.ep.as_raw_fd(),
+                    spare.as_mut_ptr().cast(),
+                    room,
+                    sys::timeout_ms(timeout),
+                )
+            })?,
+            // SAFETY: as above.
+            Some(t) => unsafe { wait_precise(&self.ep, spare.as_mut_ptr().cast(), room, t) }?,
+        };
         // SAFETY: epoll_wait initialised the first `n` <= room slots.
         unsafe { events.set_len(n as usize) };
         // The waker is level-triggered and appears at most once per batch.
@@ -144,6 +149,56 @@ impl Epoll {
         events.remove(i);
         self.waker.drain();
     }
+}
+
+/// Whether `epoll_pwait2` may work here: cleared by the first `ENOSYS` (Linux before
+/// 5.11) or `EPERM` (a seccomp filter that does not know it).
+static PWAIT2: AtomicBool = AtomicBool::new(true);
+
+/// `epoll_wait` with a timeout finer than a millisecond: `epoll_pwait2(2)` takes a
+/// `timespec` (Linux 5.11, "epoll_pwait2() ... allows for nanosecond resolution"). Where
+/// it is missing, the timeout rounds up to whole milliseconds as `epoll_wait` needs:
+/// later, never earlier.
+///
+/// # Safety
+/// `events` is valid for writing `room` `epoll_event`s.
+#[cold]
+#[inline(never)]
+unsafe fn wait_precise(
+    ep: &OwnedFd,
+    events: *mut libc::epoll_event,
+    room: libc::c_int,
+    timeout: Duration,
+) -> io::Result<libc::c_int> {
+    if PWAIT2.load(Ordering::Relaxed) {
+        let ts = sys::timeout_timespec(Some(timeout)).expect("a timeout");
+        // The kernel reads a `__kernel_timespec`: two 64-bit fields on every target.
+        #[allow(clippy::unnecessary_cast)] // `time_t` and `c_long` are 32-bit on some targets.
+        let kts: [i64; 2] = [ts.tv_sec as i64, ts.tv_nsec as i64];
+        // SAFETY: `events` is valid for `room` events (the caller's contract), `kts` is a
+        // valid `__kernel_timespec` for the call, and a null sigmask leaves it alone.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                ep.as_raw_fd(),
+                events,
+                room,
+                kts.as_ptr(),
+                std::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        match sys::cvt(n as libc::c_int) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                PWAIT2.store(false, Ordering::Relaxed);
+            }
+            result => return result,
+        }
+    }
+    // SAFETY: as above.
+    sys::cvt(unsafe {
+        libc::epoll_wait(ep.as_raw_fd(), events, room, sys::timeout_ms(Some(timeout)))
+    })
 }
 
 /// The `Ready` of every combination of the six epoll bits that matter, so `decode` is one

@@ -152,12 +152,9 @@ impl Selector for Poll {
             return Err(busy());
         };
         events.clear();
-        let (deadline, timeout_ms) = match timeout {
-            None => (None, -1),
-            Some(t) => start(t),
-        };
+        let deadline = timeout.and_then(deadline);
         // The first round polls for the whole timeout; the others are off the hot path.
-        let woken = self.round(&mut state, events, timeout_ms)?;
+        let woken = self.round(&mut state, events, timeout)?;
         if events.is_empty() && !woken {
             self.more_rounds(&mut state, events, timeout, deadline)?;
         }
@@ -199,9 +196,9 @@ impl Poll {
         &self,
         state: &mut State,
         events: &mut Events<Poll>,
-        timeout_ms: libc::c_int,
+        timeout: Option<Duration>,
     ) -> io::Result<bool> {
-        let polled = poll(&mut state.fds, timeout_ms);
+        let polled = poll(&mut state.fds, timeout);
         // EINTR returns here as `Interrupted` with no events; the waker and `woken` are
         // left as they are, so a wake that raced the signal is not lost.
         let mut ready = polled?;
@@ -250,7 +247,7 @@ impl Poll {
             if state.changes_waiting() {
                 state.let_changes_in();
             }
-            if self.round(state, events, sys::timeout_ms(left))? || !events.is_empty() {
+            if self.round(state, events, left)? || !events.is_empty() {
                 return Ok(());
             }
         }
@@ -289,24 +286,54 @@ fn poll_events(interest: Interest) -> c_short {
     events
 }
 
-/// poll(2) over `fds`: how many entries have non-zero `revents`.
-fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+/// poll(2) over `fds`: how many entries have non-zero `revents`. A timeout finer than a
+/// millisecond goes to `ppoll(2)` where it exists, which takes a `timespec`; poll(2)
+/// rounds it up to whole milliseconds (later, never earlier).
+#[inline(always)]
+fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
+    #[cfg(selectio_ppoll)]
+    if let Some(t) = sys::sub_ms(timeout) {
+        return ppoll(fds, t);
+    }
     // SAFETY: `fds` is an exclusively borrowed array of `fds.len()` initialised pollfd
     // that the kernel reads and whose `revents` it writes; negative fds are ignored.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    let n = unsafe {
+        libc::poll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            sys::timeout_ms(timeout),
+        )
+    };
     sys::cvt(n).map(|n| n as usize)
 }
 
-/// The deadline of a `select` with a timeout, and the milliseconds of its first poll(2).
+/// `ppoll(2)` with `timeout` and no signal mask change.
+#[cfg(selectio_ppoll)]
+#[cold]
 #[inline(never)]
-fn start(timeout: Duration) -> (Option<Instant>, libc::c_int) {
+fn ppoll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
+    let ts = sys::timeout_timespec(Some(timeout)).expect("a timeout");
+    // SAFETY: as in `poll`; `ts` lives for the call, and a null sigmask leaves it alone.
+    let n = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
+    sys::cvt(n).map(|n| n as usize)
+}
+
+/// The deadline of a `select` with a timeout.
+#[inline(never)]
+fn deadline(timeout: Duration) -> Option<Instant> {
     // No clock read for a zero timeout: that select returns after one round anyway.
-    let deadline = if timeout.is_zero() {
+    if timeout.is_zero() {
         None
     } else {
         sys::deadline(Some(timeout))
-    };
-    (deadline, sys::timeout_ms(Some(timeout)))
+    }
 }
 
 #[cold]

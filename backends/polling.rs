@@ -298,9 +298,10 @@ impl Selector for Polling {
         let mut wait = self.wait.enter()?;
         events.clear();
         wait.fit(events.capacity());
-        // Whole milliseconds like the other backends: sub-millisecond rounds up, huge clamps.
-        let ms = |t| Duration::from_millis(sys::timeout_ms(Some(t)) as u64);
-        let deadline = sys::deadline(timeout.map(ms));
+        // As precise as polling makes it (a timerfd on epoll, a timespec on kqueue; poll(2)
+        // rounds up to whole milliseconds); huge timeouts clamp to what poll(2) takes.
+        let clamp = |t: Duration| t.min(Duration::from_millis(i32::MAX as u64));
+        let deadline = sys::deadline(timeout.map(clamp));
         // Set after a wake that came with no events, where the wait skipped the fds.
         let mut recheck = false;
         loop {

@@ -89,8 +89,11 @@
 //! - [ ] `timeout_zero_does_not_block`: `Some(ZERO)` never blocks but still asks the kernel.
 //! - [ ] `timeout_is_never_early`: never returns before the timeout without an event,
 //!   wake or signal.
-//! - [ ] `timeout_sub_millisecond_rounds_up`: sub-millisecond timeouts round up, never
-//!   down to a 0 ms busy loop.
+//! - [ ] `timeout_sub_millisecond_is_never_early`: timeouts finer than a millisecond are
+//!   waited out as precisely as the kernel allows — `epoll_pwait2` (Linux 5.11+; whole
+//!   milliseconds before), `ppoll` (Linux and the BSDs; macOS's poll(2) counts whole
+//!   milliseconds), kqueue's `timespec`, and what `polling` does (a timerfd on epoll) —
+//!   or rounded up to whole milliseconds: never early, never down to a 0 ms busy loop.
 //! - [ ] `timeout_duration_max_does_not_overflow`: huge timeouts clamp (to the largest the
 //!   system call takes), never overflow.
 //!

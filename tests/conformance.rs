@@ -45,7 +45,7 @@ macro_rules! with_properties {
                 timeout_none_blocks,
                 timeout_zero_does_not_block,
                 timeout_is_never_early,
-                timeout_sub_millisecond_rounds_up,
+                timeout_sub_millisecond_is_never_early,
                 timeout_duration_max_does_not_overflow,
                 capacity_limits_events_and_nothing_starves,
                 events_with_zero_capacity_is_invalid_input,

@@ -89,7 +89,7 @@ properties! {
     timeouts::timeout_none_blocks,
     timeouts::timeout_zero_does_not_block,
     timeouts::timeout_is_never_early,
-    timeouts::timeout_sub_millisecond_rounds_up,
+    timeouts::timeout_sub_millisecond_is_never_early,
     timeouts::timeout_duration_max_does_not_overflow,
     timeouts::capacity_limits_events_and_nothing_starves,
     timeouts::events_with_zero_capacity_is_invalid_input,

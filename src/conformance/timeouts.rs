@@ -63,14 +63,15 @@ pub fn timeout_is_never_early<S: Selector>(new: fn() -> io::Result<S>) {
     cx.deregister(r.src());
 }
 
-/// Sub-millisecond timeouts (1 µs, 100 µs, 999 µs) never return early: they round up,
-/// never down to a 0 ms busy loop.
-pub fn timeout_sub_millisecond_rounds_up<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "timeout_sub_millisecond_rounds_up");
+/// Sub-millisecond timeouts (1 µs, 100 µs, 999 µs, 3.1 ms) never return early: a backend
+/// waits them out as precisely as its kernel allows (a `timespec`) or rounds them up to
+/// whole milliseconds, never down to a 0 ms busy loop.
+pub fn timeout_sub_millisecond_is_never_early<S: Selector>(new: fn() -> io::Result<S>) {
+    let cx = Cx::new(new, "timeout_sub_millisecond_is_never_early");
     let mut ev = cx.events(CAPACITY);
     let (r, _w) = cx.pipe();
     cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
-    for us in [1, 100, 999] {
+    for us in [1, 100, 999, 3_100] {
         for _ in 0..3 {
             cx.never_early(&mut ev, Duration::from_micros(us));
         }

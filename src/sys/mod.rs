@@ -42,6 +42,15 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
     }
 }
 
+/// `timeout` when it has a part finer than a whole millisecond: a backend whose kernel
+/// takes a `timespec` (`epoll_pwait2`, `ppoll`) uses it for those only, so the usual
+/// `None`, zero and whole-millisecond waits keep the plain call.
+#[cfg(any(selectio_epoll, selectio_poll))]
+#[inline]
+pub(crate) fn sub_ms(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.filter(|t| t.subsec_nanos() % 1_000_000 != 0)
+}
+
 /// Milliseconds left until `deadline` for [`timeout_ms`]: `None` stays `None`.
 #[cfg(any(selectio_poll, selectio_polling))]
 pub(crate) fn remaining(deadline: Option<std::time::Instant>) -> Option<Duration> {
@@ -75,6 +84,17 @@ mod tests {
         assert_eq!(timeout_ms(Some(Duration::from_micros(999))), 1);
         assert_eq!(timeout_ms(Some(Duration::from_micros(1001))), 2);
         assert_eq!(timeout_ms(Some(Duration::from_millis(7))), 7);
+    }
+
+    #[cfg(any(selectio_epoll, selectio_poll))]
+    #[test]
+    fn only_sub_millisecond_parts_take_the_precise_call() {
+        assert_eq!(sub_ms(None), None);
+        assert_eq!(sub_ms(Some(Duration::ZERO)), None);
+        assert_eq!(sub_ms(Some(Duration::from_millis(3))), None);
+        let t = Duration::from_micros(3_100);
+        assert_eq!(sub_ms(Some(t)), Some(t));
+        assert_eq!(sub_ms(Some(Duration::MAX)), Some(Duration::MAX));
     }
 
     #[test]
