@@ -106,7 +106,7 @@ fn main() -> io::Result<()> {
             .map_err(|e| io::Error::other(format!("rounds: {e}")))?,
         Err(_) => 300,
     };
-    let mut contenders: Vec<Box<dyn Contender>> = Vec::new();
+    let mut contenders: Vec<Box<dyn Contender>> = vec![Box::new(PollingDirect::new()?)];
     #[cfg(selectio_epoll)]
     contenders.push(Box::new(Backend::<selectio::backends::Epoll>::new()?));
     #[cfg(selectio_kqueue)]
@@ -115,7 +115,6 @@ fn main() -> io::Result<()> {
     contenders.push(Box::new(Backend::<selectio::backends::Poll>::new()?));
     #[cfg(selectio_polling)]
     contenders.push(Box::new(Backend::<selectio::backends::Polling>::new()?));
-    contenders.push(Box::new(PollingDirect::new()?));
     // samples[contender][timeout] = the waits, in µs.
     let mut samples = vec![vec![Vec::with_capacity(rounds); TIMEOUTS.len()]; contenders.len()];
     for round in 0..rounds {

@@ -25,11 +25,13 @@ pub(crate) use unix::*;
 pub(crate) const TRY_EVFILT_USER: bool = !cfg!(target_os = "openbsd");
 
 /// The largest timeout, in milliseconds, that `poll(2)` / `epoll_wait(2)` take.
+#[cfg(any(selectio_epoll, selectio_poll))]
 const MAX_TIMEOUT_MS: u128 = i32::MAX as u128;
 
 /// Converts a `select` timeout to the milliseconds of `poll(2)`/`epoll_wait(2)`:
 /// `None` is `-1` (block), sub-millisecond remainders round **up** (a 1 µs timeout must
 /// not become a 0 ms busy loop, nor return early), and huge values clamp to `i32::MAX`.
+#[cfg(any(selectio_epoll, selectio_poll))]
 #[inline]
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
     match timeout {
@@ -64,7 +66,7 @@ pub(crate) fn deadline(timeout: Option<Duration>) -> Option<std::time::Instant> 
     timeout.and_then(|t| std::time::Instant::now().checked_add(t))
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(selectio_epoll, selectio_poll)))]
 mod tests {
     use super::*;
 
@@ -86,7 +88,6 @@ mod tests {
         assert_eq!(timeout_ms(Some(Duration::from_millis(7))), 7);
     }
 
-    #[cfg(any(selectio_epoll, selectio_poll))]
     #[test]
     fn only_sub_millisecond_parts_take_the_precise_call() {
         assert_eq!(sub_ms(None), None);
