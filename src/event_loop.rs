@@ -24,12 +24,18 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod token_set;
+
+use self::token_set::TokenSet;
 use crate::net::{Connect, Listen};
 use crate::notify::{Sender, Shared};
 use crate::{
     DefaultSelector, Events, Handler, Interest, Mode, RawSource, Ready, Selector, Source, Timeout,
     TimerError, TimerWheel, Token,
 };
+
+/// Registration changes inside one batch the stale set holds before it first grows.
+const STALE_CAPACITY: usize = 64;
 
 /// How many tokens of sources closed before `deregister` the loop keeps filtering.
 const MAX_ORPHANS: usize = 64;
@@ -152,7 +158,7 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             events: Events::with_capacity(self.events_capacity)?,
             seen: token_set(self.events_capacity)?,
             batch: Vec::with_capacity(self.events_capacity),
-            stale: Vec::new(),
+            stale: TokenSet::with_capacity(STALE_CAPACITY),
             unfinished: Batch::None,
             next_event: 0,
             orphans: Vec::new(),
@@ -206,8 +212,9 @@ pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     seen: Vec<usize>,
     /// This iteration's I/O events, merged per token and sorted by token.
     batch: Vec<(Token, Ready)>,
-    /// Tokens whose registration changed during this batch's dispatch.
-    stale: Vec<Token>,
+    /// Tokens whose registration changed during this batch's dispatch: a set, as a
+    /// storm of registrations (accepting a backlog) can make it large.
+    stale: TokenSet,
     /// Which buffer holds an I/O batch whose dispatch a panicking callback cut short.
     unfinished: Batch,
     /// The index, in `events` or `batch`, of the next event of the batch to dispatch.
@@ -577,7 +584,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Whether events of this batch for `token` are no longer delivered, because its
     /// registration changed inside a callback.
     pub(crate) fn is_stale(&self, token: Token) -> bool {
-        self.stale.contains(&token) || (!self.orphans.is_empty() && self.orphans.contains(&token))
+        self.stale.contains(token) || (!self.orphans.is_empty() && self.orphans.contains(&token))
     }
 
     /// `token` names a live registration again.
@@ -591,8 +598,8 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         // Between a panic and the next iteration, the rest of the cut-short batch still
         // waits for delivery.
         let fetched = self.in_iteration || self.unfinished != Batch::None;
-        if fetched && !self.stale.contains(&token) {
-            self.stale.push(token);
+        if fetched {
+            self.stale.insert(token);
         }
     }
 
