@@ -34,6 +34,19 @@ use crate::{
     TimerError, TimerWheel, Token,
 };
 
+/// The finest timer tick: the backends' `select` timeouts count in whole milliseconds
+/// (finer ones round up), so a finer tick could not wake the loop any sooner; it would
+/// only make the wheel visit more empty ticks per wake-up, and put timers more than
+/// `slots²` ticks away (a fraction of a second) in its hashed level, whose lower bound
+/// wakes the loop every revolution. Lower it once `select` honours finer timeouts and the
+/// wheel skips empty ticks.
+const MIN_TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// The coarsest timer tick. A tick is how late a timer may fire; beyond an hour that is
+/// no timer resolution any more, and at `Duration::MAX` no timer would ever fire (the
+/// wheel counts time in `u64` nanoseconds, about 584 years).
+const MAX_TIMER_TICK: Duration = Duration::from_secs(3600);
+
 /// Registration changes inside one batch the stale set holds before it first grows.
 const STALE_CAPACITY: usize = 64;
 
@@ -90,12 +103,20 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
     }
 
     /// The timer resolution (default 1 ms): timers fire at most one tick late.
+    ///
+    /// Between 1 ms and 1 hour, else [`build`](Builder::build) fails with
+    /// `InvalidInput`: `select` timeouts count in whole milliseconds, so a finer tick
+    /// cannot wake the loop sooner, and a coarser one is no timer resolution (at
+    /// `Duration::MAX` no timer would ever fire).
     pub fn timer_tick(mut self, tick: Duration) -> Self {
         self.timer_tick = tick;
         self
     }
 
-    /// Slots of the timer wheel, rounded up to a power of two (default 1024).
+    /// Slots of the timer wheel, rounded up to a power of two (default 1024), at most
+    /// 2^20. A timer more than `slots` ticks away wakes the loop once per revolution of
+    /// the wheel (`slots` ticks) until its own revolution comes; with few slots, that is
+    /// often (every tick with one slot), though never more than once per tick.
     pub fn timer_wheel_slots(mut self, n: usize) -> Self {
         self.timer_wheel_slots = n;
         self
@@ -110,6 +131,11 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
 
     fn validate(&self) -> io::Result<()> {
         let limit = (u32::MAX / 2) as usize;
+        let tick = format!(
+            "timer tick must be between {MIN_TIMER_TICK:?} (select timeouts count in whole \
+             milliseconds) and {MAX_TIMER_TICK:?}, not {:?}",
+            self.timer_tick
+        );
         let checks = [
             (
                 self.events_capacity == 0,
@@ -123,7 +149,10 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
                 self.messages_per_tick == 0,
                 "messages per tick must be at least 1",
             ),
-            (self.timer_tick.is_zero(), "timer tick must not be zero"),
+            (
+                !(MIN_TIMER_TICK..=MAX_TIMER_TICK).contains(&self.timer_tick),
+                tick.as_str(),
+            ),
             (
                 // Two levels of slot lists are allocated up front: 2^20 slots is 48 MiB.
                 self.timer_wheel_slots == 0 || self.timer_wheel_slots > 1 << 20,
@@ -134,7 +163,8 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
                 "timer capacity must be between 1 and 2^31 - 2",
             ),
         ];
-        match checks.into_iter().find(|(bad, _)| *bad) {
+        let failed = checks.into_iter().find(|(bad, _)| *bad);
+        match failed {
             Some((_, msg)) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("selectio: EventLoop builder: {msg}"),

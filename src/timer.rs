@@ -20,6 +20,12 @@
 //!   collected but before being popped does not fire, and a timer inserted meanwhile
 //!   waits for the next `advance`.
 //! - The slab and the due list keep their memory: no allocation per timer once warm.
+//! - Any non-zero tick works here, but its cost is the caller's: `advance` visits each
+//!   elapsed tick of a revolution that holds timers, and a timer more than `slots²` ticks
+//!   away is only known to level 1 by its hashed revolution, so
+//!   [`TimerWheel::next_timeout`] can promise no more than the next revolution. The
+//!   `EventLoop` builder therefore takes ticks from 1 ms (the resolution of `select`
+//!   timeouts) to an hour; finer ticks want a wheel that skips empty ticks first.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};

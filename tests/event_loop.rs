@@ -702,7 +702,7 @@ fn builder_rejects_each_zero_setting<S: TestSelector>() {
         .events_capacity(1)
         .notify_capacity(1)
         .messages_per_tick(1)
-        .timer_tick(Duration::from_nanos(1))
+        .timer_tick(Duration::from_millis(1))
         .timer_wheel_slots(1000)
         .timer_capacity(1)
         .build()
