@@ -8,7 +8,7 @@ use crate::{DefaultSelector, EventLoop, Ready, Selector, Token};
 /// Write `impl<S: Selector> Handler<S> for MyHandler` and the same handler runs on every
 /// backend.
 ///
-/// # Panics
+/// # Panicking callbacks
 /// A callback may panic; the panic unwinds out of `run_once` or `run`, and a caller that
 /// catches it can run the loop again (see [`EventLoop`]). The call that panicked is
 /// consumed: its event, timer or message is not delivered again. The rest of that

@@ -169,6 +169,20 @@ fn panic_in_ready_keeps_stale_marks_for_the_rest_of_the_batch<S: TestSelector>()
     assert_nothing_registered(&el);
 }
 
+fn panic_in_a_synthetic_ready_keeps_the_other_posted_events<S: TestSelector>() {
+    let mut el: El<S> = EventLoop::new().unwrap();
+    for token in [T1, T2, T3] {
+        el.post_ready(token, W);
+    }
+    let mut h = Recorder::new().on_ready(|_, _, _| boom());
+    assert!(panics(|| el.run_once(&mut h, LONG).unwrap()));
+    assert_eq!(h.log.readies().len(), 1);
+    el.run_once(&mut h, LONG).expect("run_once after the panic");
+    assert_eq!(ready_tokens(&h), [T1, T2, T3], "{:?}", h.log.all());
+    assert_still_works(&mut el, &mut h);
+    assert_nothing_registered(&el);
+}
+
 /// A handler that keeps the default `ready`, so `readable` and `writable` are called,
 /// and panics once in the one named.
 struct Routed {
@@ -323,6 +337,7 @@ macro_rules! all_tests {
         backend_tests!($sel;
             panic_in_ready_loses_no_other_event_of_the_batch,
             panic_in_ready_keeps_stale_marks_for_the_rest_of_the_batch,
+            panic_in_a_synthetic_ready_keeps_the_other_posted_events,
             panic_in_readable_or_writable_leaves_the_loop_usable,
             panic_in_timeout_keeps_the_other_due_timers,
             panic_in_notify_consumes_only_that_message,
