@@ -8,20 +8,47 @@
 //! as the selector returned it, without copying or sorting. Registration changes made inside a callback mark the tokens they
 //! affect as stale for the rest of the batch, so no event fetched for an old
 //! registration reaches a new one.
+//!
+//! A callback may unwind. Drop guards clear the `in_iteration` and `running` marks
+//! however `run_once` and `run` end, and every phase keeps its progress in the loop
+//! rather than in locals: the position in the I/O batch, the timer wheel's due list, the
+//! notify queue. The next iteration resumes from there, so nothing but the call that
+//! panicked is lost. The guards are a store each in their `Drop`; the batch position
+//! is one store per event.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod token_set;
+
+use self::token_set::TokenSet;
 use crate::net::{Connect, Listen};
 use crate::notify::{Sender, Shared};
 use crate::{
     DefaultSelector, Events, Handler, Interest, Mode, RawSource, Ready, Selector, Source, Timeout,
     TimerError, TimerWheel, Token,
 };
+
+/// The finest timer tick: the backends' `select` timeouts count in whole milliseconds
+/// (finer ones round up), so a finer tick could not wake the loop any sooner; it would
+/// only make the wheel visit more empty ticks per wake-up, and put timers more than
+/// `slots²` ticks away (a fraction of a second) in its hashed level, whose lower bound
+/// wakes the loop every revolution. Lower it once `select` honours finer timeouts and the
+/// wheel skips empty ticks.
+const MIN_TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// The coarsest timer tick. A tick is how late a timer may fire; beyond an hour that is
+/// no timer resolution any more, and at `Duration::MAX` no timer would ever fire (the
+/// wheel counts time in `u64` nanoseconds, about 584 years).
+const MAX_TIMER_TICK: Duration = Duration::from_secs(3600);
+
+/// Registration changes inside one batch the stale set holds before it first grows.
+const STALE_CAPACITY: usize = 64;
 
 /// How many tokens of sources closed before `deregister` the loop keeps filtering.
 const MAX_ORPHANS: usize = 64;
@@ -76,12 +103,20 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
     }
 
     /// The timer resolution (default 1 ms): timers fire at most one tick late.
+    ///
+    /// Between 1 ms and 1 hour, else [`build`](Builder::build) fails with
+    /// `InvalidInput`: `select` timeouts count in whole milliseconds, so a finer tick
+    /// cannot wake the loop sooner, and a coarser one is no timer resolution (at
+    /// `Duration::MAX` no timer would ever fire).
     pub fn timer_tick(mut self, tick: Duration) -> Self {
         self.timer_tick = tick;
         self
     }
 
-    /// Slots of the timer wheel, rounded up to a power of two (default 1024).
+    /// Slots of the timer wheel, rounded up to a power of two (default 1024), at most
+    /// 2^20. A timer more than `slots` ticks away wakes the loop once per revolution of
+    /// the wheel (`slots` ticks) until its own revolution comes; with few slots, that is
+    /// often (every tick with one slot), though never more than once per tick.
     pub fn timer_wheel_slots(mut self, n: usize) -> Self {
         self.timer_wheel_slots = n;
         self
@@ -96,6 +131,11 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
 
     fn validate(&self) -> io::Result<()> {
         let limit = (u32::MAX / 2) as usize;
+        let tick = format!(
+            "timer tick must be between {MIN_TIMER_TICK:?} (select timeouts count in whole \
+             milliseconds) and {MAX_TIMER_TICK:?}, not {:?}",
+            self.timer_tick
+        );
         let checks = [
             (
                 self.events_capacity == 0,
@@ -109,7 +149,10 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
                 self.messages_per_tick == 0,
                 "messages per tick must be at least 1",
             ),
-            (self.timer_tick.is_zero(), "timer tick must not be zero"),
+            (
+                !(MIN_TIMER_TICK..=MAX_TIMER_TICK).contains(&self.timer_tick),
+                tick.as_str(),
+            ),
             (
                 // Two levels of slot lists are allocated up front: 2^20 slots is 48 MiB.
                 self.timer_wheel_slots == 0 || self.timer_wheel_slots > 1 << 20,
@@ -120,7 +163,8 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
                 "timer capacity must be between 1 and 2^31 - 2",
             ),
         ];
-        match checks.into_iter().find(|(bad, _)| *bad) {
+        let failed = checks.into_iter().find(|(bad, _)| *bad);
+        match failed {
             Some((_, msg)) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("selectio: EventLoop builder: {msg}"),
@@ -144,7 +188,9 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             events: Events::with_capacity(self.events_capacity)?,
             seen: token_set(self.events_capacity)?,
             batch: Vec::with_capacity(self.events_capacity),
-            stale: Vec::new(),
+            stale: TokenSet::with_capacity(STALE_CAPACITY),
+            unfinished: Batch::None,
+            next_event: 0,
             orphans: Vec::new(),
             registry: HashMap::new(),
             pending: VecDeque::new(),
@@ -179,6 +225,15 @@ impl<H, S> fmt::Debug for Builder<H, S> {
 
 /// A single-threaded reactor: waits for I/O readiness, timers and cross-thread messages,
 /// and calls a [`Handler`].
+///
+/// # Panics in callbacks
+/// A panic in a [`Handler`] callback unwinds out of [`run_once`](EventLoop::run_once)
+/// or [`run`](EventLoop::run) to the caller. If the caller catches it
+/// ([`std::panic::catch_unwind`]), the loop stays usable: registrations and timers are
+/// intact, [`is_running`](EventLoop::is_running) is `false` (that `run` is over), and
+/// the next `run_once` or `run` carries on where the panic stopped the iteration. Only the
+/// call that panicked is consumed — its event, timer or message is not delivered again;
+/// see [`Handler`] for what becomes of the rest.
 pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     selector: Arc<S>,
     events: Events<S>,
@@ -187,8 +242,13 @@ pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     seen: Vec<usize>,
     /// This iteration's I/O events, merged per token and sorted by token.
     batch: Vec<(Token, Ready)>,
-    /// Tokens whose registration changed during this batch's dispatch.
-    stale: Vec<Token>,
+    /// Tokens whose registration changed during this batch's dispatch: a set, as a
+    /// storm of registrations (accepting a backlog) can make it large.
+    stale: TokenSet,
+    /// Which buffer holds an I/O batch whose dispatch a panicking callback cut short.
+    unfinished: Batch,
+    /// The index, in `events` or `batch`, of the next event of the batch to dispatch.
+    next_event: usize,
     /// Tokens of sources closed before `deregister`: epoll keeps watching a closed fd's
     /// file while a duplicate of it lives (epoll(7), "Q6"), and nothing can remove that
     /// entry any more. Their events are dropped until the token is registered again.
@@ -222,44 +282,50 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
 
     /// Runs iterations until [`shutdown`](EventLoop::shutdown). An error from the
     /// selector (other than a signal's `Interrupted`) ends the loop and is returned.
+    ///
+    /// A panicking callback ends `run` too (see [Panics in
+    /// callbacks](EventLoop#panics-in-callbacks)); a shutdown requested before the panic
+    /// still applies to the next `run`.
     pub fn run(&mut self, handler: &mut H) -> io::Result<()> {
         if self.in_iteration {
             return Err(reentered());
         }
-        self.running = true;
-        let result = loop {
-            if std::mem::take(&mut self.shutdown) {
-                break Ok(());
+        let mut this = Running::enter(self);
+        loop {
+            if std::mem::take(&mut this.shutdown) {
+                return Ok(());
             }
-            if let Err(e) = self.run_once(handler, None) {
-                break Err(e);
-            }
-        };
-        self.running = false;
-        result
+            this.run_once(handler, None)?;
+        }
     }
 
     /// Runs one iteration, waiting at most `timeout` for events (`None`: until an event,
-    /// a timer, a message or a wake).
+    /// a timer, a message or a wake). After a callback panicked, the next iteration
+    /// first delivers what the panic left undelivered, without waiting.
     pub fn run_once(&mut self, handler: &mut H, timeout: Option<Duration>) -> io::Result<()> {
         if self.in_iteration {
             return Err(reentered());
         }
-        self.in_iteration = true;
-        let result = self.iteration(handler, timeout);
-        self.in_iteration = false;
-        result
+        InIteration::enter(self).iteration(handler, timeout)
     }
 
     fn iteration(&mut self, handler: &mut H, timeout: Option<Duration>) -> io::Result<()> {
-        let timeout = self.next_timeout(timeout);
-        if self.select(timeout)? {
-            handler.interrupted(self);
-        }
+        let resumed = match self.unfinished {
+            Batch::None => None,
+            unfinished => self.resume_io(handler, unfinished),
+        };
+        let direct = match resumed {
+            Some(direct) => direct,
+            None => {
+                let timeout = self.next_timeout(timeout);
+                if self.select(timeout)? {
+                    handler.interrupted(self);
+                }
+                self.dispatch_io(handler)
+            }
+        };
         // The phases after I/O are usually empty: test that inline and keep their bodies
-        // out of line, so a busy loop pays a few compares for them (#5: the EventLoop on
-        // epoll cost 1.03x a bare selector loop before this, 1.003x after).
-        let direct = self.dispatch_io(handler);
+        // out of line, so a busy loop pays a few compares for them.
         if self.pending.is_empty() {
             self.stale.clear();
             self.batch.clear();
@@ -332,33 +398,69 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// `batch` empty.
     fn dispatch_io(&mut self, handler: &mut H) -> bool {
         self.stale.clear();
+        self.next_event = 0;
         if self.pending.is_empty() && self.tokens_unique() {
-            for i in 0..self.events.len() {
-                let Some(event) = self.events.get(i) else {
-                    break;
-                };
-                if !self.is_stale(event.token()) {
-                    handler.ready(self, event.token(), event.ready());
-                }
-            }
+            self.deliver_direct(handler);
             return true;
         }
         self.merge_batch();
-        for i in 0..self.batch.len() {
-            let (token, ready) = self.batch[i];
+        self.deliver_merged(handler);
+        false
+    }
+
+    /// Delivers the rest of a batch whose dispatch a panicking callback cut short,
+    /// instead of selecting: its stale marks still hold, and so do those of registration
+    /// changes made since. Returns what [`dispatch_io`](Self::dispatch_io) would have, or
+    /// `None` when nothing was left (the panic came from the batch's last call).
+    #[cold]
+    #[inline(never)]
+    fn resume_io(&mut self, handler: &mut H, unfinished: Batch) -> Option<bool> {
+        let len = match unfinished {
+            Batch::Direct => self.events.len(),
+            _ => self.batch.len(),
+        };
+        if self.next_event >= len {
+            self.unfinished = Batch::None;
+            return None;
+        }
+        match unfinished {
+            Batch::Direct => self.deliver_direct(handler),
+            _ => self.deliver_merged(handler),
+        }
+        Some(unfinished == Batch::Direct)
+    }
+
+    /// Calls `ready` for each event of `events` from `next_event` on. The position lives
+    /// in the loop, not in a local, so a callback that unwinds leaves it behind for
+    /// [`resume_io`](Self::resume_io).
+    fn deliver_direct(&mut self, handler: &mut H) {
+        self.unfinished = Batch::Direct;
+        while let Some(event) = self.events.get(self.next_event) {
+            self.next_event += 1;
+            if !self.is_stale(event.token()) {
+                handler.ready(self, event.token(), event.ready());
+            }
+        }
+        self.unfinished = Batch::None;
+    }
+
+    /// [`deliver_direct`](Self::deliver_direct) for the merged `batch`.
+    fn deliver_merged(&mut self, handler: &mut H) {
+        self.unfinished = Batch::Merged;
+        while let Some(&(token, ready)) = self.batch.get(self.next_event) {
+            self.next_event += 1;
             if !self.is_stale(token) {
                 handler.ready(self, token, ready);
             }
         }
-        false
+        self.unfinished = Batch::None;
     }
 
     /// Whether no token repeats in the batch (kqueue reports read and write filters
     /// apart; a user may give two sources one token): then nothing needs merging. A
     /// strictly ascending batch, such as every batch of one event, passes at once; any
-    /// other goes through [`tokens_distinct`](Self::tokens_distinct) (#5: sorting the
-    /// unordered batches of epoll with 64 connections cost about 45 instructions per
-    /// event, the set about 12).
+    /// other goes through [`tokens_distinct`](Self::tokens_distinct): a hash set costs a
+    /// fraction of what sorting epoll's unordered batches would.
     fn tokens_unique(&mut self) -> bool {
         if self.events.len() <= 1 {
             return true;
@@ -512,7 +614,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Whether events of this batch for `token` are no longer delivered, because its
     /// registration changed inside a callback.
     pub(crate) fn is_stale(&self, token: Token) -> bool {
-        self.stale.contains(&token) || (!self.orphans.is_empty() && self.orphans.contains(&token))
+        self.stale.contains(token) || (!self.orphans.is_empty() && self.orphans.contains(&token))
     }
 
     /// `token` names a live registration again.
@@ -523,8 +625,11 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     }
 
     fn mark_stale(&mut self, token: Token) {
-        if self.in_iteration && !self.stale.contains(&token) {
-            self.stale.push(token);
+        // Between a panic and the next iteration, the rest of the cut-short batch still
+        // waits for delivery.
+        let fetched = self.in_iteration || self.unfinished != Batch::None;
+        if fetched {
+            self.stale.insert(token);
         }
     }
 
@@ -746,6 +851,70 @@ fn token_set(capacity: usize) -> io::Result<Vec<usize>> {
         )),
     }
 }
+
+/// Which buffer holds the I/O batch being dispatched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    /// None: dispatch is over (or has not begun).
+    None,
+    /// The selector's `events`, every token distinct.
+    Direct,
+    /// `batch`, merged per token.
+    Merged,
+}
+
+/// The loop inside `run_once`: refuses re-entry until dropped, which also happens when a
+/// callback unwinds.
+struct InIteration<'a, H: Handler<S>, S: Selector>(&'a mut EventLoop<H, S>);
+
+impl<'a, H: Handler<S>, S: Selector> InIteration<'a, H, S> {
+    fn enter(event_loop: &'a mut EventLoop<H, S>) -> Self {
+        event_loop.in_iteration = true;
+        InIteration(event_loop)
+    }
+}
+
+impl<H: Handler<S>, S: Selector> Drop for InIteration<'_, H, S> {
+    fn drop(&mut self) {
+        self.0.in_iteration = false;
+    }
+}
+
+/// The loop inside `run`: `is_running` until dropped, which also happens when a callback
+/// unwinds.
+struct Running<'a, H: Handler<S>, S: Selector>(&'a mut EventLoop<H, S>);
+
+impl<'a, H: Handler<S>, S: Selector> Running<'a, H, S> {
+    fn enter(event_loop: &'a mut EventLoop<H, S>) -> Self {
+        event_loop.running = true;
+        Running(event_loop)
+    }
+}
+
+impl<H: Handler<S>, S: Selector> Drop for Running<'_, H, S> {
+    fn drop(&mut self) {
+        self.0.running = false;
+    }
+}
+
+macro_rules! deref_to_loop {
+    ($guard:ident) => {
+        impl<H: Handler<S>, S: Selector> Deref for $guard<'_, H, S> {
+            type Target = EventLoop<H, S>;
+            fn deref(&self) -> &EventLoop<H, S> {
+                self.0
+            }
+        }
+
+        impl<H: Handler<S>, S: Selector> DerefMut for $guard<'_, H, S> {
+            fn deref_mut(&mut self) -> &mut EventLoop<H, S> {
+                self.0
+            }
+        }
+    };
+}
+deref_to_loop!(InIteration);
+deref_to_loop!(Running);
 
 fn reentered() -> io::Error {
     io::Error::new(

@@ -7,6 +7,23 @@ use crate::{DefaultSelector, EventLoop, Ready, Selector, Token};
 ///
 /// Write `impl<S: Selector> Handler<S> for MyHandler` and the same handler runs on every
 /// backend.
+///
+/// # Panicking callbacks
+/// A callback may panic; the panic unwinds out of `run_once` or `run`, and a caller that
+/// catches it can run the loop again (see [`EventLoop`]). The call that panicked is
+/// consumed: its event, timer or message is not delivered again. The rest of that
+/// iteration is kept and delivered by the next one, which begins with it and does not
+/// wait:
+/// - **I/O**: the batch's events not yet dispatched are delivered first, edge-triggered
+///   and Oneshot ones included, except those whose registration changed meanwhile (in a
+///   callback before the panic, or by the caller between the panic and the next run),
+///   as for any registration change. When the panic came from `readable`, the same
+///   `ready` call's `writable` is not made; a level-triggered source is reported again
+///   by the next `select`. Synthetic events ([`EventLoop::post_ready`]) not yet
+///   dispatched stay queued.
+/// - **Timers**: those already due stay due and fire next, in deadline order.
+/// - **Messages**: those not yet handed to `notify` stay queued, in order.
+/// - **`tick`**, **`interrupted`**: nothing is left over.
 #[allow(unused_variables)]
 pub trait Handler<S: Selector = DefaultSelector>: Sized {
     /// The value a timer carries back to [`timeout`](Handler::timeout).
@@ -25,8 +42,8 @@ pub trait Handler<S: Selector = DefaultSelector>: Sized {
         let writable = ready.intersects(Ready::WRITABLE | Ready::WRITE_CLOSED);
         if ready.intersects(Ready::READABLE | Ready::READ_CLOSED | Ready::ERROR) {
             self.readable(event_loop, token);
-            // Staleness is asked only when there is more to deliver (#5: a read-only
-            // event then costs no lookup).
+            // Staleness is asked only when there is more to deliver: a read-only event
+            // then costs no lookup.
             if !writable || event_loop.is_stale(token) {
                 return;
             }

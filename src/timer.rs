@@ -20,6 +20,12 @@
 //!   collected but before being popped does not fire, and a timer inserted meanwhile
 //!   waits for the next `advance`.
 //! - The slab and the due list keep their memory: no allocation per timer once warm.
+//! - Any non-zero tick works here, but its cost is the caller's: `advance` visits each
+//!   elapsed tick of a revolution that holds timers, and a timer more than `slots²` ticks
+//!   away is only known to level 1 by its hashed revolution, so
+//!   [`TimerWheel::next_timeout`] can promise no more than the next revolution. The
+//!   `EventLoop` builder therefore takes ticks from 1 ms (the resolution of `select`
+//!   timeouts) to an hour; finer ticks want a wheel that skips empty ticks first.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -296,9 +302,11 @@ impl<T> TimerWheel<T> {
     }
 
     /// Collects every timer due at `now` for [`pop_due`](TimerWheel::pop_due), in
-    /// (deadline, insertion) order. Timers inserted later wait for the next call.
+    /// (deadline, insertion) order. Timers inserted later wait for the next call. Timers
+    /// collected by an earlier call and not popped yet (a `timeout` callback panicked
+    /// before the rest were handed out) stay due, merged in that order.
     pub fn advance(&mut self, now: Instant) {
-        self.due.clear();
+        self.due.drain(..self.due_pos);
         self.due_pos = 0;
         // Every tick < `end` has fully elapsed.
         let end = self.nanos_since_origin(now) / self.tick_ns + 1;
@@ -558,6 +566,22 @@ mod tests {
         // As a timeout callback cancelling another due timer would.
         assert!(w.cancel(&b));
         assert_eq!(w.pop_due(), None);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn collected_but_unpopped_timers_stay_due_across_advance() {
+        let (t0, mut w) = wheel(8);
+        for (ms, id) in [(1, 1), (1, 2), (2, 3), (9, 9)] {
+            w.insert(t0, ms * MS, id).unwrap();
+        }
+        w.advance(t0 + 2 * MS);
+        assert_eq!(w.pop_due(), Some(1));
+        // The caller stops popping here, as when a `timeout` callback panics.
+        w.insert(t0 + 2 * MS, Duration::ZERO, 4).unwrap();
+        assert_eq!(w.next_timeout(t0 + 2 * MS), Some(Duration::ZERO));
+        assert_eq!(fire(&mut w, t0 + 3 * MS), vec![2, 3, 4]);
+        assert_eq!(fire(&mut w, t0 + 9 * MS), vec![9]);
         assert!(w.is_empty());
     }
 

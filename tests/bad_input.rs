@@ -865,17 +865,14 @@ fn timer_overflow_is_an_error_and_keeps_the_others() {
         .expect("room again once it fired");
 }
 
-/// Absurd durations — `Duration::MAX` timers, on a 1 ns tick and on a `Duration::MAX`
-/// tick — neither panic, overflow, fire, nor make the loop spin or block past its
-/// timeout; the timer stays cancellable.
+/// Absurd durations — `Duration::MAX` timers, on the finest and the coarsest tick the
+/// builder takes (ticks beyond those are refused: tests/timers.rs) — neither panic,
+/// overflow, fire, nor make the loop spin or block past its timeout; the timer stays
+/// cancellable.
 #[test]
 fn timer_absurd_durations_do_not_overflow() {
     let _serial = serial();
-    for tick in [
-        Duration::from_millis(1),
-        Duration::from_nanos(1),
-        Duration::MAX,
-    ] {
+    for tick in [Duration::from_millis(1), Duration::from_secs(3600)] {
         let mut el: DefaultLoop = EventLoop::builder().timer_tick(tick).build().unwrap();
         let mut h = Rec::new();
         let t = no_panic("timeout(Duration::MAX)", || el.timeout(1, Duration::MAX))

@@ -702,7 +702,7 @@ fn builder_rejects_each_zero_setting<S: TestSelector>() {
         .events_capacity(1)
         .notify_capacity(1)
         .messages_per_tick(1)
-        .timer_tick(Duration::from_nanos(1))
+        .timer_tick(Duration::from_millis(1))
         .timer_wheel_slots(1000)
         .timer_capacity(1)
         .build()
@@ -1026,3 +1026,78 @@ macro_rules! all_tests {
 }
 
 each_backend!(all_tests);
+
+/// The cost of a registration storm: one callback of a 512-event batch registers `n`
+/// sources (as an accept storm does), and a later one deregisters them all; every other
+/// event of the batch is checked against the registrations changed before it. Prints the
+/// best of 5 times of each iteration for growing `n`: linear growth is the goal.
+///
+/// `cargo test --release --test event_loop -- --ignored --nocapture registration_storm`
+#[test]
+#[ignore = "a measurement: prints timings"]
+fn registration_storm_in_one_batch_scales_linearly() {
+    type S = selectio::DefaultSelector;
+    let pairs: Vec<_> = (0..512).map(|_| readable_pair()).collect();
+    println!(
+        "registration storm on {}, best of 5:",
+        S::new().unwrap().name()
+    );
+    for n in [2_500, 5_000, 10_000] {
+        let sockets: Vec<std::net::UdpSocket> = (0..n)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+            .collect();
+        let (mut registering, mut deregistering) = (Duration::MAX, Duration::MAX);
+        for _ in 0..5 {
+            let (r, d) = registration_storm(&pairs, &sockets);
+            registering = registering.min(r);
+            deregistering = deregistering.min(d);
+        }
+        println!(
+            "  n = {n:>6}: registering {registering:>10.2?}, deregistering {deregistering:>10.2?}"
+        );
+    }
+}
+
+/// One storm of [`registration_storm_in_one_batch_scales_linearly`]: the times of the
+/// registering and of the deregistering iteration.
+fn registration_storm(
+    pairs: &[(Stream, Stream)],
+    sockets: &[std::net::UdpSocket],
+) -> (Duration, Duration) {
+    type S = selectio::DefaultSelector;
+    let mut el: El<S> = EventLoop::new().unwrap();
+    for (i, (a, _)) in pairs.iter().enumerate() {
+        el.register(a, Token(i), Interest::READABLE, Mode::Level)
+            .unwrap();
+    }
+    let storm = |register: bool| {
+        let done = Cell::new(false);
+        move |el: &mut El<'_, S>, _: &mut Log, _: (Token, Ready)| {
+            if done.replace(true) {
+                return;
+            }
+            for (i, s) in sockets.iter().enumerate() {
+                if register {
+                    el.register(s, Token(100_000 + i), Interest::READABLE, Mode::Level)
+                        .unwrap();
+                } else {
+                    el.deregister(s).unwrap();
+                }
+            }
+        }
+    };
+    let mut h = Recorder::new().on_ready(storm(true));
+    let start = Instant::now();
+    el.run_once(&mut h, LONG).unwrap();
+    let registering = start.elapsed();
+    assert_eq!(el.registered(), pairs.len() + sockets.len());
+    h = h.on_ready(storm(false));
+    let start = Instant::now();
+    el.run_once(&mut h, LONG).unwrap();
+    let deregistering = start.elapsed();
+    for (a, _) in pairs {
+        el.deregister(a).unwrap();
+    }
+    assert_nothing_registered(&el);
+    (registering, deregistering)
+}

@@ -125,6 +125,51 @@ fn event_loop_steady_state<S: Selector>() {
     }
 }
 
+/// Moves each reported pipe to its other token (`2i` ↔ `2i + 1`): every `ready` call
+/// changes a registration, so the loop marks tokens stale in every batch.
+struct Churn(Vec<(PipeReader, PipeWriter)>);
+
+impl<S: Selector> Handler<S> for Churn {
+    type Timeout = ();
+    type Message = ();
+
+    fn ready(&mut self, el: &mut EventLoop<Self, S>, token: Token, _: Ready) {
+        let moved = Token(token.0 ^ 1);
+        let reader = &self.0[token.0 / 2].0;
+        el.reregister(reader, moved, Interest::READABLE, Mode::Level)
+            .expect("reregister");
+    }
+}
+
+/// EventLoop iterations whose callbacks move 64 registrations to new tokens allocate
+/// nothing once warm: the stale-token set keeps its room.
+fn event_loop_registration_changes<S: Selector>() {
+    let mut el: EventLoop<Churn, S> = EventLoop::new().expect("EventLoop::new");
+    let mut h = Churn(Vec::new());
+    for i in 0..64 {
+        let mut pipe = io::pipe().expect("pipe");
+        pipe.1.write_all(&[1]).expect("write");
+        el.register(&pipe.0, Token(2 * i), Interest::READABLE, Mode::Level)
+            .expect("register");
+        h.0.push(pipe);
+    }
+    for _ in 0..3 {
+        el.run_once(&mut h, Some(Duration::ZERO)).expect("run_once");
+    }
+    let mut failures = 0;
+    let counted = allocations(|| {
+        for _ in 0..100 {
+            failures += usize::from(el.run_once(&mut h, Some(Duration::ZERO)).is_err());
+        }
+    });
+    assert_eq!(failures, 0, "run_once failed");
+    let name = el.selector().name();
+    assert_eq!(counted, 0, "[{name}] allocations");
+    for pipe in &h.0 {
+        el.deregister(&pipe.0).expect("deregister");
+    }
+}
+
 #[test]
 fn counting_allocator_counts() {
     assert_eq!(allocations(|| drop(std::hint::black_box(Box::new(1u8)))), 1);
@@ -143,10 +188,22 @@ fn event_loop_epoll() {
     event_loop_steady_state::<backends::Epoll>();
 }
 
+#[cfg(selectio_epoll)]
+#[test]
+fn event_loop_registration_changes_epoll() {
+    event_loop_registration_changes::<backends::Epoll>();
+}
+
 #[cfg(selectio_poll)]
 #[test]
 fn event_loop_poll() {
     event_loop_steady_state::<backends::Poll>();
+}
+
+#[cfg(selectio_poll)]
+#[test]
+fn event_loop_registration_changes_poll() {
+    event_loop_registration_changes::<backends::Poll>();
 }
 
 #[cfg(selectio_polling)]
@@ -155,10 +212,22 @@ fn event_loop_polling() {
     event_loop_steady_state::<backends::Polling>();
 }
 
+#[cfg(selectio_polling)]
+#[test]
+fn event_loop_registration_changes_polling() {
+    event_loop_registration_changes::<backends::Polling>();
+}
+
 #[cfg(selectio_kqueue)]
 #[test]
 fn event_loop_kqueue() {
     event_loop_steady_state::<backends::Kqueue>();
+}
+
+#[cfg(selectio_kqueue)]
+#[test]
+fn event_loop_registration_changes_kqueue() {
+    event_loop_registration_changes::<backends::Kqueue>();
 }
 
 #[cfg(selectio_poll)]

@@ -252,9 +252,100 @@ fn huge_delay_is_accepted_and_does_not_block_other_work<S: TestSelector>() {
     assert_nothing_registered(&el);
 }
 
+/// A loop whose selector counts its `select` calls.
+type Counted<'a, S> = El<'a, CountingSelector<S>>;
+
+/// Sets one timer `after` from now on a loop with `tick` and `slots` and runs the loop
+/// until it fires: never early, at most a tick late (plus [`LATE`]). Returns how many
+/// times the loop selected, and how long it waited.
+#[track_caller]
+fn fire_one<S: TestSelector>(tick: Duration, slots: usize, after: Duration) -> (usize, Duration) {
+    let mut el: Counted<S> = EventLoop::builder()
+        .timer_tick(tick)
+        .timer_wheel_slots(slots)
+        .build()
+        .unwrap();
+    let (_, deadline) = arm(&mut el, 1, after);
+    let start = Instant::now();
+    let give_up = deadline + tick + LATE;
+    let mut h = Recorder::new();
+    while h.log.timeouts().is_empty() && Instant::now() < give_up {
+        let left = give_up.saturating_duration_since(Instant::now());
+        el.run_once(&mut h, Some(left)).unwrap();
+    }
+    assert_eq!(h.log.timeout_ids(), [1], "tick {tick:?}, {slots} slots");
+    assert_on_time(h.log.timeouts()[0].1, deadline, tick + LATE);
+    assert_nothing_registered(&el);
+    (el.selector().selects(), start.elapsed())
+}
+
+fn finest_tick_fires_on_time_without_spinning<S: TestSelector>() {
+    let (selects, _) = fire_one::<S>(MS, 1024, 100 * MS);
+    // The loop sleeps until the timer's tick: a spinning one selects thousands of times.
+    assert!(selects <= 10, "{selects} selects");
+}
+
+fn one_slot_wheel_wakes_at_most_once_per_tick<S: TestSelector>() {
+    // One slot: a revolution is one tick, so the loop wakes every tick until the timer's.
+    let (selects, waited) = fire_one::<S>(MS, 1, 100 * MS);
+    let ticks = (waited.as_micros() / MS.as_micros()) as usize;
+    assert!(
+        selects <= 2 * ticks + 10,
+        "{selects} selects in {ticks} ticks"
+    );
+}
+
+fn coarsest_tick_is_never_early_and_the_loop_sleeps<S: TestSelector>() {
+    let tick = Duration::from_secs(3600);
+    let mut el: Counted<S> = EventLoop::builder().timer_tick(tick).build().unwrap();
+    let (_, deadline) = arm(&mut el, 1, 10 * MS);
+    let mut h = Recorder::new();
+    for _ in 0..3 {
+        el.run_once(&mut h, Some(50 * MS)).unwrap();
+    }
+    // It fires on the hour's boundary at the latest; whenever it does, never early.
+    for (_, at, _) in h.log.timeouts() {
+        assert_on_time(at, deadline, tick + LATE);
+    }
+    let selects = el.selector().selects();
+    assert!(selects <= 6, "{selects} selects in 3 iterations");
+    assert_nothing_registered(&el);
+}
+
+fn timer_tick_outside_its_bounds_is_invalid_input_naming_them<S: TestSelector>() {
+    let bad = [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        MS - Duration::from_nanos(1),
+        Duration::from_secs(3600) + Duration::from_nanos(1),
+        Duration::MAX,
+    ];
+    for tick in bad {
+        let err = EventLoop::<Recorder<'_, S>, S>::builder()
+            .timer_tick(tick)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{tick:?}");
+        let msg = err.to_string();
+        for part in ["timer tick", "1ms", "3600s", &format!("not {tick:?}")] {
+            assert!(msg.contains(part), "{tick:?}: {msg:?} lacks {part:?}");
+        }
+    }
+    for tick in [MS, Duration::from_secs(3600)] {
+        EventLoop::<Recorder<'_, S>, S>::builder()
+            .timer_tick(tick)
+            .build()
+            .unwrap();
+    }
+}
+
 macro_rules! all_tests {
     ($sel:ty) => {
         backend_tests!($sel;
+            finest_tick_fires_on_time_without_spinning,
+            one_slot_wheel_wakes_at_most_once_per_tick,
+            coarsest_tick_is_never_early_and_the_loop_sleeps,
+            timer_tick_outside_its_bounds_is_invalid_input_naming_them,
             timers_fire_in_deadline_order,
             cleared_timer_never_fires,
             clear_from_inside_another_timers_callback,
@@ -271,6 +362,20 @@ macro_rules! all_tests {
 }
 
 each_backend!(all_tests);
+
+/// The largest wheel (2^20 slots per level) is accepted and behaves; one more slot is
+/// refused. The wheel does not depend on the backend: the default one runs it.
+#[test]
+fn largest_wheel_fires_on_time_without_spinning() {
+    let (selects, _) = fire_one::<selectio::DefaultSelector>(MS, 1 << 20, 100 * MS);
+    assert!(selects <= 10, "{selects} selects");
+    let err = EventLoop::<Recorder<'_, selectio::DefaultSelector>>::builder()
+        .timer_wheel_slots((1 << 20) + 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("2^20"), "{err}");
+}
 
 // ---- `TimerWheel` on its own (public API), cases beyond its unit tests ----
 

@@ -393,6 +393,79 @@ mod tests {
         assert_eq!(*seen.last().unwrap(), BACKOFF_MAX);
     }
 
+    /// Runs `f` on a thread and sends that thread `SIGUSR1` (whose handler does nothing
+    /// and does not ask for restarts) every 100 µs until `f` returns, at most for 10 s.
+    /// Returns what `f` returned and how many signals were sent.
+    ///
+    /// The listeners of these tests are made blocking (a selectio listener never is by
+    /// itself), so `accept` sleeps in the kernel, where a signal interrupts it with
+    /// `EINTR`; `SO_RCVTIMEO` bounds each sleep, so a version that retried `EINTR` forever
+    /// still ends once the signals stop (Linux never restarts an accept with a receive
+    /// timeout, signal(7)). The thread stays alive until the signalling has stopped.
+    #[cfg(unix)]
+    fn interrupt_until_done<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> (T, usize) {
+        use std::sync::mpsc;
+        let (thread_tx, thread_rx) = mpsc::channel();
+        let (result_tx, result_rx) = mpsc::channel();
+        let (exit_tx, exit_rx) = mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            thread_tx.send(crate::sys::current_thread()).unwrap();
+            result_tx.send(f()).unwrap();
+            let _ = exit_rx.recv();
+        });
+        let thread = thread_rx.recv().unwrap();
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        let mut signals = 0;
+        let result = loop {
+            match result_rx.recv_timeout(Duration::from_micros(100)) {
+                Ok(result) => break result,
+                Err(_) if std::time::Instant::now() < give_up => {
+                    crate::sys::interrupt_thread(thread).expect("pthread_kill");
+                    signals += 1;
+                }
+                // Let a retrying accept reach its receive timeout.
+                Err(_) => break result_rx.recv().unwrap(),
+            }
+        };
+        drop(exit_tx);
+        worker.join().unwrap();
+        (result, signals)
+    }
+
+    /// A listener that blocks in accept(2), each wait bounded by a receive timeout.
+    #[cfg(unix)]
+    fn blocking_listener() -> TcpListener {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let socket = socket2::SockRef::from(&listener);
+        socket.set_nonblocking(false).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        listener
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn listener_accept_returns_eintr_instead_of_retrying() {
+        let listener = blocking_listener();
+        let (result, _) = interrupt_until_done(move || listener.accept().map(drop));
+        let err = result.expect_err("nobody connected");
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted, "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn acceptor_skips_eintr_up_to_its_limit_then_returns_it() {
+        let mut acceptor = Acceptor::without_spare(blocking_listener());
+        let (result, signals) = interrupt_until_done(move || acceptor.accept().map(drop));
+        let err = result.expect_err("nobody connected");
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted, "{err}");
+        // Each skipped EINTR took a signal: the limit was reached, not a single one.
+        assert!(signals > MAX_SKIPS, "{signals} signals");
+    }
+
     /// A listener with nothing to accept.
     struct NeverReady;
 

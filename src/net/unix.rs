@@ -250,6 +250,10 @@ impl UnixListener {
 
     /// Accepts one waiting connection, non-blocking and close-on-exec at birth
     /// (`accept4(2)` where the OS has it). `WouldBlock` when none is waiting.
+    ///
+    /// One accept(2): errors of a single connection that died in the queue
+    /// (`ConnectionAborted`, and the others [`Acceptor`](crate::net::Acceptor) lists) and
+    /// `Interrupted` are returned as they come. Call again, or let an `Acceptor` skip them.
     #[doc(alias = "accept4")]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (socket, addr) = sys::accept(&SockRef::from(&self.inner))?;

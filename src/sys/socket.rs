@@ -69,25 +69,14 @@ pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
 }
 
 /// `accept(2)`: the next connection of `listener`, non-blocking and close-on-exec.
-/// `WouldBlock` when none is waiting. `ECONNABORTED` (a connection aborted while it was
-/// queued: BSDs, macOS, Linux for some protocols) and `EINTR` are skipped: they concern
-/// one dead connection, not the listener (libuv skips them alike). Each skip consumed a
-/// queued connection, so the loop ends.
+/// `WouldBlock` when none is waiting.
+///
+/// One attempt: every error is returned, `ECONNABORTED` (a connection aborted while it
+/// was queued: BSDs, macOS, Linux for some protocols) and `EINTR` included. Retrying them
+/// here would have no bound (a signal storm, a flood of aborted handshakes) and would hide
+/// them from the caller's policy: `net::Acceptor` skips such errors up to its own limit,
+/// and a plain listener's caller sees them and decides.
 pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
-    loop {
-        match accept_once(listener) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
-                ) => {}
-            result => return result,
-        }
-    }
-}
-
-#[doc(alias = "accept4")]
-fn accept_once(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
     cfg_if::cfg_if! {
         if #[cfg(selectio_atomic_sock_flags)] {
             // accept4(2): the new socket is born with both flags, whatever the
