@@ -1,4 +1,5 @@
-//! The primitives of the cross-thread handshakes (the notify channel): std's, or under `cfg(loom)` loom's, so that the loom models of
+//! The primitives of the cross-thread handshakes (the notify channel, the poll backend's
+//! ownership word): std's, or under `cfg(loom)` loom's, so that the loom models of
 //! `.ci/loom` check every interleaving of the very code that ships.
 //!
 //! A `cfg(loom)` build is for those models only: its primitives work inside
@@ -6,16 +7,45 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{atomic, Arc, Mutex, MutexGuard};
-// The notify channel's test selector sleeps on a condvar.
-#[cfg(all(not(loom), test))]
+// The poll backend's ownership word sleeps on a condvar; so does the notify channel's
+// test selector.
+#[cfg(all(not(loom), any(selectio_poll, test)))]
 pub(crate) use std::sync::Condvar;
 
 #[cfg(loom)]
 pub(crate) use self::model::Arc;
-#[cfg(all(loom, test))]
+#[cfg(all(loom, any(selectio_poll, test)))]
 pub(crate) use loom::sync::Condvar;
 #[cfg(loom)]
 pub(crate) use loom::sync::{atomic, Mutex, MutexGuard};
+
+/// `std::cell::UnsafeCell` with loom's closure-based access, which lets loom check that
+/// no two threads touch the value at once (the poll backend's ownership word).
+#[cfg(all(not(loom), selectio_poll))]
+#[derive(Debug, Default)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(all(not(loom), selectio_poll))]
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> UnsafeCell<T> {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a pointer to the value, for reading.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a pointer to the value, for writing.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(all(loom, selectio_poll))]
+pub(crate) use loom::cell::UnsafeCell;
 
 /// Runs `f` under loom in every interleaving with at most `preemptions` preemptions
 /// (`LOOM_MAX_PREEMPTIONS` overrides it, for a deeper run by hand), and prints how many
