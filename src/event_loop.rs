@@ -28,7 +28,7 @@ mod token_set;
 
 use self::token_set::TokenSet;
 use crate::net::{Connect, Listen};
-use crate::notify::{Sender, Shared};
+use crate::notify::{Receiver, Sender};
 use crate::{
     DefaultSelector, Events, Handler, Interest, Mode, RawSource, Ready, Selector, Source, Timeout,
     TimerError, TimerWheel, Token,
@@ -183,7 +183,7 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
     pub fn build_with(self, selector: S) -> io::Result<EventLoop<H, S>> {
         self.validate()?;
         let selector = Arc::new(selector);
-        let notify = Arc::new(Shared::new(self.notify_capacity, selector.clone()));
+        let notify = Receiver::new(self.notify_capacity, selector.clone());
         Ok(EventLoop {
             events: Events::with_capacity(self.events_capacity)?,
             seen: token_set(self.events_capacity)?,
@@ -257,7 +257,7 @@ pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     /// Synthetic events (race-free connect/listen), dispatched after I/O.
     pending: VecDeque<(Token, Ready)>,
     timers: TimerWheel<H::Timeout>,
-    notify: Arc<Shared<H::Message>>,
+    notify: Receiver<H::Message>,
     messages_per_tick: usize,
     in_iteration: bool,
     running: bool,
@@ -370,18 +370,9 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
 
     /// Waits for I/O; `Ok(true)` when a signal interrupted the wait.
     fn select(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
-        // Without a `Sender` nobody can queue a message, so there is nobody to tell that
-        // the loop sleeps (a `Sender` is only made by `channel()`, on this thread).
-        let handshake = timeout != Some(Duration::ZERO) && Arc::strong_count(&self.notify) > 1;
-        let timeout = if handshake && !self.notify.prepare_sleep() {
-            Some(Duration::ZERO)
-        } else {
-            timeout
-        };
-        let result = self.selector.select(&mut self.events, timeout);
-        if handshake {
-            self.notify.awake();
-        }
+        let sleep = self.notify.prepare_sleep(timeout);
+        let result = self.selector.select(&mut self.events, sleep.timeout);
+        self.notify.awake(sleep);
         match result {
             Ok(()) => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
@@ -814,7 +805,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
 
     /// A sender for this loop's notify channel, usable from any thread.
     pub fn channel(&self) -> Sender<H::Message> {
-        Sender::new(self.notify.clone())
+        self.notify.sender()
     }
 }
 

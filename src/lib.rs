@@ -14,6 +14,7 @@ mod notify;
 pub mod pipe;
 pub mod selector;
 mod source;
+mod sync;
 mod sys;
 mod timer;
 mod token;

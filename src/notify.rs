@@ -2,25 +2,37 @@
 //! wake the loop's selector only when it may be asleep.
 //!
 //! # Implementation notes
-//! - The loop announces "about to block" by storing `SLEEPING` in `state`, then looks at
-//!   the queue once more; a sender pushes, then moves `SLEEPING` to `NOTIFIED` and only
-//!   the sender that wins that exchange calls `wake()`. Both sides use `SeqCst`, so either
-//!   the loop sees the message or the sender sees `SLEEPING`: no lost wake, and a burst of
-//!   sends costs one wake syscall per sleep of the loop, not one per message.
+//! - One word, `state`, holds the count of queued messages and a `SLEEPING` bit. Before
+//!   it blocks, the loop sets `SLEEPING` only if the count is zero (a compare-exchange);
+//!   a sender adds to the count (a fetch-add) and wakes the loop only if it found
+//!   `SLEEPING` with a count of zero. Read-modify-writes of one word are totally ordered,
+//!   so either the loop sees the message and does not block, or the sender sees the loop
+//!   asleep and wakes it: no lost wake, and no memory-order argument beyond that. A burst
+//!   of sends costs one wake per sleep: the senders after the first find a count above
+//!   zero. The messages themselves travel under the queue's lock.
+//! - With no `Sender` alive the loop skips the handshake (no read-modify-write per
+//!   iteration): nobody can queue a message, and a new `Sender` is made only by the loop's
+//!   owner, or by cloning a live one. The last `Sender` may have sent and been dropped
+//!   since the loop last looked at the queue; [`Receiver::prepare_sleep`] says how that
+//!   message is still seen.
 //! - The wake happens under the queue lock, before the push: if it fails the message is
 //!   handed back with `NotifyError::Io`, and the loop cannot drain before the push lands.
+//! - The selector (as the waker) is held under the same lock and dropped by `close`, so a
+//!   `Sender` that outlives its loop holds no descriptor, only enough to say `Closed`.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use crate::sync::atomic::{fence, AtomicUsize, Ordering::Acquire, Ordering::Relaxed};
+use crate::sync::{Arc, Mutex, MutexGuard};
 use crate::Selector;
 
-const AWAKE: u8 = 0;
-const SLEEPING: u8 = 1;
-const NOTIFIED: u8 = 2;
+/// The loop announced it blocks (the low bit of `Shared::state`).
+const SLEEPING: usize = 1;
+/// One queued message: the count is `state / MESSAGE`.
+const MESSAGE: usize = 2;
 
 /// Why a message could not be sent; the message always comes back.
 pub enum NotifyError<M> {
@@ -76,33 +88,20 @@ impl<S: Selector> Wake for S {
 
 struct Queue<M> {
     messages: VecDeque<M>,
-    closed: bool,
+    /// The loop's selector; `None` once the loop is gone.
+    waker: Option<std::sync::Arc<dyn Wake>>,
 }
 
 /// The state shared by the loop and its senders.
 pub(crate) struct Shared<M> {
     queue: Mutex<Queue<M>>,
-    len: AtomicUsize,
-    state: AtomicU8,
+    /// `MESSAGE` × queued messages (plus one while a send is between its count and its
+    /// push), `| SLEEPING` while the loop blocks after announcing it.
+    state: AtomicUsize,
     capacity: usize,
-    waker: Arc<dyn Wake>,
 }
 
 impl<M> Shared<M> {
-    pub(crate) fn new(capacity: usize, waker: Arc<dyn Wake>) -> Shared<M> {
-        Shared {
-            queue: Mutex::new(Queue {
-                // At most 4096 up front: the queue grows to `capacity` only if it fills.
-                messages: VecDeque::with_capacity(capacity.min(4096)),
-                closed: false,
-            }),
-            len: AtomicUsize::new(0),
-            state: AtomicU8::new(AWAKE),
-            capacity,
-            waker,
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, Queue<M>> {
         // A panic while holding the lock cannot leave the queue inconsistent (push and
         // pop are single calls), so a poisoned lock is still usable.
@@ -110,22 +109,20 @@ impl<M> Shared<M> {
     }
 
     fn send(&self, msg: M) -> Result<(), NotifyError<M>> {
-        let mut queue = self.lock();
-        if queue.closed {
+        let mut guard = self.lock();
+        let queue = &mut *guard;
+        let Some(waker) = &queue.waker else {
             return Err(NotifyError::Closed(msg));
-        }
+        };
         if queue.messages.len() >= self.capacity {
             return Err(NotifyError::Full(msg));
         }
-        self.len.fetch_add(1, Ordering::SeqCst);
-        if self
-            .state
-            .compare_exchange(SLEEPING, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            if let Err(e) = self.waker.wake() {
-                self.len.fetch_sub(1, Ordering::SeqCst);
-                self.state.store(SLEEPING, Ordering::SeqCst);
+        // Relaxed: the message itself is handed over under the lock; this word only
+        // decides who wakes, and its read-modify-writes are ordered among themselves.
+        if self.state.fetch_add(MESSAGE, Relaxed) == SLEEPING {
+            if let Err(e) = waker.wake() {
+                // Still asleep, with the count back at zero: the next send wakes.
+                self.state.fetch_sub(MESSAGE, Relaxed);
                 return Err(NotifyError::Io(e, msg));
             }
         }
@@ -133,26 +130,100 @@ impl<M> Shared<M> {
         Ok(())
     }
 
-    /// The loop is about to block: returns `false` (and stays awake) if a message is
-    /// queued, so the caller selects without blocking.
-    pub(crate) fn prepare_sleep(&self) -> bool {
-        self.state.store(SLEEPING, Ordering::SeqCst);
-        if self.len.load(Ordering::SeqCst) > 0 {
-            self.state.store(AWAKE, Ordering::SeqCst);
-            return false;
+    fn has_messages(&self) -> bool {
+        self.state.load(Relaxed) >= MESSAGE
+    }
+}
+
+/// The loop's end of the channel.
+pub(crate) struct Receiver<M> {
+    shared: Arc<Shared<M>>,
+}
+
+/// How the loop selects: the timeout to use, and whether it announced a sleep that
+/// [`Receiver::awake`] must end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sleep {
+    pub(crate) timeout: Option<Duration>,
+    announced: bool,
+}
+
+impl<M> Receiver<M> {
+    pub(crate) fn new(capacity: usize, waker: std::sync::Arc<dyn Wake>) -> Receiver<M> {
+        let queue = Queue {
+            // At most 4096 up front: the queue grows to `capacity` only if it fills.
+            messages: VecDeque::with_capacity(capacity.min(4096)),
+            waker: Some(waker),
+        };
+        Receiver {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(queue),
+                state: AtomicUsize::new(0),
+                capacity,
+            }),
         }
-        true
     }
 
-    /// The loop returned from `select`. No ordering is needed: a sender that still sees
-    /// `SLEEPING` makes one spare wake, which the next `select` consumes.
-    pub(crate) fn awake(&self) {
-        self.state.store(AWAKE, Ordering::Relaxed);
+    /// A new sender (on the loop's thread: `&self` is the loop's).
+    pub(crate) fn sender(&self) -> Sender<M> {
+        Sender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// The loop is about to select with `timeout`: announces the sleep if a `Sender`
+    /// could wake it, and turns the timeout into zero if a message is queued.
+    pub(crate) fn prepare_sleep(&self, timeout: Option<Duration>) -> Sleep {
+        #[cfg(all(test, not(loom)))]
+        sleep_decision();
+        let no_sleep = Sleep {
+            timeout: Some(Duration::ZERO),
+            announced: false,
+        };
+        if timeout == Some(Duration::ZERO) {
+            return no_sleep;
+        }
+        if Arc::strong_count(&self.shared) == 1 {
+            // No `Sender` lives, and none can appear before this select returns. The
+            // last one may have sent and been dropped since the loop looked at the
+            // queue: its drop decremented the count with `Release`, and the value 1 read
+            // here comes from that decrement (or a later one of the same chain of
+            // read-modify-writes), so this fence makes its send visible to the check
+            // below, which must not skip it.
+            fence(Acquire);
+            if self.has_messages() {
+                return no_sleep;
+            }
+            return Sleep {
+                timeout,
+                announced: false,
+            };
+        }
+        match self
+            .shared
+            .state
+            .compare_exchange(0, SLEEPING, Relaxed, Relaxed)
+        {
+            // A `SLEEPING` left by a select that unwound is as good as a fresh one.
+            Ok(_) | Err(SLEEPING) => Sleep {
+                timeout,
+                announced: true,
+            },
+            Err(_) => no_sleep,
+        }
+    }
+
+    /// The loop returned from the select `sleep` describes. A sender that still saw
+    /// `SLEEPING` made one spare wake, which the next select consumes.
+    pub(crate) fn awake(&self, sleep: Sleep) {
+        if sleep.announced {
+            self.shared.state.fetch_and(!SLEEPING, Relaxed);
+        }
     }
 
     /// Whether a message is queued.
     pub(crate) fn has_messages(&self) -> bool {
-        self.len.load(Ordering::SeqCst) > 0
+        self.shared.has_messages()
     }
 
     /// The oldest queued message.
@@ -160,23 +231,33 @@ impl<M> Shared<M> {
         if !self.has_messages() {
             return None;
         }
-        let msg = self.lock().messages.pop_front();
+        let msg = self.shared.lock().messages.pop_front();
         if msg.is_some() {
-            self.len.fetch_sub(1, Ordering::SeqCst);
+            self.shared.state.fetch_sub(MESSAGE, Relaxed);
         }
         msg
     }
 
-    /// The loop is gone: refuse further sends and drop what is queued.
+    /// The loop is gone: refuse further sends, drop what is queued, and let go of the
+    /// selector, so that a `Sender` outliving the loop keeps none of its descriptors.
     pub(crate) fn close(&self) {
-        let dropped = {
-            let mut queue = self.lock();
-            queue.closed = true;
-            self.len.store(0, Ordering::SeqCst);
-            std::mem::take(&mut queue.messages)
+        let (waker, dropped) = {
+            let mut queue = self.shared.lock();
+            self.shared.state.store(0, Relaxed);
+            (queue.waker.take(), std::mem::take(&mut queue.messages))
         };
-        // Destructors run outside the lock: they may send (and fail with Closed).
+        // Outside the lock: the selector closes its descriptors, and destructors may send
+        // (and fail with Closed).
+        drop(waker);
         drop(dropped);
+    }
+}
+
+impl<M> fmt::Debug for Receiver<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("queued", &(self.shared.state.load(Relaxed) / MESSAGE))
+            .finish()
     }
 }
 
@@ -187,10 +268,6 @@ pub struct Sender<M> {
 }
 
 impl<M> Sender<M> {
-    pub(crate) fn new(shared: Arc<Shared<M>>) -> Sender<M> {
-        Sender { shared }
-    }
-
     /// Queues `msg` for the loop; wakes the loop only if it may be asleep.
     ///
     /// Messages from one sender arrive in send order. On error the message comes back:
@@ -212,8 +289,35 @@ impl<M> Clone for Sender<M> {
 impl<M> fmt::Debug for Sender<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("queued", &self.shared.len.load(Ordering::Relaxed))
+            .field("queued", &(self.shared.state.load(Relaxed) / MESSAGE))
             .field("capacity", &self.shared.capacity)
             .finish()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+thread_local! {
+    static AT_SLEEP_DECISION: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` on this thread when its loop next decides how to sleep, after it found the
+/// queue empty: a test puts another thread's actions in exactly that window.
+#[cfg(all(test, not(loom)))]
+fn at_sleep_decision(f: impl FnOnce() + 'static) {
+    AT_SLEEP_DECISION.with(|hook| *hook.borrow_mut() = Some(Box::new(f)));
+}
+
+#[cfg(all(test, not(loom)))]
+fn sleep_decision() {
+    if let Some(f) = AT_SLEEP_DECISION.with(|hook| hook.borrow_mut().take()) {
+        f();
+    }
+}
+
+#[cfg(test)]
+mod fake;
+#[cfg(all(test, loom))]
+mod loom;
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -317,6 +317,22 @@ fn queued_messages_dropped_with_the_loop_run_their_destructors<S: TestSelector>(
     assert_eq!(drops.load(SeqCst), 12);
 }
 
+/// A `Sender` that outlives its loop holds only what it needs to say `Closed`: the
+/// loop's selector, and with it the selector's fds, go with the loop.
+fn a_sender_outliving_its_loop_keeps_no_selector<S: TestSelector>() {
+    let el: El<CountingSelector<S>> = EventLoop::new().unwrap();
+    let tx = el.channel();
+    let clone = tx.clone();
+    let selector = el.selector().alive();
+    drop(el);
+    assert!(
+        selector.upgrade().is_none(),
+        "a live Sender keeps the dropped loop's selector open"
+    );
+    assert!(matches!(tx.send(1), Err(NotifyError::Closed(1))));
+    assert!(matches!(clone.send(2), Err(NotifyError::Closed(2))));
+}
+
 fn sender_is_send_sync_and_clone<S: TestSelector>() {
     fn check<T: Send + Sync + Clone + std::fmt::Debug>(_: &T) {}
     let el: El<S> = EventLoop::new().unwrap();
@@ -338,6 +354,7 @@ macro_rules! all_tests {
             send_while_the_loop_blocks_wakes_it,
             failed_wake_returns_the_message_and_the_next_send_wakes,
             queued_messages_dropped_with_the_loop_run_their_destructors,
+            a_sender_outliving_its_loop_keeps_no_selector,
             sender_is_send_sync_and_clone,
         );
     };

@@ -7,12 +7,14 @@
 //! compare-exchange to enter and one fetch-sub to leave, and a change the same; only a
 //! thread that must wait touches the mutex and condvar.
 
-use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::PoisonError;
+
+use crate::sync::atomic::AtomicUsize;
+use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::{Condvar, Mutex, UnsafeCell};
 
 /// A `select` runs: a second one is refused, and a change wakes it.
 const SELECTING: usize = 1;
@@ -31,9 +33,13 @@ pub(super) struct Owner<T> {
     wakeup: Condvar,
 }
 
-// SAFETY: the value is reached only through an `Owned`, and the `OWNED` bit makes that
-// one at a time (taken with Acquire, released with Release); `T: Send` lets it move
-// between the threads that own it in turn.
+// SAFETY: `Owner` is a lock, `Sync` under `Mutex<T>`'s bound. An `&Owner` reaches the
+// value only through an `Owned`, and the `OWNED` bit lets one exist at a time (set with
+// Acquire, cleared with Release, so each owner's accesses happen before the next
+// owner's). The value thus passes from thread to thread, one after another, which
+// `T: Send` allows; the `Owner` itself never lets two threads hold `&T` at once. A
+// shared `Owned` would: it is `Sync` only when `T: Sync` (its `access` field). The
+// assertions in `mod bounds` keep both bounds.
 unsafe impl<T: Send> Sync for Owner<T> {}
 
 /// Exclusive access to the value; gives it back on drop.
@@ -41,6 +47,11 @@ pub(super) struct Owned<'a, T> {
     owner: &'a Owner<T>,
     /// The bits this guard holds: `SELECTING | OWNED` for a select, `OWNED` for a change.
     bits: usize,
+    /// The guard is an exclusive borrow of the value, and crosses threads as one: `Send`
+    /// when `T: Send`, and `Sync` only when `T: Sync`, since threads sharing a guard all
+    /// `deref` it to `&T` at once. Without this field it would be `Sync` whenever the
+    /// `Owner` is, that is for any `T: Send`, `Cell` included.
+    access: PhantomData<&'a mut T>,
 }
 
 impl<T> Owner<T> {
@@ -78,6 +89,7 @@ impl<T> Owner<T> {
         Some(Owned {
             owner: self,
             bits: SELECTING | OWNED,
+            access: PhantomData,
         })
     }
 
@@ -99,6 +111,7 @@ impl<T> Owner<T> {
         Owned {
             owner: self,
             bits: OWNED,
+            access: PhantomData,
         }
     }
 
@@ -108,6 +121,7 @@ impl<T> Owner<T> {
         free.ok().map(|_| Owned {
             owner: self,
             bits: OWNED,
+            access: PhantomData,
         })
     }
 
@@ -171,15 +185,20 @@ impl<T> Owned<'_, T> {
 impl<T> Deref for Owned<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: this guard holds `OWNED`: no other reference to the value exists.
-        unsafe { &*self.owner.value.get() }
+        // SAFETY: this guard holds `OWNED`, so no other guard exists, and the previous
+        // owner's accesses happen before this one (see `Sync for Owner`). The `&T` borrows
+        // the guard, so no `&mut T` from `deref_mut` can be alive beside it; other `&T`
+        // from this same guard may be, on threads sharing it only if `T: Sync`.
+        self.owner.value.with(|value| unsafe { &*value })
     }
 }
 
 impl<T> DerefMut for Owned<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`, and `&mut self` makes this the only use of the guard.
-        unsafe { &mut *self.owner.value.get() }
+        // SAFETY: this guard holds `OWNED`, so no other guard exists, and the previous
+        // owner's accesses happen before this one (see `Sync for Owner`); the `&mut T`
+        // borrows the guard mutably, so no other reference from it is alive.
+        self.owner.value.with_mut(|value| unsafe { &mut *value })
     }
 }
 
@@ -200,7 +219,58 @@ impl<T> fmt::Debug for Owner<T> {
     }
 }
 
-#[cfg(test)]
+/// The thread-safety bounds above, checked when the crate compiles: a bound that changes
+/// fails the build here.
+mod bounds {
+    use std::cell::Cell;
+    use std::marker::PhantomData;
+    use std::rc::Rc;
+    use std::sync::MutexGuard;
+
+    use super::super::state::State;
+    use super::{Owned, Owner};
+
+    /// `Probe::<T>::SYNC` is `true` exactly when `T: Sync`, and `SEND` when `T: Send`:
+    /// the inherent constants apply only under their bound, and the trait's defaults
+    /// answer otherwise.
+    struct Probe<T: ?Sized>(PhantomData<T>);
+
+    trait Fallback {
+        const SYNC: bool = false;
+        const SEND: bool = false;
+    }
+
+    impl<T: ?Sized> Fallback for Probe<T> {}
+
+    impl<T: ?Sized + Sync> Probe<T> {
+        const SYNC: bool = true;
+    }
+
+    impl<T: ?Sized + Send> Probe<T> {
+        const SEND: bool = true;
+    }
+
+    type Guard<T> = Owned<'static, T>;
+
+    // The `Owner` is `Sync` for any `T: Send`, like `Mutex<T>`, and no looser: a value
+    // that may not move between threads (`Rc`, a `MutexGuard`) may not be shared in one.
+    const _: () = assert!(Probe::<Owner<Cell<u8>>>::SYNC);
+    const _: () = assert!(!Probe::<Owner<Rc<u8>>>::SYNC);
+    const _: () = assert!(!Probe::<Owner<MutexGuard<'static, u8>>>::SYNC);
+    // A guard shared between threads shares `&T`: only for `T: Sync`. It moves to
+    // another thread as `&mut T` does.
+    const _: () = assert!(!Probe::<Guard<Cell<u8>>>::SYNC);
+    const _: () = assert!(Probe::<Guard<Cell<u8>>>::SEND);
+    const _: () = assert!(!Probe::<Guard<Rc<u8>>>::SEND);
+    // What the poll backend needs.
+    const _: () = assert!(Probe::<Owner<State>>::SYNC);
+    const _: () = assert!(Probe::<Guard<State>>::SYNC && Probe::<Guard<State>>::SEND);
+}
+
+#[cfg(all(test, loom))]
+mod loom;
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -8,7 +8,7 @@
 use std::fmt::{self, Debug};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use selectio::{
@@ -352,6 +352,8 @@ pub struct CountingSelector<S: Selector> {
     wake_failures: AtomicUsize,
     duplicate: AtomicBool,
     hook: Mutex<Option<SelectHook>>,
+    /// Dropped with the selector (and so with the wrapped one and its fds).
+    alive: Arc<()>,
 }
 
 impl<S: Selector> CountingSelector<S> {
@@ -366,7 +368,13 @@ impl<S: Selector> CountingSelector<S> {
             wake_failures: AtomicUsize::new(0),
             duplicate: AtomicBool::new(false),
             hook: Mutex::new(None),
+            alive: Arc::new(()),
         }
+    }
+
+    /// Upgrades while this selector, and the wrapped one with its fds, is not dropped.
+    pub fn alive(&self) -> Weak<()> {
+        Arc::downgrade(&self.alive)
     }
 
     /// `wake` calls so far.
