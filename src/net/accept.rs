@@ -402,16 +402,17 @@ mod tests {
     /// `EINTR`; `SO_RCVTIMEO` bounds each sleep, so a version that retried `EINTR` forever
     /// still ends once the signals stop (Linux never restarts an accept with a receive
     /// timeout, signal(7)). The thread stays alive until the signalling has stopped.
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "conformance"))]
     fn interrupt_until_done<T: Send + 'static>(
         f: impl FnOnce() -> T + Send + 'static,
     ) -> (T, usize) {
+        use crate::sys::testhooks::Interrupter;
         use std::sync::mpsc;
         let (thread_tx, thread_rx) = mpsc::channel();
         let (result_tx, result_rx) = mpsc::channel();
         let (exit_tx, exit_rx) = mpsc::channel::<()>();
         let worker = std::thread::spawn(move || {
-            thread_tx.send(crate::sys::current_thread()).unwrap();
+            thread_tx.send(Interrupter::current().unwrap()).unwrap();
             result_tx.send(f()).unwrap();
             let _ = exit_rx.recv();
         });
@@ -422,7 +423,7 @@ mod tests {
             match result_rx.recv_timeout(Duration::from_micros(100)) {
                 Ok(result) => break result,
                 Err(_) if std::time::Instant::now() < give_up => {
-                    crate::sys::interrupt_thread(thread).expect("pthread_kill");
+                    thread.interrupt().expect("pthread_kill");
                     signals += 1;
                 }
                 // Let a retrying accept reach its receive timeout.
@@ -435,7 +436,7 @@ mod tests {
     }
 
     /// A listener that blocks in accept(2), each wait bounded by a receive timeout.
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "conformance"))]
     fn blocking_listener() -> TcpListener {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let socket = socket2::SockRef::from(&listener);
@@ -446,7 +447,7 @@ mod tests {
         listener
     }
 
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "conformance"))]
     #[test]
     fn listener_accept_returns_eintr_instead_of_retrying() {
         let listener = blocking_listener();
@@ -455,7 +456,7 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::Interrupted, "{err}");
     }
 
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "conformance"))]
     #[test]
     fn acceptor_skips_eintr_up_to_its_limit_then_returns_it() {
         let mut acceptor = Acceptor::without_spare(blocking_listener());
