@@ -803,6 +803,15 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         self.timers.cancel(timeout)
     }
 
+    /// Moves a pending timer to fire `after` from now, in O(1), keeping its handle and
+    /// its value: the idle-timeout pattern (push a connection's deadline back on every
+    /// read) without [`clear_timeout`](EventLoop::clear_timeout) and a new
+    /// [`timeout`](EventLoop::timeout). `true` only if the timer was pending; a timer due
+    /// in this iteration but not yet fired is taken back. Never early, like `timeout`.
+    pub fn reset_timeout(&mut self, timeout: &Timeout, after: Duration) -> bool {
+        self.timers.reset(timeout, Instant::now(), after)
+    }
+
     /// A sender for this loop's notify channel, usable from any thread.
     pub fn channel(&self) -> Sender<H::Message> {
         self.notify.sender()

@@ -186,8 +186,7 @@ impl<T> TimerWheel<T> {
             // (tick `now / tick` itself is not over, so it stays unvisited).
             self.cursor = self.cursor.max(now / self.tick_ns);
         }
-        let after_ns = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
-        let deadline = now.saturating_add(after_ns);
+        let deadline = now.saturating_add(u64::try_from(after.as_nanos()).unwrap_or(u64::MAX));
         // ceil(deadline / tick), and never a tick already visited.
         let tick = deadline.div_ceil(self.tick_ns).max(self.cursor);
         let index = self.alloc(data, deadline, tick);
@@ -299,6 +298,43 @@ impl<T> TimerWheel<T> {
                 true
             }
         }
+    }
+
+    /// Moves a pending timer to fire `after` from `now` instead, in O(1): the idle-timeout
+    /// pattern (push a connection's deadline back on every read) without a cancel and an
+    /// insert. The handle stays valid. `true` only if the timer was pending; a timer
+    /// collected as due but not yet handed out is pending too, and is taken back from the
+    /// due list. It then orders after timers set earlier with the same deadline.
+    pub fn reset(&mut self, timeout: &Timeout, now: Instant, after: Duration) -> bool {
+        if timeout.wheel != self.id {
+            return false;
+        }
+        let Some(e) = self.entries.get(timeout.index as usize) else {
+            return false;
+        };
+        if e.generation != timeout.generation {
+            return false;
+        }
+        match e.state {
+            State::Free => return false,
+            State::Wheel(level) => self.unlink(timeout.index, level),
+            // Still listed in `due`: the new `seq` makes `pop_due` skip that listing.
+            State::Due => {}
+        }
+        let deadline = self.deadline(now, after);
+        let tick = deadline.div_ceil(self.tick_ns).max(self.cursor);
+        self.seq += 1;
+        let e = &mut self.entries[timeout.index as usize];
+        (e.deadline, e.tick, e.seq) = (deadline, tick, self.seq);
+        self.link(timeout.index);
+        self.earliest = self.earliest.min(tick);
+        true
+    }
+
+    /// The deadline `after` from `now`, in nanoseconds since `origin`, saturating.
+    fn deadline(&self, now: Instant, after: Duration) -> u64 {
+        let now = self.nanos_since_origin(now);
+        now.saturating_add(u64::try_from(after.as_nanos()).unwrap_or(u64::MAX))
     }
 
     /// Collects every timer due at `now` for [`pop_due`](TimerWheel::pop_due), in
@@ -597,6 +633,52 @@ mod tests {
         // Its tick was already visited: it goes to the next one, at most a tick late.
         assert!(fire(&mut w, now).is_empty());
         assert_eq!(fire(&mut w, now + MS), vec![2]);
+    }
+
+    #[test]
+    fn reset_moves_a_pending_timer_and_keeps_its_handle() {
+        let (t0, mut w) = wheel(64);
+        let a = w.insert(t0, 10 * MS, 1).unwrap();
+        w.insert(t0, 20 * MS, 2).unwrap();
+        // Later, and across a revolution (level 1), then earlier again.
+        assert!(w.reset(&a, t0 + 5 * MS, 100 * MS));
+        assert_eq!(fire(&mut w, t0 + 50 * MS), [2]);
+        assert!(w.reset(&a, t0 + 50 * MS, 30 * MS));
+        assert_eq!(fire(&mut w, t0 + 79 * MS), Vec::<u32>::new());
+        assert_eq!(fire(&mut w, t0 + 81 * MS), [1]);
+        // Fired: the handle is stale now.
+        assert!(!w.reset(&a, t0 + 81 * MS, MS));
+        assert!(!w.cancel(&a));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn reset_of_a_collected_timer_takes_it_back_from_the_due_list() {
+        let (t0, mut w) = wheel(64);
+        let a = w.insert(t0, MS, 1).unwrap();
+        let b = w.insert(t0, MS, 2).unwrap();
+        w.advance(t0 + 2 * MS);
+        assert!(w.reset(&b, t0 + 2 * MS, 5 * MS));
+        assert_eq!(w.pop_due(), Some(1));
+        assert_eq!(w.pop_due(), None);
+        assert_eq!(fire(&mut w, t0 + 6 * MS), Vec::<u32>::new());
+        assert_eq!(fire(&mut w, t0 + 8 * MS), [2]);
+        assert!(!w.reset(&a, t0, MS));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn reset_is_never_early_and_other_wheels_handles_do_nothing() {
+        let (t0, mut w) = wheel(8);
+        let (_, mut other) = wheel(8);
+        let a = w.insert(t0, MS, 7).unwrap();
+        assert!(!other.reset(&a, t0, MS));
+        for step in 1..=50u32 {
+            assert!(w.reset(&a, t0 + step * MS, 3 * MS), "step {step}");
+            assert_eq!(fire(&mut w, t0 + step * MS), Vec::<u32>::new());
+        }
+        assert_eq!(fire(&mut w, t0 + 52 * MS), Vec::<u32>::new());
+        assert_eq!(fire(&mut w, t0 + 53 * MS), [7]);
     }
 
     #[test]

@@ -119,6 +119,46 @@ fn rearm_inside_timeout_fires_in_a_later_iteration<S: TestSelector>() {
     assert_nothing_registered(&el);
 }
 
+/// The idle-timeout pattern: a timer reset on every "read" (here, on every tick of a
+/// 2 ms heartbeat timer) never fires while resets keep coming, keeps its handle, and
+/// fires its reset delay after the last reset, never earlier.
+fn reset_timeout_pushes_the_deadline_back<S: TestSelector>() {
+    const IDLE: u64 = 1;
+    const BEAT: u64 = 2;
+    let beats = Cell::new(0);
+    let last_reset = Cell::new(Instant::now());
+    let idle = Cell::new(None);
+    let mut el: El<S> = EventLoop::new().unwrap();
+    idle.set(Some(arm(&mut el, IDLE, 20 * MS).0));
+    el.timeout(BEAT, 2 * MS).unwrap();
+    let mut h = Recorder::new().on_timeout(|el, _, id| match id {
+        BEAT if beats.get() < 30 => {
+            beats.set(beats.get() + 1);
+            let before = Instant::now();
+            let idle = idle.get().expect("armed");
+            assert!(
+                el.reset_timeout(&idle, 20 * MS),
+                "the idle timer is pending"
+            );
+            last_reset.set(before);
+            el.timeout(BEAT, 2 * MS).unwrap();
+        }
+        IDLE => el.shutdown(),
+        _ => {}
+    });
+    el.run(&mut h).unwrap();
+    assert_eq!(beats.get(), 30, "the idle timer fired while being reset");
+    let (_, fired, _) = *h.log.timeouts().last().unwrap();
+    assert_on_time(fired, last_reset.get() + 20 * MS, LATE);
+    let idle = idle.get().expect("armed");
+    assert!(
+        !el.reset_timeout(&idle, MS),
+        "a fired timer cannot be reset"
+    );
+    assert!(!el.clear_timeout(&idle));
+    assert_nothing_registered(&el);
+}
+
 fn thousand_short_timers_are_never_early<S: TestSelector>() {
     const N: u64 = 1000;
     let mut el: El<S> = EventLoop::new().unwrap();
@@ -350,6 +390,7 @@ macro_rules! all_tests {
             cleared_timer_never_fires,
             clear_from_inside_another_timers_callback,
             rearm_inside_timeout_fires_in_a_later_iteration,
+            reset_timeout_pushes_the_deadline_back,
             thousand_short_timers_are_never_early,
             timer_capacity_overflow_is_an_error,
             timers_beyond_one_wheel_revolution_never_fire_early,
