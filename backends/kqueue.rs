@@ -65,7 +65,13 @@ use std::ptr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use libc::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_ERROR};
+// The kqueue API: the C library's on the BSDs and macOS; libkqueue's on Linux (a test
+// build, see `build.rs`), whose header gives the same names and FreeBSD's values.
+#[cfg(selectio_libkqueue)]
+use crate::sys::libkqueue as ffi;
+use ffi::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_ERROR};
+#[cfg(not(selectio_libkqueue))]
+use libc as ffi;
 
 use crate::selector::{errors, Capabilities, SelectLock, Support};
 use crate::sys::{self, WakeFd};
@@ -124,7 +130,7 @@ pub struct Kqueue {
 /// One `struct kevent`, as `kevent(2)` writes it into [`Events`].
 #[repr(transparent)]
 #[derive(Clone, Copy)]
-pub struct KEvent(libc::kevent);
+pub struct KEvent(ffi::kevent);
 
 // SAFETY: `udata` is the only field that is not `Send`; it carries a token as an
 // integer, read back as an integer and never dereferenced.
@@ -146,7 +152,7 @@ impl Selector for Kqueue {
     #[doc(alias = "kqueue")]
     fn new() -> io::Result<Kqueue> {
         // SAFETY: plain system call; the result is checked and owned by `owned`.
-        let kq = sys::owned(unsafe { libc::kqueue() })?;
+        let kq = sys::owned(unsafe { ffi::kqueue() })?;
         sys::set_cloexec(kq.as_fd())?;
         let waker = Waker::new(&kq)?;
         let (registry, lock) = (Mutex::new(HashMap::new()), SelectLock::new());
@@ -217,11 +223,11 @@ impl Selector for Kqueue {
         let raw = events.raw_mut();
         raw.clear();
         let (kq, ts) = (self.kq.as_raw_fd(), sys::timeout_timespec(timeout));
-        let list = raw.as_mut_ptr().cast::<libc::kevent>();
-        // SAFETY: `KEvent` is a transparent `libc::kevent` and `raw` has room for
+        let list = raw.as_mut_ptr().cast::<ffi::kevent>();
+        // SAFETY: `KEvent` is a transparent `ffi::kevent` and `raw` has room for
         // `capacity` of them (Events allocates that many); the kernel writes at most that.
         let n = sys::cvt(unsafe {
-            libc::kevent(kq, ptr::null(), 0, list, capacity as _, timespec_ptr(&ts))
+            ffi::kevent(kq, ptr::null(), 0, list, capacity as _, timespec_ptr(&ts))
         })?;
         // SAFETY: kevent initialised the first `n` <= capacity entries.
         unsafe { raw.set_len(n as usize) };
@@ -244,7 +250,7 @@ impl Selector for Kqueue {
         let ev = &raw.0;
         let read = ev.filter == EVFILT_READ;
         let write = ev.filter == EVFILT_WRITE;
-        let eof = ev.flags & libc::EV_EOF != 0;
+        let eof = ev.flags & ffi::EV_EOF != 0;
         // EV_EOF is per filter (kqueue(2)): EVFILT_READ sets it when "the read direction
         // of the socket has shutdown" and on pipes/FIFOs "when the last writer
         // disconnects": READ_CLOSED. EVFILT_WRITE sets it on sockets, pipes and FIFOs
@@ -337,7 +343,7 @@ impl Kqueue {
 /// A changelist of at most [`MAX_CHANGES`] kevents, each with `EV_RECEIPT`, and the
 /// errno of each after [`submit`](Changes::submit).
 struct Changes {
-    list: [libc::kevent; MAX_CHANGES],
+    list: [ffi::kevent; MAX_CHANGES],
     errnos: [i32; MAX_CHANGES],
     len: usize,
 }
@@ -357,7 +363,7 @@ impl Changes {
         debug_assert!(self.len < MAX_CHANGES, "at most two deletes and two adds");
         if let Some(ev) = self.list.get_mut(self.len) {
             *ev = zeroed_kevent();
-            (ev.ident, ev.filter, ev.flags) = (ident, filter, flags | libc::EV_RECEIPT);
+            (ev.ident, ev.filter, ev.flags) = (ident, filter, flags | ffi::EV_RECEIPT);
             ev.fflags = fflags;
             ev.udata = ptr::without_provenance_mut(token.0);
             self.len += 1;
@@ -384,7 +390,7 @@ impl Changes {
         let (list, out) = (self.list.as_ptr(), receipts.as_mut_ptr());
         // SAFETY: `list` holds `len` initialised changes and `out` has room for `len`
         // events, which bounds what the kernel writes; `zero` outlives the call.
-        let n = sys::cvt(unsafe { libc::kevent(kq, list, len, out, len, timespec_ptr(&zero)) })?;
+        let n = sys::cvt(unsafe { ffi::kevent(kq, list, len, out, len, timespec_ptr(&zero)) })?;
         // kqueue(2), EV_RECEIPT: "useful for making bulk changes to a kqueue without
         // draining any pending events. When passed as input, it forces EV_ERROR to always
         // be returned. When a filter is successfully added the data field will be zero."
@@ -412,7 +418,7 @@ impl Changes {
     }
 
     /// The submitted changes with their errnos.
-    fn results(&self) -> impl Iterator<Item = (&libc::kevent, i32)> {
+    fn results(&self) -> impl Iterator<Item = (&ffi::kevent, i32)> {
         self.list.iter().zip(self.errnos).take(self.len)
     }
 
@@ -485,7 +491,7 @@ impl Waker {
         let mut trigger = Changes::new();
         // The udata is repeated: a change to an existing knote overwrites it (FreeBSD
         // `kqueue_register`, xnu `kevent_register`), and `select` knows the waker by it.
-        trigger.push(USER_IDENT, EVFILT_USER, 0, libc::NOTE_TRIGGER, WAKER);
+        trigger.push(USER_IDENT, EVFILT_USER, 0, ffi::NOTE_TRIGGER, WAKER);
         let context = |e: io::Error| io::Error::new(e.kind(), format!("{NAME}: wake: {e}"));
         trigger.submit_all(kq).map_err(context)
     }
@@ -507,7 +513,7 @@ fn mode_flags(mode: Mode) -> Flags {
         Mode::Edge => EV_CLEAR,
         // kqueue(2) EV_DISPATCH: "Disable the event source immediately after delivery of
         // an event." The knote stays registered; `reregister` deletes and re-adds it.
-        Mode::Oneshot => libc::EV_DISPATCH,
+        Mode::Oneshot => ffi::EV_DISPATCH,
     }
 }
 
@@ -543,7 +549,7 @@ fn is_regular_file(fd: RawFd) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFREG
 }
 
-fn zeroed_kevent() -> libc::kevent {
+fn zeroed_kevent() -> ffi::kevent {
     // SAFETY: `kevent` is a C struct of integers and a pointer; all zero bytes are a
     // valid value of each (a null `udata`).
     unsafe { mem::zeroed() }

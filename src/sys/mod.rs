@@ -13,6 +13,8 @@ use std::time::Duration;
 
 #[cfg(feature = "conformance")]
 pub(crate) mod alloc;
+#[cfg(selectio_libkqueue)]
+pub(crate) mod libkqueue;
 pub(crate) mod socket;
 pub(crate) mod testhooks;
 #[cfg(unix)]
