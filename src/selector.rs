@@ -29,6 +29,9 @@
 //! - [ ] `oneshot_fires_once_until_reregister`: Oneshot reports once, then the
 //!   registration is disarmed (but still registered) until `reregister`. Emulated where
 //!   not native.
+//! - [ ] `oneshot_both_directions_reports_once_until_reregister`: a READABLE|WRITABLE
+//!   Oneshot registration reports once too (its events in one batch are one report), and
+//!   stays silent when the other direction becomes ready later, until `reregister`.
 //! - [ ] `already_ready_is_reported_in_every_mode`: registering a source that is already
 //!   ready yields an event on the next `select`, in every supported mode.
 //!
