@@ -11,7 +11,9 @@
 //!   `sys_kevent`, NetBSD `kevent1`, xnu `kevent_internal`: "if (nerrors) …").
 //! - Modes, all native: Level is a plain `EV_ADD`, Edge adds `EV_CLEAR`, Oneshot adds
 //!   `EV_DISPATCH` (the knote stays, disabled after one delivery; in every `kqueue_scan`
-//!   above; DragonFly took it with `EV_RECEIPT` from FreeBSD, commit 790e2e5).
+//!   above; DragonFly took it with `EV_RECEIPT` from FreeBSD, commit 790e2e5). That
+//!   disables one filter: `select` disables the other of a READABLE|WRITABLE Oneshot
+//!   registration that reported (`oneshot.rs`), for one report per registration.
 //! - One knote per (fd, filter); `EV_ADD` on an existing one only updates its
 //!   udata/fflags/data, neither failing nor changing `EV_CLEAR`/`EV_DISPATCH` (FreeBSD
 //!   `kqueue_register` copies flags only when it creates the knote, xnu `kevent_register`
@@ -73,9 +75,12 @@ use ffi::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, E
 #[cfg(not(selectio_libkqueue))]
 use libc as ffi;
 
+use self::oneshot::Arming;
 use crate::selector::{errors, Capabilities, SelectLock, Support};
 use crate::sys::{self, WakeFd};
 use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
+
+mod oneshot;
 
 const NAME: &str = "kqueue";
 const WAKER: Token = Token::RESERVED;
@@ -117,12 +122,17 @@ type Flags = u16;
 /// A registration as `register` or `reregister` received it.
 type Registration = (Token, Interest, Mode);
 
+/// Each registered fd's registration, stamped when its knotes were last armed.
+type Registry = HashMap<RawFd, (Registration, oneshot::Stamp)>;
+
 /// The kqueue(2) selector.
 #[derive(Debug)]
 pub struct Kqueue {
     kq: OwnedFd,
     /// What is registered: the kernel cannot refuse duplicates (see the notes).
-    registry: Mutex<HashMap<RawFd, Registration>>,
+    registry: Mutex<Registry>,
+    /// Keeps READABLE|WRITABLE Oneshot registrations to one report (`oneshot.rs`).
+    arming: Arming,
     waker: Waker,
     lock: SelectLock,
 }
@@ -159,6 +169,7 @@ impl Selector for Kqueue {
         Ok(Kqueue {
             kq,
             registry,
+            arming: Arming::default(),
             waker,
             lock,
         })
@@ -202,7 +213,7 @@ impl Selector for Kqueue {
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
         trace!(fd, "kqueue deregister");
         let mut registry = self.registry();
-        let old = registry.get(&fd).copied();
+        let old = registry.get(&fd).map(|&(reg, _)| reg);
         let (token, interest, mode) = old.ok_or_else(|| errors::not_registered(NAME, fd))?;
         let mut changes = Changes::new();
         changes.filters(fd, interest, EV_DELETE, token);
@@ -212,6 +223,7 @@ impl Selector for Kqueue {
         let closed = matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBADF));
         if result.is_ok() || closed {
             registry.remove(&fd);
+            self.arming.leave(old);
         }
         result.map_err(|e| change_error("deregister", fd, e))
     }
@@ -224,6 +236,7 @@ impl Selector for Kqueue {
         raw.clear();
         let (kq, ts) = (self.kq.as_raw_fd(), sys::timeout_timespec(timeout));
         let list = raw.as_mut_ptr().cast::<ffi::kevent>();
+        let scan_began = self.arming.now();
         // SAFETY: `KEvent` is a transparent `ffi::kevent` and `raw` has room for
         // `capacity` of them (Events allocates that many); the kernel writes at most that.
         let n = sys::cvt(unsafe {
@@ -238,6 +251,7 @@ impl Selector for Kqueue {
                 pipe.drain();
             }
         }
+        self.disarm_other_filters(raw, scan_began);
         trace!(events = raw.len(), "kqueue select");
         Ok(())
     }
@@ -272,7 +286,7 @@ impl Selector for Kqueue {
 impl Kqueue {
     /// The registry. Every update is one insert or remove, so a panic elsewhere cannot
     /// leave it half-done and a poisoned lock is still sound to use.
-    fn registry(&self) -> MutexGuard<'_, HashMap<RawFd, Registration>> {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -285,7 +299,8 @@ impl Kqueue {
         self.capabilities().check(NAME, token, mode)?;
         let register = op == "register";
         let mut registry = self.registry();
-        let old = match registry.get(&fd).copied() {
+        let current = registry.get(&fd).map(|&(reg, _)| reg);
+        let old = match current {
             None if !register => return Err(errors::not_registered(NAME, fd)),
             Some(old) if register => match self.is_live(fd, old) {
                 Ok(true) => return Err(errors::already_registered(NAME, fd)),
@@ -301,9 +316,13 @@ impl Kqueue {
         }
         changes.filters(fd, interest, EV_ADD | mode_flags(mode), token);
         let restore = old.map_or(0, |(_, _, mode)| mode_flags(mode));
-        self.apply(&mut changes, restore)
-            .map_err(|e| change_error(op, fd, e))?;
-        registry.insert(fd, new);
+        self.arming.enter(new);
+        let result = self.apply(&mut changes, restore);
+        // What the registry holds no more: the replaced entry, or `new` if it failed.
+        self.arming
+            .leave(if result.is_ok() { current } else { Some(new) });
+        result.map_err(|e| change_error(op, fd, e))?;
+        registry.insert(fd, (new, self.arming.stamp()));
         Ok(())
     }
 
