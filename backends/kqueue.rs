@@ -217,9 +217,17 @@ impl Selector for Kqueue {
         let (token, interest, mode) = old.ok_or_else(|| errors::not_registered(NAME, fd))?;
         let mut changes = Changes::new();
         changes.filters(fd, interest, EV_DELETE, token);
-        let result = self.apply(&mut changes, mode_flags(mode));
-        // EBADF (FreeBSD and the BSDs; xnu says ENOENT, which is tolerated): the fd was
-        // closed while registered and close(2) took its knotes: nothing is left to keep.
+        let mut result = self.apply(&mut changes, mode_flags(mode));
+        if result.is_ok() && changes.none_found() && is_closed(fd) {
+            // xnu looks for the knote before the fd and answers ENOENT, which `apply`
+            // takes as "already gone" (`kevent_register`: "No knote found, EV_ADD wasn't
+            // specified"; the fd is looked up only to attach a new knote). No knote and
+            // no such fd is the closed fd the other kernels report: the same error here.
+            result = Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        // EBADF (FreeBSD and the BSDs check the fd first: `kqueue_register`'s `fget`):
+        // the fd was closed while registered and close(2) took its knotes: nothing is
+        // left to keep.
         let closed = matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBADF));
         if result.is_ok() || closed {
             registry.remove(&fd);
@@ -451,6 +459,11 @@ impl Changes {
         })
     }
 
+    /// Whether no change found its knote (each failed with `ENOENT`).
+    fn none_found(&self) -> bool {
+        self.results().all(|(_, errno)| errno == libc::ENOENT)
+    }
+
     /// The changes that undo the applied ones: delete what was added, re-add what was
     /// deleted (with its token and the `restore` mode flags).
     fn undo(&self, restore: Flags) -> Changes {
@@ -566,6 +579,13 @@ fn is_regular_file(fd: RawFd) -> bool {
     // SAFETY: fstat succeeded and filled `st`.
     let st = unsafe { st.assume_init() };
     st.st_mode & libc::S_IFMT == libc::S_IFREG
+}
+
+/// Whether `fd` is not an open descriptor: `fcntl(F_GETFD)` fails with `EBADF`.
+fn is_closed(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; a bad fd is an error.
+    let ret = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
 }
 
 fn zeroed_kevent() -> ffi::kevent {

@@ -55,7 +55,9 @@
 //!
 //! **Closing a registered fd**
 //! - [ ] `close_while_registered_does_not_spin`: closing without `deregister` causes no
-//!   busy loop, no crash, at most one error/closed event.
+//!   busy loop, no crash, at most one error/closed event; once a `select` has run since
+//!   the close, `deregister` of the closed fd fails (`InvalidInput`: not an open fd, or
+//!   `NotFound`: the entry was dropped), never a silent success, and forgets the fd.
 //! - [ ] `reused_fd_number_can_be_registered`: a new fd that reuses the number can be
 //!   registered (poll(2) keeps no stale entry: `POLLNVAL` drops it, and a duplicate
 //!   register whose fd identity — device and inode — changed replaces the stale entry).
