@@ -144,3 +144,85 @@ impl Kqueue {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::ptr;
+    use std::time::Duration;
+
+    use super::super::ffi;
+    use super::*;
+    use crate::{Events, Ready, Selector, Token};
+
+    /// What the kernel has ready, collected as `select` collects it before it disarms.
+    fn scan(kq: &Kqueue) -> Vec<KEvent> {
+        const ROOM: usize = 8;
+        let mut raw = Vec::<KEvent>::with_capacity(ROOM);
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let list = raw.as_mut_ptr().cast::<ffi::kevent>();
+        // SAFETY: `raw` has room for ROOM transparent kevents, which bounds what the
+        // kernel writes; `zero` outlives the call.
+        let n = unsafe { ffi::kevent(kq.kq.as_raw_fd(), ptr::null(), 0, list, ROOM as _, &zero) };
+        assert!(n >= 0, "kevent: {}", std::io::Error::last_os_error());
+        // SAFETY: kevent initialised the first `n` <= ROOM entries.
+        unsafe { raw.set_len(n as usize) };
+        raw
+    }
+
+    /// The readiness reported for `token` in `raw`, merged.
+    fn ready(raw: &[KEvent], token: Token) -> Ready {
+        raw.iter()
+            .map(Kqueue::decode)
+            .filter(|e| e.token() == token)
+            .fold(Ready::EMPTY, |acc, e| acc | e.ready())
+    }
+
+    /// The race of `disarm_other_filters`, made to happen: a `reregister` lands between
+    /// the scan and the disarming. The event, which may be the old registration's, is
+    /// dropped, and the new registration stays whole: a byte that arrives later is
+    /// reported with the writing direction, once. (Disabling the other filter there
+    /// would leave the new registration deaf to the byte.)
+    #[test]
+    fn reregister_between_scan_and_disarm_leaves_the_new_registration_whole() {
+        let kq = Kqueue::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let (fd, token) = (a.as_raw_fd(), Token(1));
+        kq.register(fd, token, Interest::BOTH, Mode::Oneshot)
+            .unwrap();
+        let began = kq.arming.now();
+        let mut raw = scan(&kq);
+        assert_eq!(ready(&raw, token), Ready::WRITABLE);
+        // Another thread's reregister, with the same token: nothing in the event tells
+        // which registration it came from.
+        kq.reregister(fd, token, Interest::BOTH, Mode::Oneshot)
+            .unwrap();
+        kq.disarm_other_filters(&mut raw, began);
+        assert!(raw.is_empty(), "an event of unknown registration was kept");
+        b.write_all(b"x").unwrap();
+        let mut events = Events::<Kqueue>::with_capacity(8).unwrap();
+        kq.select(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        let got = events
+            .iter()
+            .filter(|e| e.token() == token)
+            .fold(Ready::EMPTY, |acc, e| acc | e.ready());
+        assert!(
+            got.contains(Ready::READABLE | Ready::WRITABLE),
+            "the re-armed registration reported {got:?}"
+        );
+        kq.select(&mut events, Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(
+            events.iter().all(|e| e.token() != token),
+            "a fired Oneshot registration reported again"
+        );
+        kq.deregister(fd).unwrap();
+    }
+}
