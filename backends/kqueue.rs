@@ -39,9 +39,13 @@
 //!   `register` refuses `READABLE` on one (see `READ_FFLAGS`). `WRITABLE` is always ready
 //!   (FreeBSD `filt_vfswrite`, OpenBSD `filt_ufswrite`, xnu `vnode_writable_space_count`).
 //!
-//! This backend has only been type-checked and linted (macOS, the BSDs), never run: the
-//! conformance suite (`tests/conformance.rs`, `mod kqueue`) holds the expectation of each
-//! kqueue-specific branch, so the first run on a BSD or a Mac tests them all:
+//! This backend has run on Linux only, through libkqueue (a userspace emulation over
+//! epoll: `.ci/libkqueue`, whose expected failures are the emulation's); on macOS and the
+//! BSDs it is type-checked and linted. The conformance suite (`tests/conformance.rs`,
+//! `mod kqueue`) holds the expectation of each kqueue-specific branch, so the first run on
+//! a BSD or a Mac tests them all against the kernel:
+//! - `EV_DISPATCH` per filter (`oneshot.rs`):
+//!   `oneshot_both_directions_reports_once_until_reregister`;
 //! - receipts (`Changes::submit`, `apply`/`undo`): `failed_calls_do_not_disturb_registrations`,
 //!   `invalid_fd_is_an_error`, `duplicate_register_is_already_exists`,
 //!   `reregister_replaces_mode`, `register_from_other_thread_applies_to_blocked_select`
@@ -53,7 +57,7 @@
 //!   `tcp_peer_shutdown_is_read_closed`, `tcp_peer_reset_is_reported`,
 //!   `unix_peer_close_is_read_closed`;
 //! - `ENOENT`/`EBADF` on a closed fd (`first_failure`, `deregister`, `is_live`):
-//!   `close_while_registered_does_not_spin` (deregisters the closed fds),
+//!   `close_while_registered_does_not_spin` (deregisters the closed fds: an error),
 //!   `reused_fd_number_can_be_registered`; `EPIPE` (`change_error`):
 //!   `pipe_writer_sees_reader_close` (registers a writer whose reader is closed);
 //! - `READ_FFLAGS`: `regular_file_is_refused_or_always_ready`.
