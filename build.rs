@@ -9,6 +9,10 @@
 //! here; the line that uses it says what the quirk is, with the evidence.
 
 use std::env;
+use std::path::Path;
+
+/// The install prefix of libkqueue to build the kqueue backend against, on Linux.
+const LIBKQUEUE_ENV: &str = "SELECTIO_LIBKQUEUE";
 
 fn main() {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -42,9 +46,25 @@ fn main() {
     // SO_REUSEPORT exists (socket2's `set_reuse_port`: every Unix but these).
     let reuseport = unix && !os_in(&["solaris", "illumos", "cygwin"]);
 
+    // kqueue on Linux through libkqueue, a userspace kqueue/kevent over epoll, when
+    // SELECTIO_LIBKQUEUE names its install prefix: a test build only (the README's
+    // "kqueue on Linux"). Its `struct kevent` and constants come from `src/sys/libkqueue.rs`,
+    // as the C library on Linux has none of them.
+    let libkqueue = match env::var_os(LIBKQUEUE_ENV) {
+        Some(prefix) if !prefix.is_empty() && os == "linux" && feature("kqueue") => {
+            link_libkqueue(prefix.as_ref());
+            true
+        }
+        _ => false,
+    };
+
     let cfgs = [
         ("selectio_epoll", feature("epoll") && has_epoll),
-        ("selectio_kqueue", feature("kqueue") && has_kqueue),
+        (
+            "selectio_kqueue",
+            feature("kqueue") && (has_kqueue || libkqueue),
+        ),
+        ("selectio_libkqueue", libkqueue),
         ("selectio_poll", feature("poll") && unix),
         // polling runs on every Unix we target and on Windows, where it is always on.
         ("selectio_polling", (feature("polling") && unix) || windows),
@@ -72,4 +92,26 @@ fn main() {
         }
     }
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-env-changed={LIBKQUEUE_ENV}");
+}
+
+/// Links libkqueue from `prefix` (its `lib` or `lib64`, as cmake's GNUInstallDirs chose),
+/// with an rpath so the test binaries find it at run time without LD_LIBRARY_PATH.
+fn link_libkqueue(prefix: &Path) {
+    let lib = ["lib", "lib64"]
+        .iter()
+        .map(|dir| prefix.join(dir))
+        .find(|dir| dir.join("libkqueue.so").exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{LIBKQUEUE_ENV}={}: no lib/libkqueue.so or lib64/libkqueue.so there \
+                 (the README's \"kqueue on Linux\" says how to build it)",
+                prefix.display()
+            )
+        });
+    let lib = lib.display();
+    println!("cargo::rustc-link-search=native={lib}");
+    println!("cargo::rustc-link-lib=dylib=kqueue");
+    println!("cargo::rustc-link-arg=-Wl,-rpath,{lib}");
+    println!("cargo::rerun-if-changed={lib}/libkqueue.so");
 }

@@ -11,7 +11,9 @@
 //!   `sys_kevent`, NetBSD `kevent1`, xnu `kevent_internal`: "if (nerrors) …").
 //! - Modes, all native: Level is a plain `EV_ADD`, Edge adds `EV_CLEAR`, Oneshot adds
 //!   `EV_DISPATCH` (the knote stays, disabled after one delivery; in every `kqueue_scan`
-//!   above; DragonFly took it with `EV_RECEIPT` from FreeBSD, commit 790e2e5).
+//!   above; DragonFly took it with `EV_RECEIPT` from FreeBSD, commit 790e2e5). That
+//!   disables one filter: `select` disables the other of a READABLE|WRITABLE Oneshot
+//!   registration that reported (`oneshot.rs`), for one report per registration.
 //! - One knote per (fd, filter); `EV_ADD` on an existing one only updates its
 //!   udata/fflags/data, neither failing nor changing `EV_CLEAR`/`EV_DISPATCH` (FreeBSD
 //!   `kqueue_register` copies flags only when it creates the knote, xnu `kevent_register`
@@ -37,9 +39,13 @@
 //!   `register` refuses `READABLE` on one (see `READ_FFLAGS`). `WRITABLE` is always ready
 //!   (FreeBSD `filt_vfswrite`, OpenBSD `filt_ufswrite`, xnu `vnode_writable_space_count`).
 //!
-//! This backend has only been type-checked and linted (macOS, the BSDs), never run: the
-//! conformance suite (`tests/conformance.rs`, `mod kqueue`) holds the expectation of each
-//! kqueue-specific branch, so the first run on a BSD or a Mac tests them all:
+//! This backend has run on Linux only, through libkqueue (a userspace emulation over
+//! epoll: `.ci/libkqueue`, whose expected failures are the emulation's); on macOS and the
+//! BSDs it is type-checked and linted. The conformance suite (`tests/conformance.rs`,
+//! `mod kqueue`) holds the expectation of each kqueue-specific branch, so the first run on
+//! a BSD or a Mac tests them all against the kernel:
+//! - `EV_DISPATCH` per filter (`oneshot.rs`):
+//!   `oneshot_both_directions_reports_once_until_reregister`;
 //! - receipts (`Changes::submit`, `apply`/`undo`): `failed_calls_do_not_disturb_registrations`,
 //!   `invalid_fd_is_an_error`, `duplicate_register_is_already_exists`,
 //!   `reregister_replaces_mode`, `register_from_other_thread_applies_to_blocked_select`
@@ -51,7 +57,7 @@
 //!   `tcp_peer_shutdown_is_read_closed`, `tcp_peer_reset_is_reported`,
 //!   `unix_peer_close_is_read_closed`;
 //! - `ENOENT`/`EBADF` on a closed fd (`first_failure`, `deregister`, `is_live`):
-//!   `close_while_registered_does_not_spin` (deregisters the closed fds),
+//!   `close_while_registered_does_not_spin` (deregisters the closed fds: an error),
 //!   `reused_fd_number_can_be_registered`; `EPIPE` (`change_error`):
 //!   `pipe_writer_sees_reader_close` (registers a writer whose reader is closed);
 //! - `READ_FFLAGS`: `regular_file_is_refused_or_always_ready`.
@@ -65,11 +71,20 @@ use std::ptr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use libc::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_ERROR};
+// The kqueue API: the C library's on the BSDs and macOS; libkqueue's on Linux (a test
+// build, see `build.rs`), whose header gives the same names and FreeBSD's values.
+#[cfg(selectio_libkqueue)]
+use crate::sys::libkqueue as ffi;
+use ffi::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, EV_ERROR};
+#[cfg(not(selectio_libkqueue))]
+use libc as ffi;
 
+use self::oneshot::Arming;
 use crate::selector::{errors, Capabilities, SelectLock, Support};
 use crate::sys::{self, WakeFd};
 use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
+
+mod oneshot;
 
 const NAME: &str = "kqueue";
 const WAKER: Token = Token::RESERVED;
@@ -111,12 +126,17 @@ type Flags = u16;
 /// A registration as `register` or `reregister` received it.
 type Registration = (Token, Interest, Mode);
 
+/// Each registered fd's registration, stamped when its knotes were last armed.
+type Registry = HashMap<RawFd, (Registration, oneshot::Stamp)>;
+
 /// The kqueue(2) selector.
 #[derive(Debug)]
 pub struct Kqueue {
     kq: OwnedFd,
     /// What is registered: the kernel cannot refuse duplicates (see the notes).
-    registry: Mutex<HashMap<RawFd, Registration>>,
+    registry: Mutex<Registry>,
+    /// Keeps READABLE|WRITABLE Oneshot registrations to one report (`oneshot.rs`).
+    arming: Arming,
     waker: Waker,
     lock: SelectLock,
 }
@@ -124,7 +144,7 @@ pub struct Kqueue {
 /// One `struct kevent`, as `kevent(2)` writes it into [`Events`].
 #[repr(transparent)]
 #[derive(Clone, Copy)]
-pub struct KEvent(libc::kevent);
+pub struct KEvent(ffi::kevent);
 
 // SAFETY: `udata` is the only field that is not `Send`; it carries a token as an
 // integer, read back as an integer and never dereferenced.
@@ -146,13 +166,14 @@ impl Selector for Kqueue {
     #[doc(alias = "kqueue")]
     fn new() -> io::Result<Kqueue> {
         // SAFETY: plain system call; the result is checked and owned by `owned`.
-        let kq = sys::owned(unsafe { libc::kqueue() })?;
+        let kq = sys::owned(unsafe { ffi::kqueue() })?;
         sys::set_cloexec(kq.as_fd())?;
         let waker = Waker::new(&kq)?;
         let (registry, lock) = (Mutex::new(HashMap::new()), SelectLock::new());
         Ok(Kqueue {
             kq,
             registry,
+            arming: Arming::default(),
             waker,
             lock,
         })
@@ -168,11 +189,7 @@ impl Selector for Kqueue {
 
     fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
         trace!(fd, token = token.0, ?interest, ?mode, "kqueue register");
-        if self.waker.pipe().map(WakeFd::fd) == Some(fd) {
-            // An EV_ADD would silently retag the waker's own knote.
-            let msg = format!("{NAME}: register fd {fd}: this is the selector's own waker");
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
-        }
+        self.refuse_own("register", fd)?;
         if READ_FFLAGS.is_none() && interest.is_readable() && is_regular_file(fd) {
             // Never "always ready" here (see READ_FFLAGS): refused, as epoll refuses it.
             let msg = "a regular file is readable for kqueue only before its end";
@@ -190,22 +207,33 @@ impl Selector for Kqueue {
         mode: Mode,
     ) -> io::Result<()> {
         trace!(fd, token = token.0, ?interest, ?mode, "kqueue reregister");
+        self.refuse_own("reregister", fd)?;
         self.set("reregister", fd, (token, interest, mode))
     }
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
         trace!(fd, "kqueue deregister");
+        self.refuse_own("deregister", fd)?;
         let mut registry = self.registry();
-        let old = registry.get(&fd).copied();
+        let old = registry.get(&fd).map(|&(reg, _)| reg);
         let (token, interest, mode) = old.ok_or_else(|| errors::not_registered(NAME, fd))?;
         let mut changes = Changes::new();
         changes.filters(fd, interest, EV_DELETE, token);
-        let result = self.apply(&mut changes, mode_flags(mode));
-        // EBADF (FreeBSD and the BSDs; xnu says ENOENT, which is tolerated): the fd was
-        // closed while registered and close(2) took its knotes: nothing is left to keep.
+        let mut result = self.apply(&mut changes, mode_flags(mode));
+        if result.is_ok() && changes.none_found() && is_closed(fd) {
+            // xnu looks for the knote before the fd and answers ENOENT, which `apply`
+            // takes as "already gone" (`kevent_register`: "No knote found, EV_ADD wasn't
+            // specified"; the fd is looked up only to attach a new knote). No knote and
+            // no such fd is the closed fd the other kernels report: the same error here.
+            result = Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        // EBADF (FreeBSD and the BSDs check the fd first: `kqueue_register`'s `fget`):
+        // the fd was closed while registered and close(2) took its knotes: nothing is
+        // left to keep.
         let closed = matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBADF));
         if result.is_ok() || closed {
             registry.remove(&fd);
+            self.arming.leave(old);
         }
         result.map_err(|e| change_error("deregister", fd, e))
     }
@@ -215,16 +243,17 @@ impl Selector for Kqueue {
         let _guard = self.lock.enter(NAME)?;
         events.clear();
         let (kq, ts) = (self.kq.as_raw_fd(), sys::timeout_timespec(timeout));
+        let scan_began = self.arming.now();
         let spare = events.spare_capacity_mut();
         let room = spare.len().min(libc::c_int::MAX as usize);
-        // SAFETY: `KEvent` is a transparent `libc::kevent`, and `spare` is `room` writable
+        // SAFETY: `KEvent` is a transparent `ffi::kevent`, and `spare` is `room` writable
         // slots of the buffer's own memory; the kernel writes at most `room` events.
         let n = sys::cvt(unsafe {
-            libc::kevent(
+            ffi::kevent(
                 kq,
                 ptr::null(),
                 0,
-                spare.as_mut_ptr().cast::<libc::kevent>(),
+                spare.as_mut_ptr().cast::<ffi::kevent>(),
                 room as _,
                 timespec_ptr(&ts),
             )
@@ -242,6 +271,7 @@ impl Selector for Kqueue {
                 pipe.drain();
             }
         }
+        self.disarm_other_filters(events, scan_began);
         trace!(events = events.len(), "kqueue select");
         Ok(())
     }
@@ -254,7 +284,7 @@ impl Selector for Kqueue {
         let ev = &raw.0;
         let read = ev.filter == EVFILT_READ;
         let write = ev.filter == EVFILT_WRITE;
-        let eof = ev.flags & libc::EV_EOF != 0;
+        let eof = ev.flags & ffi::EV_EOF != 0;
         // EV_EOF is per filter (kqueue(2)): EVFILT_READ sets it when "the read direction
         // of the socket has shutdown" and on pipes/FIFOs "when the last writer
         // disconnects": READ_CLOSED. EVFILT_WRITE sets it on sockets, pipes and FIFOs
@@ -274,9 +304,21 @@ impl Selector for Kqueue {
 }
 
 impl Kqueue {
+    /// The kqueue fd and the waker's pipe (where there is one) are the selector's: an
+    /// `EV_ADD` on the waker's fd would retag its knote and take over `wake()`.
+    fn refuse_own(&self, op: &str, fd: RawFd) -> io::Result<()> {
+        if fd == self.kq.as_raw_fd() {
+            return Err(errors::own_fd(NAME, op, fd, "kqueue fd"));
+        }
+        if self.waker.pipe().is_some_and(|pipe| pipe.owns(fd)) {
+            return Err(errors::own_fd(NAME, op, fd, "waker (pipe)"));
+        }
+        Ok(())
+    }
+
     /// The registry. Every update is one insert or remove, so a panic elsewhere cannot
     /// leave it half-done and a poisoned lock is still sound to use.
-    fn registry(&self) -> MutexGuard<'_, HashMap<RawFd, Registration>> {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -289,7 +331,8 @@ impl Kqueue {
         self.capabilities().check(NAME, token, mode)?;
         let register = op == "register";
         let mut registry = self.registry();
-        let old = match registry.get(&fd).copied() {
+        let current = registry.get(&fd).map(|&(reg, _)| reg);
+        let old = match current {
             None if !register => return Err(errors::not_registered(NAME, fd)),
             Some(old) if register => match self.is_live(fd, old) {
                 Ok(true) => return Err(errors::already_registered(NAME, fd)),
@@ -305,9 +348,13 @@ impl Kqueue {
         }
         changes.filters(fd, interest, EV_ADD | mode_flags(mode), token);
         let restore = old.map_or(0, |(_, _, mode)| mode_flags(mode));
-        self.apply(&mut changes, restore)
-            .map_err(|e| change_error(op, fd, e))?;
-        registry.insert(fd, new);
+        self.arming.enter(new);
+        let result = self.apply(&mut changes, restore);
+        // What the registry holds no more: the replaced entry, or `new` if it failed.
+        self.arming
+            .leave(if result.is_ok() { current } else { Some(new) });
+        result.map_err(|e| change_error(op, fd, e))?;
+        registry.insert(fd, (new, self.arming.stamp()));
         Ok(())
     }
 
@@ -347,7 +394,7 @@ impl Kqueue {
 /// A changelist of at most [`MAX_CHANGES`] kevents, each with `EV_RECEIPT`, and the
 /// errno of each after [`submit`](Changes::submit).
 struct Changes {
-    list: [libc::kevent; MAX_CHANGES],
+    list: [ffi::kevent; MAX_CHANGES],
     errnos: [i32; MAX_CHANGES],
     len: usize,
 }
@@ -367,7 +414,7 @@ impl Changes {
         debug_assert!(self.len < MAX_CHANGES, "at most two deletes and two adds");
         if let Some(ev) = self.list.get_mut(self.len) {
             *ev = zeroed_kevent();
-            (ev.ident, ev.filter, ev.flags) = (ident, filter, flags | libc::EV_RECEIPT);
+            (ev.ident, ev.filter, ev.flags) = (ident, filter, flags | ffi::EV_RECEIPT);
             ev.fflags = fflags;
             ev.udata = ptr::without_provenance_mut(token.0);
             self.len += 1;
@@ -394,7 +441,7 @@ impl Changes {
         let (list, out) = (self.list.as_ptr(), receipts.as_mut_ptr());
         // SAFETY: `list` holds `len` initialised changes and `out` has room for `len`
         // events, which bounds what the kernel writes; `zero` outlives the call.
-        let n = sys::cvt(unsafe { libc::kevent(kq, list, len, out, len, timespec_ptr(&zero)) })?;
+        let n = sys::cvt(unsafe { ffi::kevent(kq, list, len, out, len, timespec_ptr(&zero)) })?;
         // kqueue(2), EV_RECEIPT: "useful for making bulk changes to a kqueue without
         // draining any pending events. When passed as input, it forces EV_ERROR to always
         // be returned. When a filter is successfully added the data field will be zero."
@@ -422,7 +469,7 @@ impl Changes {
     }
 
     /// The submitted changes with their errnos.
-    fn results(&self) -> impl Iterator<Item = (&libc::kevent, i32)> {
+    fn results(&self) -> impl Iterator<Item = (&ffi::kevent, i32)> {
         self.list.iter().zip(self.errnos).take(self.len)
     }
 
@@ -434,6 +481,11 @@ impl Changes {
             let gone = ev.flags & EV_DELETE != 0 && errno == libc::ENOENT;
             (errno != 0 && !gone).then_some(errno)
         })
+    }
+
+    /// Whether no change found its knote (each failed with `ENOENT`).
+    fn none_found(&self) -> bool {
+        self.results().all(|(_, errno)| errno == libc::ENOENT)
     }
 
     /// The changes that undo the applied ones: delete what was added, re-add what was
@@ -495,7 +547,7 @@ impl Waker {
         let mut trigger = Changes::new();
         // The udata is repeated: a change to an existing knote overwrites it (FreeBSD
         // `kqueue_register`, xnu `kevent_register`), and `select` knows the waker by it.
-        trigger.push(USER_IDENT, EVFILT_USER, 0, libc::NOTE_TRIGGER, WAKER);
+        trigger.push(USER_IDENT, EVFILT_USER, 0, ffi::NOTE_TRIGGER, WAKER);
         let context = |e: io::Error| io::Error::new(e.kind(), format!("{NAME}: wake: {e}"));
         trigger.submit_all(kq).map_err(context)
     }
@@ -517,7 +569,7 @@ fn mode_flags(mode: Mode) -> Flags {
         Mode::Edge => EV_CLEAR,
         // kqueue(2) EV_DISPATCH: "Disable the event source immediately after delivery of
         // an event." The knote stays registered; `reregister` deletes and re-adds it.
-        Mode::Oneshot => libc::EV_DISPATCH,
+        Mode::Oneshot => ffi::EV_DISPATCH,
     }
 }
 
@@ -553,7 +605,14 @@ fn is_regular_file(fd: RawFd) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFREG
 }
 
-fn zeroed_kevent() -> libc::kevent {
+/// Whether `fd` is not an open descriptor: `fcntl(F_GETFD)` fails with `EBADF`.
+fn is_closed(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; a bad fd is an error.
+    let ret = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+}
+
+fn zeroed_kevent() -> ffi::kevent {
     // SAFETY: `kevent` is a C struct of integers and a pointer; all zero bytes are a
     // valid value of each (a null `udata`).
     unsafe { mem::zeroed() }

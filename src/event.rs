@@ -258,6 +258,12 @@ impl<S: Selector> Events<S> {
         self.raw.push(raw)
     }
 
+    /// Keeps only the stored events for which `keep` is true, in order (a backend dropping
+    /// events that are not the caller's).
+    pub fn retain(&mut self, keep: impl FnMut(&S::RawEvent) -> bool) {
+        self.raw.retain(keep);
+    }
+
     /// Removes and returns the stored event at `index`, keeping the others in order (a
     /// backend taking its own waker's event out of a batch); `None` past the end.
     pub fn remove(&mut self, index: usize) -> Option<S::RawEvent> {

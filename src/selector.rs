@@ -29,6 +29,9 @@
 //! - [ ] `oneshot_fires_once_until_reregister`: Oneshot reports once, then the
 //!   registration is disarmed (but still registered) until `reregister`. Emulated where
 //!   not native.
+//! - [ ] `oneshot_both_directions_reports_once_until_reregister`: a READABLE|WRITABLE
+//!   Oneshot registration reports once too (its events in one batch are one report), and
+//!   stays silent when the other direction becomes ready later, until `reregister`.
 //! - [ ] `already_ready_is_reported_in_every_mode`: registering a source that is already
 //!   ready yields an event on the next `select`, in every supported mode.
 //!
@@ -52,7 +55,9 @@
 //!
 //! **Closing a registered fd**
 //! - [ ] `close_while_registered_does_not_spin`: closing without `deregister` causes no
-//!   busy loop, no crash, at most one error/closed event.
+//!   busy loop, no crash, at most one error/closed event; once a `select` has run since
+//!   the close, `deregister` of the closed fd fails (`InvalidInput`: not an open fd, or
+//!   `NotFound`: the entry was dropped), never a silent success, and forgets the fd.
 //! - [ ] `reused_fd_number_can_be_registered`: once any `select` has run since the close,
 //!   a new fd that got the closed one's number registers under its new token and is
 //!   reported with it, never with the old one — for a pipe, a TCP socket and an eventfd,

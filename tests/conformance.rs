@@ -25,6 +25,7 @@ macro_rules! with_properties {
                 level_repeats_until_drained,
                 edge_fires_again_only_on_new_data,
                 oneshot_fires_once_until_reregister,
+                oneshot_both_directions_reports_once_until_reregister,
                 already_ready_is_reported_in_every_mode,
                 reregister_replaces_token,
                 reregister_replaces_interest,

@@ -69,6 +69,7 @@ properties! {
     modes::level_repeats_until_drained,
     modes::edge_fires_again_only_on_new_data,
     modes::oneshot_fires_once_until_reregister,
+    modes::oneshot_both_directions_reports_once_until_reregister,
     modes::already_ready_is_reported_in_every_mode,
     registration::reregister_replaces_token,
     registration::reregister_replaces_interest,

@@ -118,6 +118,40 @@ pub fn oneshot_fires_once_until_reregister<S: Selector>(new: fn() -> io::Result<
     cx.deregister(r.src());
 }
 
+/// A READABLE|WRITABLE Oneshot registration reports once (its events in one batch are one
+/// report: kqueue reports each direction apart), then nothing, even when the other
+/// direction becomes ready, until `reregister` arms it again. `EventLoop::connect`
+/// registers this combination.
+pub fn oneshot_both_directions_reports_once_until_reregister<S: Selector>(
+    new: fn() -> io::Result<S>,
+) {
+    let cx = Cx::new(new, "oneshot_both_directions_reports_once_until_reregister");
+    let mut ev = cx.events(CAPACITY);
+    let (a, b) = cx.tcp_pair();
+    // Writable at once, not readable: the first report is the writing direction.
+    cx.register(a.src(), T1, Interest::BOTH, Mode::Oneshot);
+    cx.wait_for(&mut ev, T1, Ready::WRITABLE);
+    cx.step("a byte arrives after the report");
+    cx.put(&b, b"x");
+    cx.arrived(&a);
+    cx.silent(
+        &mut ev,
+        T1,
+        "a fired READABLE|WRITABLE Oneshot registration is disarmed in both directions \
+         until reregister",
+    );
+    cx.step("reregister");
+    cx.reregister(a.src(), T1, Interest::BOTH, Mode::Oneshot);
+    cx.wait_for_any(&mut ev, T1, Ready::READABLE | Ready::WRITABLE);
+    cx.silent(
+        &mut ev,
+        T1,
+        "the re-armed READABLE|WRITABLE Oneshot registration fired already",
+    );
+    cx.drain(&a);
+    cx.deregister(a.src());
+}
+
 /// A source already ready when registered is reported by the next `select`s, in every
 /// supported mode, for reading and for writing.
 pub fn already_ready_is_reported_in_every_mode<S: Selector>(new: fn() -> io::Result<S>) {

@@ -45,6 +45,11 @@ impl<T> FixedBuf<T> {
         Ok(())
     }
 
+    /// Keeps the values for which `keep` is true, in order.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.vec.retain(keep);
+    }
+
     /// Removes the value at `index`, keeping the others in order.
     pub(crate) fn remove(&mut self, index: usize) -> Option<T> {
         (index < self.vec.len()).then(|| self.vec.remove(index))
@@ -116,7 +121,10 @@ mod tests {
         assert_eq!(buf.push(4), Err(4));
         assert!(buf.spare_mut().is_empty());
         assert_eq!(buf.as_slice(), [1, 2, 3]);
-        assert_eq!(buf.remove(1), Some(2));
+        buf.retain(|&v| v != 2);
+        assert_eq!(buf.as_slice(), [1, 3]);
+        assert_eq!(buf.push(2), Ok(()));
+        assert_eq!(buf.remove(2), Some(2));
         assert_eq!(buf.remove(5), None);
         assert_eq!(buf.as_slice(), [1, 3]);
         buf.clear();

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub(crate) mod alloc;
 mod buf;
 pub(crate) use buf::FixedBuf;
+#[cfg(selectio_libkqueue)]
+pub(crate) mod libkqueue;
 pub(crate) mod socket;
 pub(crate) mod testhooks;
 #[cfg(unix)]
