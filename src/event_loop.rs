@@ -206,6 +206,7 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             in_iteration: false,
             running: false,
             shutdown: false,
+            failure: None,
         })
     }
 }
@@ -262,6 +263,9 @@ pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     in_iteration: bool,
     running: bool,
     shutdown: bool,
+    /// Set by [`shutdown_with_error`](EventLoop::shutdown_with_error): what ends the
+    /// iteration with an error.
+    failure: Option<io::Error>,
 }
 
 impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
@@ -306,7 +310,24 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         if self.in_iteration {
             return Err(reentered());
         }
-        InIteration::enter(self).iteration(handler, timeout)
+        InIteration::enter(self).iteration(handler, timeout)?;
+        if self.shutdown {
+            return self.take_failure();
+        }
+        Ok(())
+    }
+
+    /// The error a callback ended the iteration with, if any: handed out once, and the
+    /// shutdown that came with it is then over.
+    #[cold]
+    fn take_failure(&mut self) -> io::Result<()> {
+        match self.failure.take() {
+            Some(err) => {
+                self.shutdown = false;
+                Err(err)
+            }
+            None => Ok(()),
+        }
     }
 
     fn iteration(&mut self, handler: &mut H, timeout: Option<Duration>) -> io::Result<()> {
@@ -346,6 +367,37 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// is not running, the next `run` returns at once.
     pub fn shutdown(&mut self) {
         self.shutdown = true;
+    }
+
+    /// Ends the loop with an error: the current iteration finishes, then
+    /// [`run_once`](EventLoop::run_once) (and so [`run`](EventLoop::run)) returns `err`.
+    /// For a callback that meets a fatal error, since callbacks return nothing. The first
+    /// error wins until it is returned; the loop stays usable after it.
+    ///
+    /// ```
+    /// use std::io;
+    /// use std::time::Duration;
+    /// use selectio::{EventLoop, Handler};
+    ///
+    /// struct Startup;
+    ///
+    /// impl Handler for Startup {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///     fn timeout(&mut self, el: &mut EventLoop<Self>, _: ()) {
+    ///         el.shutdown_with_error(io::Error::other("the config server did not answer"));
+    ///     }
+    /// }
+    ///
+    /// let mut el = EventLoop::new()?;
+    /// el.timeout((), Duration::from_millis(1))?;
+    /// let err = el.run(&mut Startup).unwrap_err();
+    /// assert_eq!(err.to_string(), "the config server did not answer");
+    /// # Ok::<(), io::Error>(())
+    /// ```
+    pub fn shutdown_with_error(&mut self, err: io::Error) {
+        self.shutdown = true;
+        self.failure.get_or_insert(err);
     }
 
     /// Whether [`run`](EventLoop::run) is running and no shutdown is requested.

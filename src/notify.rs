@@ -75,6 +75,20 @@ impl<M> fmt::Display for NotifyError<M> {
 
 impl<M> std::error::Error for NotifyError<M> {}
 
+/// So a function returning `io::Result` can send with `?` (the message is dropped):
+/// `Full` is `WouldBlock` (try again once the loop drained), `Closed` is `BrokenPipe` (the
+/// loop is gone, as a pipe's reader), `Io` is the wake's own error.
+impl<M> From<NotifyError<M>> for io::Error {
+    fn from(err: NotifyError<M>) -> io::Error {
+        let kind = match err {
+            NotifyError::Io(e, _) => return e,
+            NotifyError::Full(_) => io::ErrorKind::WouldBlock,
+            NotifyError::Closed(_) => io::ErrorKind::BrokenPipe,
+        };
+        io::Error::new(kind, err.to_string())
+    }
+}
+
 /// What a sender needs of the selector: its `wake`.
 pub(crate) trait Wake: Send + Sync {
     fn wake(&self) -> io::Result<()>;

@@ -57,6 +57,14 @@ impl fmt::Display for TimerError {
 
 impl std::error::Error for TimerError {}
 
+/// So a function returning `io::Result` can set timers with `?`: `Overflow` becomes an
+/// error of kind `Other` with the same message.
+impl From<TimerError> for std::io::Error {
+    fn from(err: TimerError) -> std::io::Error {
+        std::io::Error::other(err)
+    }
+}
+
 const NIL: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

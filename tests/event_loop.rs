@@ -9,7 +9,7 @@ mod each_backend;
 mod evloop_util;
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,48 @@ fn shutdown_from_timeout_stops_run<S: TestSelector>() {
     assert_eq!(h.log.all().last(), Some(&Call::Tick));
     // The loop sleeps until the timer instead of spinning.
     assert!(h.log.iteration <= 20, "{} iterations", h.log.iteration);
+    assert_nothing_registered(&el);
+}
+
+/// A callback ends `run` with an error: the iteration finishes (its tick runs), `run`
+/// returns the first error given, and the loop is usable after it (the next `run` runs
+/// until the next shutdown). A helper returning `io::Result` sets timers and sends with
+/// `?` (`TimerError` and `NotifyError` convert).
+fn shutdown_with_error_ends_run_with_it<S: TestSelector>() {
+    fn arm_and_send<S: TestSelector>(el: &mut El<'_, S>) -> io::Result<()> {
+        el.timeout(7, Duration::ZERO)?;
+        el.channel().send(1)?;
+        Ok(())
+    }
+    let mut el: El<S> = EventLoop::new().unwrap();
+    arm_and_send(&mut el).unwrap();
+    let mut h = Recorder::new().on_notify(|el, _, n| match n {
+        1 => {
+            el.shutdown_with_error(io::Error::other("fatal: first"));
+            el.shutdown_with_error(io::Error::other("fatal: second"));
+        }
+        3 => el.shutdown_with_error(io::Error::new(ErrorKind::InvalidData, "third")),
+        _ => el.shutdown(),
+    });
+    let err = el.run(&mut h).unwrap_err();
+    assert_eq!(
+        (err.kind(), err.to_string()),
+        (ErrorKind::Other, "fatal: first".into())
+    );
+    assert_eq!(
+        h.log.all().last(),
+        Some(&Call::Tick),
+        "the iteration finished"
+    );
+    assert!(!el.is_running());
+    el.channel().send(2).unwrap();
+    el.run(&mut h).unwrap();
+    assert_eq!(h.log.all().last(), Some(&Call::Tick));
+    // run_once hands the error out too.
+    el.channel().send(3).unwrap();
+    let err = el.run_once(&mut h, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    el.run_once(&mut h, Some(Duration::ZERO)).unwrap();
     assert_nothing_registered(&el);
 }
 
@@ -991,6 +1033,7 @@ macro_rules! all_tests {
             tick_runs_once_per_iteration_after_io,
             shutdown_from_ready_stops_run,
             shutdown_from_notify_stops_run,
+            shutdown_with_error_ends_run_with_it,
             shutdown_from_timeout_stops_run,
             shutdown_before_run_returns_at_once,
             register_from_timeout_is_reported_in_a_later_iteration,

@@ -361,3 +361,27 @@ macro_rules! all_tests {
 }
 
 each_backend!(all_tests);
+
+/// `?` in a function returning `io::Result`: each error keeps a kind a caller can act on.
+#[test]
+fn notify_and_timer_errors_convert_to_io_errors() {
+    use selectio::{NotifyError, TimerError};
+    let kind = |e: NotifyError<u8>| std::io::Error::from(e).kind();
+    assert_eq!(kind(NotifyError::Full(1)), std::io::ErrorKind::WouldBlock);
+    assert_eq!(kind(NotifyError::Closed(1)), std::io::ErrorKind::BrokenPipe);
+    let wake = std::io::Error::from_raw_os_error(libc_ebadf());
+    let io = std::io::Error::from(NotifyError::Io(wake, 1u8));
+    assert_eq!(
+        io.raw_os_error(),
+        Some(libc_ebadf()),
+        "the wake's own error"
+    );
+    let timer = std::io::Error::from(TimerError::Overflow);
+    assert_eq!(timer.kind(), std::io::ErrorKind::Other);
+    assert!(timer.to_string().contains("timer store is full"), "{timer}");
+}
+
+/// EBADF's number, the same on every Unix and Windows' CRT.
+fn libc_ebadf() -> i32 {
+    9
+}
