@@ -10,147 +10,159 @@
 //! cargo bench --bench timeouts --features polling        # 300 rounds, ~10 s
 //! SELECTIO_BENCH_ROUNDS=50 cargo bench --bench timeouts  # quicker
 //! ```
-#![cfg(unix)]
 
-use std::io::{self, Write};
-use std::time::{Duration, Instant};
-
-use selectio::{Events, Interest, Mode, Selector, Source, Token};
-
-const TIMEOUTS: [Duration; 3] = [
-    Duration::from_micros(100),
-    Duration::from_millis(1),
-    Duration::from_micros(3_100),
-];
-
-/// One way of waiting `t` with nothing ready.
-trait Contender {
-    fn name(&self) -> String;
-    fn wait(&mut self, t: Duration) -> io::Result<()>;
+#[cfg(not(unix))]
+fn main() {
+    println!("timeouts: Unix only (it waits on an idle pipe)");
 }
 
-/// A selectio backend with an idle pipe registered.
-struct Backend<S: Selector> {
-    selector: S,
-    events: Events<S>,
-    _pipe: (selectio::pipe::PipeReader, selectio::pipe::PipeWriter),
+#[cfg(unix)]
+fn main() -> std::io::Result<()> {
+    unix::main()
 }
 
-impl<S: Selector> Backend<S> {
-    fn new() -> io::Result<Backend<S>> {
-        let selector = S::new()?;
-        let pipe = selectio::pipe::pipe()?;
-        let token = Token(1);
-        selector.register(pipe.0.raw_source(), token, Interest::READABLE, Mode::Level)?;
-        Ok(Backend {
-            selector,
-            events: Events::with_capacity(64)?,
-            _pipe: pipe,
-        })
+#[cfg(unix)]
+mod unix {
+    use std::io::{self, Write};
+    use std::time::{Duration, Instant};
+
+    use selectio::{Events, Interest, Mode, Selector, Source, Token};
+
+    const TIMEOUTS: [Duration; 3] = [
+        Duration::from_micros(100),
+        Duration::from_millis(1),
+        Duration::from_micros(3_100),
+    ];
+
+    /// One way of waiting `t` with nothing ready.
+    trait Contender {
+        fn name(&self) -> String;
+        fn wait(&mut self, t: Duration) -> io::Result<()>;
     }
-}
 
-impl<S: Selector> Contender for Backend<S> {
-    fn name(&self) -> String {
-        format!("selectio {}", self.selector.name())
+    /// A selectio backend with an idle pipe registered.
+    struct Backend<S: Selector> {
+        selector: S,
+        events: Events<S>,
+        _pipe: (selectio::pipe::PipeReader, selectio::pipe::PipeWriter),
     }
-    fn wait(&mut self, t: Duration) -> io::Result<()> {
-        self.selector.select(&mut self.events, Some(t))
+
+    impl<S: Selector> Backend<S> {
+        fn new() -> io::Result<Backend<S>> {
+            let selector = S::new()?;
+            let pipe = selectio::pipe::pipe()?;
+            let token = Token(1);
+            selector.register(pipe.0.raw_source(), token, Interest::READABLE, Mode::Level)?;
+            Ok(Backend {
+                selector,
+                events: Events::with_capacity(64)?,
+                _pipe: pipe,
+            })
+        }
     }
-}
 
-/// `polling::Poller` used directly, with the same idle pipe.
-struct PollingDirect {
-    poller: polling::Poller,
-    events: polling::Events,
-    pipe: (selectio::pipe::PipeReader, selectio::pipe::PipeWriter),
-}
+    impl<S: Selector> Contender for Backend<S> {
+        fn name(&self) -> String {
+            format!("selectio {}", self.selector.name())
+        }
+        fn wait(&mut self, t: Duration) -> io::Result<()> {
+            self.selector.select(&mut self.events, Some(t))
+        }
+    }
 
-impl PollingDirect {
-    fn new() -> io::Result<PollingDirect> {
-        let poller = polling::Poller::new()?;
-        let pipe = selectio::pipe::pipe()?;
-        // SAFETY: the pipe lives in the struct beside the poller and is deleted in `drop`.
-        #[allow(unsafe_code)]
-        unsafe {
-            poller.add(&pipe.0, polling::Event::readable(1))?
+    /// `polling::Poller` used directly, with the same idle pipe.
+    struct PollingDirect {
+        poller: polling::Poller,
+        events: polling::Events,
+        pipe: (selectio::pipe::PipeReader, selectio::pipe::PipeWriter),
+    }
+
+    impl PollingDirect {
+        fn new() -> io::Result<PollingDirect> {
+            let poller = polling::Poller::new()?;
+            let pipe = selectio::pipe::pipe()?;
+            // SAFETY: the pipe lives in the struct beside the poller and is deleted in `drop`.
+            #[allow(unsafe_code)]
+            unsafe {
+                poller.add(&pipe.0, polling::Event::readable(1))?
+            };
+            Ok(PollingDirect {
+                poller,
+                events: polling::Events::new(),
+                pipe,
+            })
+        }
+    }
+
+    impl Drop for PollingDirect {
+        fn drop(&mut self) {
+            let _ = self.poller.delete(&self.pipe.0);
+        }
+    }
+
+    impl Contender for PollingDirect {
+        fn name(&self) -> String {
+            "polling used directly".to_string()
+        }
+        fn wait(&mut self, t: Duration) -> io::Result<()> {
+            self.events.clear();
+            self.poller.wait(&mut self.events, Some(t)).map(drop)
+        }
+    }
+
+    pub(crate) fn main() -> io::Result<()> {
+        let rounds: usize = match std::env::var("SELECTIO_BENCH_ROUNDS") {
+            Ok(v) => v
+                .parse()
+                .map_err(|e| io::Error::other(format!("rounds: {e}")))?,
+            Err(_) => 300,
         };
-        Ok(PollingDirect {
-            poller,
-            events: polling::Events::new(),
-            pipe,
-        })
-    }
-}
-
-impl Drop for PollingDirect {
-    fn drop(&mut self) {
-        let _ = self.poller.delete(&self.pipe.0);
-    }
-}
-
-impl Contender for PollingDirect {
-    fn name(&self) -> String {
-        "polling used directly".to_string()
-    }
-    fn wait(&mut self, t: Duration) -> io::Result<()> {
-        self.events.clear();
-        self.poller.wait(&mut self.events, Some(t)).map(drop)
-    }
-}
-
-fn main() -> io::Result<()> {
-    let rounds: usize = match std::env::var("SELECTIO_BENCH_ROUNDS") {
-        Ok(v) => v
-            .parse()
-            .map_err(|e| io::Error::other(format!("rounds: {e}")))?,
-        Err(_) => 300,
-    };
-    let mut contenders: Vec<Box<dyn Contender>> = vec![Box::new(PollingDirect::new()?)];
-    #[cfg(selectio_epoll)]
-    contenders.push(Box::new(Backend::<selectio::backends::Epoll>::new()?));
-    #[cfg(selectio_kqueue)]
-    contenders.push(Box::new(Backend::<selectio::backends::Kqueue>::new()?));
-    #[cfg(selectio_poll)]
-    contenders.push(Box::new(Backend::<selectio::backends::Poll>::new()?));
-    #[cfg(selectio_polling)]
-    contenders.push(Box::new(Backend::<selectio::backends::Polling>::new()?));
-    // samples[contender][timeout] = the waits, in µs.
-    let mut samples = vec![vec![Vec::with_capacity(rounds); TIMEOUTS.len()]; contenders.len()];
-    for round in 0..rounds {
-        for k in 0..contenders.len() {
-            let c = (k + round) % contenders.len();
-            for (i, &t) in TIMEOUTS.iter().enumerate() {
-                let start = Instant::now();
-                contenders[c].wait(t)?;
-                samples[c][i].push(start.elapsed().as_secs_f64() * 1e6);
+        let mut contenders: Vec<Box<dyn Contender>> = vec![Box::new(PollingDirect::new()?)];
+        #[cfg(selectio_epoll)]
+        contenders.push(Box::new(Backend::<selectio::backends::Epoll>::new()?));
+        #[cfg(selectio_kqueue)]
+        contenders.push(Box::new(Backend::<selectio::backends::Kqueue>::new()?));
+        #[cfg(selectio_poll)]
+        contenders.push(Box::new(Backend::<selectio::backends::Poll>::new()?));
+        #[cfg(selectio_polling)]
+        contenders.push(Box::new(Backend::<selectio::backends::Polling>::new()?));
+        // samples[contender][timeout] = the waits, in µs.
+        let mut samples = vec![vec![Vec::with_capacity(rounds); TIMEOUTS.len()]; contenders.len()];
+        for round in 0..rounds {
+            for k in 0..contenders.len() {
+                let c = (k + round) % contenders.len();
+                for (i, &t) in TIMEOUTS.iter().enumerate() {
+                    let start = Instant::now();
+                    contenders[c].wait(t)?;
+                    samples[c][i].push(start.elapsed().as_secs_f64() * 1e6);
+                }
             }
         }
-    }
-    let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "Idle select(Some(t)) wait, µs: lowest / median of {rounds} (never below t)\n"
-    )?;
-    write!(out, "| {:<24} |", "contender")?;
-    for t in TIMEOUTS {
-        write!(out, " {:>21} |", format!("t = {t:?}"))?;
-    }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "|{}|{}",
-        "-".repeat(26),
-        "-----------------------|".repeat(3)
-    )?;
-    for (c, contender) in contenders.iter().enumerate() {
-        write!(out, "| {:<24} |", contender.name())?;
-        for waits in &mut samples[c] {
-            waits.sort_by(f64::total_cmp);
-            let (low, median) = (waits[0], waits[waits.len() / 2]);
-            write!(out, " {:>21} |", format!("{low:.0} / {median:.0}"))?;
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "Idle select(Some(t)) wait, µs: lowest / median of {rounds} (never below t)\n"
+        )?;
+        write!(out, "| {:<24} |", "contender")?;
+        for t in TIMEOUTS {
+            write!(out, " {:>21} |", format!("t = {t:?}"))?;
         }
         writeln!(out)?;
+        writeln!(
+            out,
+            "|{}|{}",
+            "-".repeat(26),
+            "-----------------------|".repeat(3)
+        )?;
+        for (c, contender) in contenders.iter().enumerate() {
+            write!(out, "| {:<24} |", contender.name())?;
+            for waits in &mut samples[c] {
+                waits.sort_by(f64::total_cmp);
+                let (low, median) = (waits[0], waits[waits.len() / 2]);
+                write!(out, " {:>21} |", format!("{low:.0} / {median:.0}"))?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
     }
-    Ok(())
 }

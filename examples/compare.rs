@@ -6,10 +6,13 @@
 //! ```sh
 //! cargo run --release --example compare                      # 10 rounds x 2 s, ~10 min
 //! cargo run --release --example compare -- --quick           # 3 rounds x 0.5 s, ~1 min
-//! cargo run --release --example compare --features polling   # adds EventLoop<Polling>
 //! cargo run --release --example compare --features conformance -- --check-allocs
 //! cargo run --release --example compare -- --help            # every flag
 //! ```
+//!
+//! Every backend this host runs takes part without `--features`: the crate's
+//! dev-dependency on itself turns the `polling` backend on for its examples, tests and
+//! benches only, never for the library's users.
 //!
 //! Contenders are interleaved: all their servers run at once and the client gives them
 //! load in turn in short slices (`--slice`, 0.1 s), `--duration` per contender per round;

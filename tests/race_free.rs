@@ -332,6 +332,63 @@ fn listen_reports_connections_queued_before_the_first_select<S: TestSelector>() 
     }
 }
 
+/// Listens on `socket` through the loop, takes one connection and closes it from the
+/// server's side first, as a server ending a session does: that end then waits in
+/// FIN_WAIT_2 / TIME_WAIT, holding the port, after the listener is gone.
+fn serve_one_closing_first<S: TestSelector>(el: &mut El<S>, socket: TcpSocket) -> SocketAddr {
+    let listener = el.listen(socket, 16, LISTEN).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    wait_for(el, &mut Rec::default(), LISTEN, R);
+    // accept_all drops what it accepts: the server's close comes first.
+    assert_eq!(accept_all(|| listener.accept()), 1);
+    // Blocking: returns once the server's FIN arrived.
+    assert_eq!(
+        client.read(&mut [0u8; 1]).unwrap(),
+        0,
+        "EOF after the server's close"
+    );
+    drop(client);
+    el.deregister(&listener).unwrap();
+    addr
+}
+
+/// A server restarted on its port listens again while connections it closed first still
+/// hold the port: `TcpSocket` carries `SO_REUSEADDR` from its creation on Unix, as std's
+/// `TcpListener::bind` sets it, and `set_reuseaddr(false)` before `bind` opts out.
+fn listen_restarts_on_a_port_its_closed_connections_hold<S: TestSelector>() {
+    let mut el = new_loop::<S>();
+    let ctx = ctx(&el, "restart", Mode::Level);
+    let socket = TcpSocket::v4().unwrap();
+    socket.bind(localhost()).unwrap();
+    let addr = serve_one_closing_first(&mut el, socket);
+    let again = TcpSocket::v4().unwrap();
+    let rebound = again.bind(addr);
+    #[cfg(unix)]
+    {
+        rebound.unwrap_or_else(|e| panic!("{ctx}: rebinding {addr}: {e}"));
+        serve_one_closing_first(&mut el, again);
+        let opted_out = TcpSocket::v4().unwrap();
+        opted_out.set_reuseaddr(false).unwrap();
+        assert!(!opted_out.reuseaddr().unwrap(), "{ctx}");
+        // Where the kernel refuses a port held by TIME_WAIT to a socket without the
+        // option (Linux inet_csk_bind_conflict: both sockets need it).
+        #[cfg(selectio_linux_like)]
+        assert_eq!(
+            opted_out.bind(addr).map_err(|e| e.kind()),
+            Err(ErrorKind::AddrInUse),
+            "{ctx}: set_reuseaddr(false) before bind is respected"
+        );
+    }
+    // Windows keeps SO_REUSEADDR off (it would let a socket steal a port in use).
+    #[cfg(windows)]
+    {
+        assert!(!again.reuseaddr().unwrap(), "{ctx}");
+        drop(rebound);
+    }
+    assert_empty(&el);
+}
+
 /// A std listener with connections already queued, adopted with `from_std` and
 /// registered afterwards, is reported readable in the first iteration, in every mode.
 fn adopted_listener_with_queued_connections_is_readable<S: TestSelector>() {
@@ -637,6 +694,7 @@ macro_rules! all_tests {
             tcp_connect_is_writable_and_usable,
             tcp_connect_refused_is_the_same_on_every_backend,
             listen_reports_connections_queued_before_the_first_select,
+            listen_restarts_on_a_port_its_closed_connections_hold,
             adopted_listener_with_queued_connections_is_readable,
             unsupported_mode_is_refused_and_registers_nothing,
             wrong_address_family_is_invalid_input,

@@ -9,10 +9,12 @@ per-connection logic (a raw epoll loop - the reference -, a raw poll(2) loop, mi
 the polling crate used directly) on a TCP echo workload, then times an idle-scaling
 ping-pong. Prints a table per configuration and writes Markdown, JSON and SVG charts.
 
-Usage: cargo run --release --example compare [--features polling] -- [OPTIONS]
+Usage: cargo run --release --example compare -- [OPTIONS]
 
 Options:
-  --quick               3 rounds x 0.5 s and a short idle-scaling run (about a minute)
+  --quick               3 rounds x 0.5 s and a short idle-scaling run (about a minute):
+                        checks that every contender works, too short to judge the
+                        targets (that needs 6 rounds or more)
   --rounds N            rounds per configuration; a round gives every contender
                         --duration of measured load (default 10)
   --duration SECS       measured load of one contender in one round, cut into slices
@@ -59,8 +61,9 @@ summed CPU / requests, latency quantiles over all its requests of the round.
 
 Every echoed byte is checked; any mismatch or I/O error makes the exit status 1.
 Ratios are paired within a round (contender / raw epoll of the same round), then
-summarised as median [min-max] over the rounds. Absolute numbers vary between machines;
-only the ratios of one run compare.
+summarised as median [min-max] over the rounds: a median of ratios, which can differ from
+the ratio of two medians, as those may come from different rounds. Absolute numbers vary
+between machines; only the ratios of one run compare.
 ";
 
 /// Where the server and client threads run.

@@ -4,7 +4,13 @@
 use std::fmt::Write as _;
 
 use crate::contenders::{RAW_EPOLL, TARGETS};
-use crate::stats::{median_ci, Summary};
+use crate::stats::{median_ci, Summary, CI_LEVEL, CI_MIN_ROUNDS};
+
+/// What a paired ratio is, in one line of stdout above the first table.
+pub const PAIRED_RATIO: &str = "Paired ratio: the two contenders' ratio within each round \
+     (same seconds, interleaved slices), then its median [min–max] over the rounds; a \
+     median of ratios, so it can differ from the ratio of the two medians beside it, \
+     which may come from different rounds.";
 
 /// One contender in one round.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,6 +63,8 @@ pub struct Report {
     pub idle: Vec<IdleRow>,
     pub idle_notes: Vec<String>,
     pub check_allocs: bool,
+    /// `--quick`: a smoke run, too short to judge the targets.
+    pub quick: bool,
 }
 
 /// A paired ratio and whether it meets its bound.
@@ -70,14 +78,31 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn met(&self) -> bool {
-        self.ratio.median >= self.bound
+    /// Whether the median reaches the bound; `None` when the run has too few rounds for
+    /// a confidence interval, which is then too short to judge a bound a few percent
+    /// from 1.
+    pub fn met(&self) -> Option<bool> {
+        self.ci.map(|_| self.ratio.median >= self.bound)
+    }
+
+    fn met_cell(&self) -> String {
+        match self.met() {
+            Some(true) => "yes".into(),
+            Some(false) => "NO".into(),
+            None => "not judged".into(),
+        }
     }
 }
 
 impl Report {
-    fn index(&self, name: &str) -> Option<usize> {
+    pub fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| *n == name)
+    }
+
+    /// The value of a `meta` line.
+    pub fn meta_value(&self, key: &str) -> Option<&str> {
+        let line = self.meta.iter().find(|(k, _)| *k == key);
+        line.map(|(_, v)| v.as_str())
     }
 
     /// `f(a, b)` of contenders `a` and `b` in every round.
@@ -115,7 +140,7 @@ impl Report {
             let target = |what, ratios: Vec<f64>| Target {
                 what,
                 ratio: Summary::of(&ratios),
-                ci: median_ci(&ratios, 0.95),
+                ci: median_ci(&ratios, CI_LEVEL),
                 bound,
             };
             let rps = Self::paired_ratios(c, i, j, |x, y| x.rps / y.rps);
@@ -208,14 +233,48 @@ impl Report {
             rows.push(vec![
                 t.what.clone(),
                 ratio_cell(t.ratio),
-                t.ci.map_or("(too few rounds)".into(), |(lo, hi)| {
-                    format!("[{lo:.3}–{hi:.3}]")
-                }),
+                t.ci.map_or(
+                    format!("none: {CI_MIN_ROUNDS}+ rounds needed"),
+                    |(lo, hi)| format!("[{lo:.3}–{hi:.3}]"),
+                ),
                 format!("≥ {:.2}", t.bound),
-                if t.met() { "yes" } else { "NO" }.into(),
+                t.met_cell(),
             ]);
         }
         rows
+    }
+
+    /// What this run can and cannot tell, when its targets were not judged (a quick run,
+    /// or fewer rounds than a confidence interval needs).
+    pub fn limits(&self) -> Option<String> {
+        let rounds = self
+            .configs
+            .iter()
+            .flat_map(|c| c.runs.first())
+            .map(Vec::len);
+        let rounds = rounds.min()?;
+        if rounds >= CI_MIN_ROUNDS {
+            return None;
+        }
+        let what = if self.quick {
+            "This was a quick run"
+        } else {
+            "This run was short"
+        };
+        Some(format!(
+            "{what} ({rounds} round{} per configuration). It can tell that every contender \
+             served the load and echoed every byte intact (the mismatches and errors \
+             columns; the exit status is 1 otherwise), and show the ratios roughly. It \
+             cannot tell whether a target is met: a 95 % confidence interval of a median \
+             needs {CI_MIN_ROUNDS} rounds or more, and with fewer a difference of a few \
+             percent may be noise, so the targets say \"not judged\". For the verdicts, {}.",
+            if rounds == 1 { "" } else { "s" },
+            if self.quick {
+                "run without --quick (10 rounds × 2 s, about 10 minutes)"
+            } else {
+                "run with --rounds 10 (the default)"
+            }
+        ))
     }
 
     pub fn idle_rows(&self) -> Vec<Vec<String>> {
@@ -240,6 +299,8 @@ impl Report {
              short slices interleaved with the other contenders' slices, the ratio is \
              taken within the round, and the table shows the median and the range over \
              rounds. \
+             A median of ratios can differ from the ratio of the two medians beside it: \
+             each median may come from a different round. \
              \"vs raw epoll\" above 1 is faster than the reference; \"CPU vs raw epoll\" \
              below 1 costs less server CPU per request. A target is met when its median \
              reaches the bound; its 95 % confidence interval (order statistics of the \
@@ -255,7 +316,7 @@ impl Report {
                 let _ = write!(md, "\n{}", table(&targets));
             }
         }
-        let _ = write!(md, "\n![throughput ratios]({chart})\n");
+        let _ = write!(md, "\n![req/s and CPU per request vs raw epoll]({chart})\n");
         md.push_str("\n## Idle scaling: N idle registered sockets + one pipe ping-pong\n\n");
         for note in &self.idle_notes {
             let _ = writeln!(md, "{note}\n");
@@ -265,6 +326,9 @@ impl Report {
         }
         if let Some(chart) = idle_chart {
             let _ = write!(md, "\n![idle scaling]({chart})\n");
+        }
+        if let Some(limits) = self.limits() {
+            let _ = write!(md, "\n## What this run can tell\n\n{limits}\n");
         }
         md
     }
@@ -348,7 +412,7 @@ impl Report {
                         num(hi)
                     )),
                     num(t.bound),
-                    t.met()
+                    t.met().map_or("null".into(), |m| m.to_string())
                 )
             })
             .collect();
@@ -447,9 +511,92 @@ fn summary_json(s: Summary) -> String {
     )
 }
 
+/// A report of `rounds` rounds of one configuration of raw epoll, `EventLoop<Epoll>`
+/// and mio, with made-up figures (for the tests of the report and the chart).
+#[cfg(test)]
+pub fn sample(rounds: usize, quick: bool) -> Report {
+    use crate::contenders::{EL_EPOLL, MIO};
+    let run = |rps: f64, cpu_ns: f64| Run {
+        rps,
+        cpu_ns,
+        requests: 1000,
+        ..Run::default()
+    };
+    // EventLoop<Epoll> 1 % slower than raw epoll in every round, mio 1 % faster.
+    let runs = [1.0, 0.99, 1.01]
+        .map(|f| {
+            (0..rounds)
+                .map(|r| run(f * (1000.0 + r as f64), 5000.0 / f))
+                .collect()
+        })
+        .to_vec();
+    Report {
+        meta: vec![("rounds", format!("{rounds} × 0.5 s per contender"))],
+        names: vec![RAW_EPOLL, EL_EPOLL, MIO],
+        configs: vec![Config {
+            connections: 1,
+            message: 64,
+            pipeline: 1,
+            runs,
+        }],
+        idle: Vec::new(),
+        idle_notes: Vec::new(),
+        check_allocs: false,
+        quick,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quick_run_judges_no_target_and_says_what_it_can_tell() {
+        let report = sample(3, true);
+        let c = &report.configs[0];
+        let targets = report.targets(c);
+        assert!(!targets.is_empty());
+        assert!(targets.iter().all(|t| t.met().is_none()), "{targets:?}");
+        let rows = report.target_rows(c);
+        for row in &rows[1..] {
+            assert_eq!(
+                row.last().map(String::as_str),
+                Some("not judged"),
+                "{row:?}"
+            );
+            assert!(row.iter().all(|cell| cell != "NO"), "{row:?}");
+        }
+        let limits = report.limits().expect("a quick run has limits");
+        assert!(limits.contains("every byte") && limits.contains("cannot tell"));
+        assert!(limits.contains("without --quick"), "{limits}");
+        assert!(report.json().contains("\"met\": null"));
+        assert!(report.markdown("r.svg", None).contains(&limits));
+        // Not quick, but as short: the same limits, and the advice is more rounds.
+        let short = sample(3, false).limits().expect("3 rounds are too few");
+        assert!(short.contains("--rounds"), "{short}");
+    }
+
+    #[test]
+    fn a_full_run_judges_every_target() {
+        let report = sample(10, false);
+        let c = &report.configs[0];
+        let met: Vec<_> = report.targets(c).iter().map(Target::met).collect();
+        // EventLoop<Epoll> ÷ raw epoll: 0.99, met; ÷ mio: 0.98, missed (both metrics).
+        assert_eq!(met, [Some(true), Some(true), Some(false), Some(false)]);
+        let cells: Vec<String> = report.target_rows(c)[1..]
+            .iter()
+            .filter_map(|row| row.last().cloned())
+            .collect();
+        assert_eq!(cells, ["yes", "yes", "NO", "NO"]);
+        assert_eq!(report.limits(), None);
+        assert!(!report.json().contains("\"met\": null"));
+    }
+
+    #[test]
+    fn the_paired_ratio_line_is_one_line_and_names_the_medians() {
+        assert!(!PAIRED_RATIO.contains('\n'));
+        assert!(PAIRED_RATIO.contains("median of ratios") && PAIRED_RATIO.contains("medians"));
+    }
 
     #[test]
     fn json_strings_and_numbers_are_escaped() {

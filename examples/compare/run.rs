@@ -87,6 +87,7 @@ pub fn main(s: Settings) -> io::Result<bool> {
     for (k, v) in &meta {
         println!("{k}: {v}");
     }
+    println!("{}", report::PAIRED_RATIO);
     let grid: Vec<(usize, usize)> = s
         .connections
         .iter()
@@ -107,6 +108,7 @@ pub fn main(s: Settings) -> io::Result<bool> {
         idle: Vec::new(),
         idle_notes: Vec::new(),
         check_allocs: s.check_allocs,
+        quick: s.quick,
     };
     for &(connections, message) in &grid {
         let load = Load {
@@ -131,6 +133,9 @@ pub fn main(s: Settings) -> io::Result<bool> {
     report.idle_notes = notes;
     print_idle(&report);
     write_files(&report, &s)?;
+    if let Some(limits) = report.limits() {
+        println!("\n{limits}");
+    }
     Ok(verdict(&report))
 }
 
@@ -585,6 +590,8 @@ fn meta(
 ) -> Vec<(&'static str, String)> {
     let (on, off) = contenders::backends();
     let mut backends = on.join(", ");
+    // The crate's dev-dependency on itself adds `polling` to whatever features the
+    // command asks for; `--no-default-features` still leaves epoll and poll out.
     if !off.is_empty() {
         backends.push_str(&format!(
             " (not compiled in: {}; add them with --features)",
@@ -607,6 +614,16 @@ fn meta(
             all.iter().map(|c| c.name).collect::<Vec<_>>().join(", "),
         ),
         ("pinning", plan.text.clone()),
+        (
+            "run",
+            if s.quick {
+                "quick (--quick): a smoke run that checks every contender works; too few \
+                 rounds to judge the targets"
+                    .into()
+            } else {
+                "full".into()
+            },
+        ),
         (
             "grid",
             format!(

@@ -99,6 +99,13 @@ impl Summary {
     }
 }
 
+/// The confidence level of the intervals the report gives.
+pub const CI_LEVEL: f64 = 0.95;
+
+/// The fewest rounds whose min–max covers the median at [`CI_LEVEL`]
+/// (`1 - 2·½⁶` = 96.9 %; five give 93.75 %).
+pub const CI_MIN_ROUNDS: usize = 6;
+
 /// A distribution-free confidence interval for the median of `values`: the order
 /// statistics `[x(k), x(n+1-k)]` with the largest `k` whose coverage,
 /// `1 - 2·P(Binomial(n, ½) < k)`, is at least `level` (for 10 rounds and 95 %: the 2nd
@@ -157,6 +164,9 @@ mod tests {
         assert_eq!(median_ci(&v[24..], 0.95), Some((1.0, 6.0)));
         assert_eq!(median_ci(&v[25..], 0.95), None);
         assert_eq!(median_ci(&[1.0, f64::NAN, 2.0], 0.5), Some((1.0, 2.0)));
+        let fewest: Vec<f64> = (0..CI_MIN_ROUNDS).map(|i| i as f64).collect();
+        assert!(median_ci(&fewest, CI_LEVEL).is_some());
+        assert!(median_ci(&fewest[1..], CI_LEVEL).is_none());
     }
 
     #[test]

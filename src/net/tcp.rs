@@ -18,6 +18,27 @@ use crate::Source;
 /// through the `EventLoop`'s race-free `connect`/`listen`).
 ///
 /// Non-blocking and close-on-exec from birth.
+///
+/// # `SO_REUSEADDR`
+///
+/// On Unix a new socket has `SO_REUSEADDR` set, as std's and mio's
+/// `TcpListener::bind` do, so that a server restarted on its port binds even while
+/// connections it closed are still in `TIME_WAIT`. The option only counts at
+/// [`bind`](TcpSocket::bind), so the socket carries it from its creation; to opt out,
+/// call [`set_reuseaddr(false)`](TcpSocket::set_reuseaddr) before `bind`. On Windows it
+/// stays off: there `SO_REUSEADDR` lets another socket take over a port in use.
+///
+/// ```
+/// use selectio::net::TcpSocket;
+///
+/// let socket = TcpSocket::v4()?;
+/// assert_eq!(socket.reuseaddr()?, cfg!(unix));
+/// socket.set_reuseaddr(false)?; // opt out: bind fails while the port is in TIME_WAIT
+/// socket.bind(([127, 0, 0, 1], 0).into())?;
+/// let listener = socket.listen(128)?;
+/// # drop(listener);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpSocket {
     inner: Socket,
     /// Whether it is IPv6, when known from its creation: Windows cannot tell the family
@@ -26,13 +47,14 @@ pub struct TcpSocket {
 }
 
 impl TcpSocket {
-    /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC)`).
+    /// A new IPv4 TCP socket (`socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC)`),
+    /// with `SO_REUSEADDR` on Unix (see [`TcpSocket`]).
     #[doc(alias = "socket")]
     pub fn v4() -> io::Result<TcpSocket> {
         TcpSocket::new(Domain::IPV4)
     }
 
-    /// A new IPv6 TCP socket.
+    /// A new IPv6 TCP socket, with `SO_REUSEADDR` on Unix (see [`TcpSocket`]).
     pub fn v6() -> io::Result<TcpSocket> {
         TcpSocket::new(Domain::IPV6)
     }
@@ -44,6 +66,11 @@ impl TcpSocket {
 
     fn new(domain: Domain) -> io::Result<TcpSocket> {
         let inner = sys::new_socket(domain, Type::STREAM)?;
+        // Set here rather than in `listen`: it must be in place before bind(2), which
+        // the user calls between creation and listen. Windows keeps the default off,
+        // as std does: there it would let another socket steal the port.
+        #[cfg(not(windows))]
+        inner.set_reuse_address(true)?;
         let v6 = Some(domain == Domain::IPV6);
         Ok(TcpSocket { inner, v6 })
     }
@@ -121,7 +148,9 @@ impl TcpSocket {
         }
     }
 
-    /// Sets `SO_REUSEADDR`: bind to a local address still in `TIME_WAIT`.
+    /// Sets `SO_REUSEADDR`: bind to a local address still in `TIME_WAIT`. On by
+    /// default on Unix (see [`TcpSocket`]); only a change made before
+    /// [`bind`](TcpSocket::bind) has an effect.
     pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
         self.inner.set_reuse_address(reuse)
     }
@@ -258,12 +287,11 @@ pub struct TcpListener {
 pub type TcpAcceptor = TcpListener;
 
 impl TcpListener {
-    /// Creates a socket for `addr`, sets `SO_REUSEADDR` (not on Windows, where it lets
-    /// another socket steal the port), binds it and listens with a backlog of 1024.
+    /// Creates a socket for `addr` (with `SO_REUSEADDR` on Unix, not on Windows, where
+    /// it lets another socket steal the port: see [`TcpSocket`]), binds it and listens
+    /// with a backlog of 1024.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let socket = TcpSocket::for_addr(addr)?;
-        #[cfg(not(windows))]
-        socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
         socket.listen(1024)
     }

@@ -200,6 +200,26 @@ fn vectored_io_and_peek() {
     assert_eq!(&peeked[..5], b"hello", "peek left the data for read");
 }
 
+/// `SO_REUSEADDR` is on from creation on Unix, as std's `TcpListener::bind` sets it
+/// (it must be in place before bind); off on Windows, where it would let another socket
+/// take the port. The opt-out sticks.
+#[test]
+fn new_sockets_have_reuseaddr_on_unix_only() {
+    let v6 = (std::net::Ipv6Addr::LOCALHOST, 0).into();
+    let sockets = [
+        ("v4", TcpSocket::v4()),
+        ("v6", TcpSocket::v6()),
+        ("for_addr v4", TcpSocket::for_addr(localhost())),
+        ("for_addr v6", TcpSocket::for_addr(v6)),
+    ];
+    for (what, socket) in sockets {
+        let socket = socket.unwrap();
+        assert_eq!(socket.reuseaddr().unwrap(), cfg!(unix), "{what}");
+        socket.set_reuseaddr(false).unwrap();
+        assert!(!socket.reuseaddr().unwrap(), "{what}: opted out");
+    }
+}
+
 #[test]
 fn options_round_trip() {
     let socket = TcpSocket::v4().unwrap();
