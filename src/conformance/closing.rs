@@ -153,7 +153,7 @@ fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_bet
                     format!("8 new {kind:?} fds did not reuse number {n}")
                 });
             };
-            let what = format_args!("register of a new {kind:?} fd reusing the number {n}");
+            let what = format!("register of a new {kind:?} fd reusing the number {n}");
             match cx.sel.register(n, T2, Interest::READABLE, Mode::Level) {
                 Ok(()) => {}
                 Err(e) if !select_between && e.kind() == io::ErrorKind::AlreadyExists => {

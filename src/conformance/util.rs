@@ -247,14 +247,14 @@ impl<S: Selector> Cx<S> {
     /// `register`, which must succeed.
     #[track_caller]
     pub(crate) fn register(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) {
-        let what = format_args!("register(fd {fd}, {token:?}, {interest:?}, {mode:?})");
+        let what = format!("register(fd {fd}, {token:?}, {interest:?}, {mode:?})");
         self.ok(self.sel.register(fd, token, interest, mode), what)
     }
 
     /// `reregister`, which must succeed.
     #[track_caller]
     pub(crate) fn reregister(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) {
-        let what = format_args!("reregister(fd {fd}, {token:?}, {interest:?}, {mode:?})");
+        let what = format!("reregister(fd {fd}, {token:?}, {interest:?}, {mode:?})");
         self.ok(self.sel.reregister(fd, token, interest, mode), what)
     }
 
