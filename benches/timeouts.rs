@@ -1,6 +1,7 @@
 //! How precisely each backend waits out a timeout with no event: the lowest and median
 //! time a `select(Some(t))` on an idle pipe takes, for t = 100 µs, 1 ms and 3.1 ms, beside
-//! the `polling` crate used directly, in one run.
+//! the `polling` crate used directly and an `EventLoop` timer of `t` (tick 10 µs) on each
+//! backend, in one run.
 //!
 //! Each round asks every contender once per timeout, in an order that rotates between
 //! rounds, so drift of the machine spreads over all of them. Nothing here is asserted:
@@ -70,7 +71,51 @@ mod unix {
         }
     }
 
-    /// `polling::Poller` used directly, with the same idle pipe.
+    /// An `EventLoop` timer of `t` with a 10 µs tick (the finest), run until it fires.
+struct LoopTimer<S: Selector> {
+    el: selectio::EventLoop<Fired, S>,
+    fired: Fired,
+}
+
+/// The handler: notes that the timer fired.
+#[derive(Debug, Default)]
+struct Fired(bool);
+
+impl<S: Selector> selectio::Handler<S> for Fired {
+    type Timeout = ();
+    type Message = ();
+    fn timeout(&mut self, _: &mut selectio::EventLoop<Self, S>, _: ()) {
+        self.0 = true;
+    }
+}
+
+impl<S: Selector> LoopTimer<S> {
+    fn new() -> io::Result<LoopTimer<S>> {
+        let el = selectio::EventLoop::builder()
+            .timer_tick(Duration::from_micros(10))
+            .build()?;
+        Ok(LoopTimer {
+            el,
+            fired: Fired(false),
+        })
+    }
+}
+
+impl<S: Selector> Contender for LoopTimer<S> {
+    fn name(&self) -> String {
+        format!("EventLoop timer, {}", self.el.selector().name())
+    }
+    fn wait(&mut self, t: Duration) -> io::Result<()> {
+        self.el.timeout((), t)?;
+        self.fired.0 = false;
+        while !self.fired.0 {
+            self.el.run_once(&mut self.fired, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// `polling::Poller` used directly, with the same idle pipe.
     struct PollingDirect {
         poller: polling::Poller,
         events: polling::Events,
@@ -126,6 +171,14 @@ mod unix {
         contenders.push(Box::new(Backend::<selectio::backends::Poll>::new()?));
         #[cfg(selectio_polling)]
         contenders.push(Box::new(Backend::<selectio::backends::Polling>::new()?));
+        #[cfg(selectio_epoll)]
+        contenders.push(Box::new(LoopTimer::<selectio::backends::Epoll>::new()?));
+        #[cfg(selectio_kqueue)]
+        contenders.push(Box::new(LoopTimer::<selectio::backends::Kqueue>::new()?));
+        #[cfg(selectio_poll)]
+        contenders.push(Box::new(LoopTimer::<selectio::backends::Poll>::new()?));
+        #[cfg(selectio_polling)]
+        contenders.push(Box::new(LoopTimer::<selectio::backends::Polling>::new()?));
         // samples[contender][timeout] = the waits, in µs.
         let mut samples = vec![vec![Vec::with_capacity(rounds); TIMEOUTS.len()]; contenders.len()];
         for round in 0..rounds {

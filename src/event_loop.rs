@@ -34,13 +34,14 @@ use crate::{
     TimerError, TimerWheel, Token,
 };
 
-/// The finest timer tick: the backends' `select` timeouts count in whole milliseconds
-/// (finer ones round up), so a finer tick could not wake the loop any sooner; it would
-/// only make the wheel visit more empty ticks per wake-up, and put timers more than
-/// `slots²` ticks away (a fraction of a second) in its hashed level, whose lower bound
-/// wakes the loop every revolution. Lower it once `select` honours finer timeouts and the
-/// wheel skips empty ticks.
-const MIN_TIMER_TICK: Duration = Duration::from_millis(1);
+/// The finest timer tick. The backends wait out a `select` timeout as precisely as their
+/// kernel allows (`epoll_pwait2`, `ppoll`, kqueue's `timespec`: microseconds, plus the
+/// kernel's timer slack, 50 µs by default on Linux), so ticks finer than a millisecond
+/// mean what they say there. Below 10 µs no kernel wakes the loop any sooner: a finer
+/// tick would only make the wheel visit more empty ticks per wake-up and shorten its
+/// revolution (`slots` ticks), and a timer beyond the revolution wakes the loop once per
+/// revolution until its own comes.
+const MIN_TIMER_TICK: Duration = Duration::from_micros(10);
 
 /// The coarsest timer tick. A tick is how late a timer may fire; beyond an hour that is
 /// no timer resolution any more, and at `Duration::MAX` no timer would ever fire (the
@@ -104,10 +105,15 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
 
     /// The timer resolution (default 1 ms): timers fire at most one tick late.
     ///
-    /// Between 1 ms and 1 hour, else [`build`](Builder::build) fails with
-    /// `InvalidInput`: `select` timeouts count in whole milliseconds, so a finer tick
-    /// cannot wake the loop sooner, and a coarser one is no timer resolution (at
-    /// `Duration::MAX` no timer would ever fire).
+    /// Between 10 µs and 1 hour, else [`build`](Builder::build) fails with
+    /// `InvalidInput`. A sub-millisecond tick means what it says where the backend waits
+    /// out timeouts finer than a millisecond (epoll on Linux 5.11+, poll(2) on Linux and
+    /// the BSDs, kqueue, `polling` on epoll); elsewhere a timer may fire up to a
+    /// millisecond late, never early. No kernel wakes the loop sooner than 10 µs, and a
+    /// tick over an hour is no timer resolution (at `Duration::MAX` no timer would fire).
+    /// A finer tick shortens the wheel's revolution (`slots × tick`), and a timer set
+    /// beyond it wakes the loop once per revolution: raise
+    /// [`timer_wheel_slots`](Builder::timer_wheel_slots) with it.
     pub fn timer_tick(mut self, tick: Duration) -> Self {
         self.timer_tick = tick;
         self
@@ -132,8 +138,8 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
     fn validate(&self) -> io::Result<()> {
         let limit = (u32::MAX / 2) as usize;
         let tick = format!(
-            "timer tick must be between {MIN_TIMER_TICK:?} (select timeouts count in whole \
-             milliseconds) and {MAX_TIMER_TICK:?}, not {:?}",
+            "timer tick must be between {MIN_TIMER_TICK:?} (no kernel wakes the loop sooner) \
+             and {MAX_TIMER_TICK:?}, not {:?}",
             self.timer_tick
         );
         let checks = [

@@ -24,8 +24,8 @@
 //!   elapsed tick of a revolution that holds timers, and a timer more than `slots²` ticks
 //!   away is only known to level 1 by its hashed revolution, so
 //!   [`TimerWheel::next_timeout`] can promise no more than the next revolution. The
-//!   `EventLoop` builder therefore takes ticks from 1 ms (the resolution of `select`
-//!   timeouts) to an hour; finer ticks want a wheel that skips empty ticks first.
+//!   `EventLoop` builder therefore takes ticks from 10 µs (below which no kernel wakes a
+//!   `select` sooner) to an hour.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};

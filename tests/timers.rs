@@ -319,10 +319,25 @@ fn fire_one<S: TestSelector>(tick: Duration, slots: usize, after: Duration) -> (
     (el.selector().selects(), start.elapsed())
 }
 
-fn finest_tick_fires_on_time_without_spinning<S: TestSelector>() {
+fn millisecond_tick_fires_on_time_without_spinning<S: TestSelector>() {
     let (selects, _) = fire_one::<S>(MS, 1024, 100 * MS);
     // The loop sleeps until the timer's tick: a spinning one selects thousands of times.
     assert!(selects <= 10, "{selects} selects");
+}
+
+/// A sub-millisecond tick: a 300 µs timer never fires early, and the loop sleeps until it
+/// (with 100 µs ticks, a spinning loop would select thousands of times in the bound).
+fn sub_millisecond_tick_is_never_early_without_spinning<S: TestSelector>() {
+    let tick = Duration::from_micros(100);
+    let (selects, _) = fire_one::<S>(tick, 1024, Duration::from_micros(300));
+    assert!(selects <= 10, "{selects} selects");
+    // Beyond the revolution (1024 × 100 µs): at most one wake per revolution.
+    let (selects, waited) = fire_one::<S>(tick, 1024, 300 * MS);
+    let revolutions = (waited.as_micros() / (1024 * tick).as_micros()) as usize;
+    assert!(
+        selects <= 2 * revolutions + 10,
+        "{selects} selects in {revolutions} revolutions"
+    );
 }
 
 fn one_slot_wheel_wakes_at_most_once_per_tick<S: TestSelector>() {
@@ -353,10 +368,11 @@ fn coarsest_tick_is_never_early_and_the_loop_sleeps<S: TestSelector>() {
 }
 
 fn timer_tick_outside_its_bounds_is_invalid_input_naming_them<S: TestSelector>() {
+    let finest = Duration::from_micros(10);
     let bad = [
         Duration::ZERO,
         Duration::from_nanos(1),
-        MS - Duration::from_nanos(1),
+        finest - Duration::from_nanos(1),
         Duration::from_secs(3600) + Duration::from_nanos(1),
         Duration::MAX,
     ];
@@ -367,11 +383,11 @@ fn timer_tick_outside_its_bounds_is_invalid_input_naming_them<S: TestSelector>()
             .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{tick:?}");
         let msg = err.to_string();
-        for part in ["timer tick", "1ms", "3600s", &format!("not {tick:?}")] {
+        for part in ["timer tick", "10µs", "3600s", &format!("not {tick:?}")] {
             assert!(msg.contains(part), "{tick:?}: {msg:?} lacks {part:?}");
         }
     }
-    for tick in [MS, Duration::from_secs(3600)] {
+    for tick in [finest, MS, Duration::from_secs(3600)] {
         EventLoop::<Recorder<'_, S>, S>::builder()
             .timer_tick(tick)
             .build()
@@ -382,7 +398,8 @@ fn timer_tick_outside_its_bounds_is_invalid_input_naming_them<S: TestSelector>()
 macro_rules! all_tests {
     ($sel:ty) => {
         backend_tests!($sel;
-            finest_tick_fires_on_time_without_spinning,
+            millisecond_tick_fires_on_time_without_spinning,
+            sub_millisecond_tick_is_never_early_without_spinning,
             one_slot_wheel_wakes_at_most_once_per_tick,
             coarsest_tick_is_never_early_and_the_loop_sleeps,
             timer_tick_outside_its_bounds_is_invalid_input_naming_them,
