@@ -72,50 +72,50 @@ mod unix {
     }
 
     /// An `EventLoop` timer of `t` with a 10 µs tick (the finest), run until it fires.
-struct LoopTimer<S: Selector> {
-    el: selectio::EventLoop<Fired, S>,
-    fired: Fired,
-}
-
-/// The handler: notes that the timer fired.
-#[derive(Debug, Default)]
-struct Fired(bool);
-
-impl<S: Selector> selectio::Handler<S> for Fired {
-    type Timeout = ();
-    type Message = ();
-    fn timeout(&mut self, _: &mut selectio::EventLoop<Self, S>, _: ()) {
-        self.0 = true;
+    struct LoopTimer<S: Selector> {
+        el: selectio::EventLoop<Fired, S>,
+        fired: Fired,
     }
-}
 
-impl<S: Selector> LoopTimer<S> {
-    fn new() -> io::Result<LoopTimer<S>> {
-        let el = selectio::EventLoop::builder()
-            .timer_tick(Duration::from_micros(10))
-            .build()?;
-        Ok(LoopTimer {
-            el,
-            fired: Fired(false),
-        })
-    }
-}
+    /// The handler: notes that the timer fired.
+    #[derive(Debug, Default)]
+    struct Fired(bool);
 
-impl<S: Selector> Contender for LoopTimer<S> {
-    fn name(&self) -> String {
-        format!("EventLoop timer, {}", self.el.selector().name())
-    }
-    fn wait(&mut self, t: Duration) -> io::Result<()> {
-        self.el.timeout((), t)?;
-        self.fired.0 = false;
-        while !self.fired.0 {
-            self.el.run_once(&mut self.fired, None)?;
+    impl<S: Selector> selectio::Handler<S> for Fired {
+        type Timeout = ();
+        type Message = ();
+        fn timeout(&mut self, _: &mut selectio::EventLoop<Self, S>, _: ()) {
+            self.0 = true;
         }
-        Ok(())
     }
-}
 
-/// `polling::Poller` used directly, with the same idle pipe.
+    impl<S: Selector> LoopTimer<S> {
+        fn new() -> io::Result<LoopTimer<S>> {
+            let el = selectio::EventLoop::builder()
+                .timer_tick(Duration::from_micros(10))
+                .build()?;
+            Ok(LoopTimer {
+                el,
+                fired: Fired(false),
+            })
+        }
+    }
+
+    impl<S: Selector> Contender for LoopTimer<S> {
+        fn name(&self) -> String {
+            format!("EventLoop timer, {}", self.el.selector().name())
+        }
+        fn wait(&mut self, t: Duration) -> io::Result<()> {
+            self.el.timeout((), t)?;
+            self.fired.0 = false;
+            while !self.fired.0 {
+                self.el.run_once(&mut self.fired, None)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// `polling::Poller` used directly, with the same idle pipe.
     struct PollingDirect {
         poller: polling::Poller,
         events: polling::Events,

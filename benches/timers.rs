@@ -50,7 +50,70 @@ fn main() -> io::Result<()> {
         }
     }
     print_table(&contenders, &samples, &settings);
+    print_reset_table(&work, &settings);
     Ok(())
+}
+
+/// The idle-timeout pattern: every one of N pending timers pushed back once (its
+/// connection read something), by `reset` or by `cancel` + `insert`, on the same wheel
+/// state. Returns ns per push-back of each, in the order (reset, cancel + insert).
+fn measure_reset(work: &Work, reset_first: bool) -> (f64, f64) {
+    let n = work.delays.len();
+    let wheel_with_all = || {
+        let mut wheel = TimerWheel::new(work.origin, TICK, 1024, n + 1);
+        let mut handles = Vec::with_capacity(n);
+        Wheel::insert_all(&mut wheel, work, &mut handles);
+        (wheel, handles)
+    };
+    let later = work.origin + TICK;
+    let by_reset = || {
+        let (mut wheel, handles) = wheel_with_all();
+        let t = Instant::now();
+        for &i in &work.cancel_order {
+            black_box(wheel.reset(&handles[i], later, work.delays[i]));
+        }
+        per_op(t.elapsed(), n)
+    };
+    let by_cancel_insert = || {
+        let (mut wheel, mut handles) = wheel_with_all();
+        let t = Instant::now();
+        for &i in &work.cancel_order {
+            black_box(wheel.cancel(&handles[i]));
+            handles[i] = wheel
+                .insert(later, work.delays[i], i as u64)
+                .expect("capacity");
+        }
+        per_op(t.elapsed(), n)
+    };
+    if reset_first {
+        let r = by_reset();
+        (r, by_cancel_insert())
+    } else {
+        let c = by_cancel_insert();
+        (by_reset(), c)
+    }
+}
+
+fn print_reset_table(work: &Work, s: &Settings) {
+    let rounds: Vec<(f64, f64)> = (0..s.rounds)
+        .map(|round| measure_reset(work, round % 2 == 0))
+        .collect();
+    println!(
+        "\n### Timer reset: {} pending timers each pushed back once (1,024 slots), {} rounds\n",
+        s.timers, s.rounds
+    );
+    println!("| push-back | ns/op | (cancel + insert) ÷ reset, paired per round |");
+    println!("|---|---|---|");
+    let ratios = rounds.iter().map(|(r, c)| c / r).collect();
+    println!(
+        "| `reset` | {} | {} |",
+        summary(rounds.iter().map(|r| r.0).collect(), 1),
+        summary(ratios, 2)
+    );
+    println!(
+        "| `cancel` + `insert` | {} | 1 (reference) |",
+        summary(rounds.iter().map(|r| r.1).collect(), 1)
+    );
 }
 
 struct Settings {
