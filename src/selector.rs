@@ -2,9 +2,10 @@
 //! every backend keeps.
 //!
 //! A backend turns kernel readiness notifications into token-tagged [`Event`]s. Every
-//! item below is a function of [`conformance`](crate::conformance) with the same name
-//! (feature `conformance`), run by `tests/conformance.rs` against every backend the host
-//! has; a third-party backend runs the same suite with `conformance::run_all::<MySelector>()`.
+//! item below is a function of `selectio::conformance` with the same name (feature
+//! `conformance`), run by `tests/conformance.rs` against every backend the host has; a
+//! third-party backend runs the same suite with
+//! `selectio::conformance::run_all(MySelector::new)`.
 //!
 //! # The checklist
 //!
@@ -25,7 +26,7 @@
 //! - [ ] `level_repeats_until_drained`: Level reports on every `select` while ready.
 //! - [ ] `edge_fires_again_only_on_new_data`: Edge reports once per new readiness, and is
 //!   offered only where the kernel has it; elsewhere
-//!   [`unsupported_edge_is_refused`](crate::conformance) applies.
+//!   `unsupported_edge_is_refused` applies.
 //! - [ ] `oneshot_fires_once_until_reregister`: Oneshot reports once, then the
 //!   registration is disarmed (but still registered) until `reregister`. Emulated where
 //!   not native.
