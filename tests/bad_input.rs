@@ -1,4 +1,4 @@
-//! The bad-input catalogue (issue #6): every misuse a user can make through the public
+//! The bad-input catalogue: every misuse a user can make through the public
 //! API — selectors, the `EventLoop` and its builder, timers, the notify channel, sockets
 //! and pipes — and what it must give: an error of a precise kind whose message names
 //! what was wrong (the backend, the fd, the token, the setting, the path), never a

@@ -1,4 +1,4 @@
-//! Soak and load tests (issue #6, part 3): thousands of loopback connections echoing
+//! Soak and load tests: thousands of loopback connections echoing
 //! through one `EventLoop` with every byte checked, a million messages and a million
 //! timers through one loop, and thousands of loop and connection lifetimes under an fd
 //! limit of 64 with the open fds counted before and after.
