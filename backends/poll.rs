@@ -128,7 +128,13 @@ impl Selector for Poll {
         trace!(fd, token = token.0, ?interest, ?mode, "poll reregister");
         refuse_own(&self.waker, "reregister", fd)?;
         self.modify(|st| {
-            let identity = st.slots[st.find(fd)?].identity;
+            let i = st.find(fd)?;
+            // A parked slot's close went unseen (see `deregister`).
+            if st.fds[i].fd < 0 && sys::fd_identity(fd).is_err() {
+                st.remove(i);
+                return Err(errors::closed_fd(NAME, "reregister", fd));
+            }
+            let identity = st.slots[i].identity;
             st.store(Slot::new(fd, token, mode, identity), poll_events(interest));
             Ok(())
         })
@@ -139,7 +145,14 @@ impl Selector for Poll {
         refuse_own(&self.waker, "deregister", fd)?;
         self.modify(|st| {
             let i = st.find(fd)?;
+            // A parked slot (a fired Oneshot that hung up, see `state::disarm`) is out of
+            // poll(2)'s sight, so no `select` reported its close: ask now, and answer a
+            // closed fd as every backend does.
+            let parked = st.fds[i].fd < 0;
             st.remove(i);
+            if parked && sys::fd_identity(fd).is_err() {
+                return Err(errors::closed_fd(NAME, "deregister", fd));
+            }
             Ok(())
         })
     }

@@ -146,12 +146,23 @@ struct Slot {
 #[derive(Debug, Default)]
 struct Registry {
     slots: Vec<Option<Slot>>,
+    /// The generation of each slot index, advanced when the slot is freed: polling's key
+    /// for a slot carries it (see `key`), so an entry the kernel keeps after we forgot it
+    /// (a closed fd whose file a duplicate keeps open stays in epoll's list, epoll(7) Q6)
+    /// never reaches the slot's next registration.
+    gens: Vec<usize>,
     by_fd: HashMap<RawSource, usize>,
     free: Vec<usize>,
     /// Freed since the last wait's events were translated; reusable after the next.
     retired: Vec<usize>,
     /// Events beyond the caller's capacity, with their slot (reused; grows once).
     pending: Vec<(usize, Event)>,
+    /// kqueue: numbers of fds closed while registered that polling still holds in its set
+    /// of sources (its `delete` stops at the EBADF of the BSDs' `EV_DELETE` before
+    /// forgetting the number, and its `add` then refuses the number as a duplicate).
+    /// Cleared when a new fd with that number registers.
+    #[cfg(selectio_kqueue_os)]
+    zombies: Vec<RawSource>,
     batch: u64,
 }
 
@@ -215,10 +226,17 @@ impl Selector for Polling {
                 Entry::Replaced(key) => {
                     reg.remove(i);
                     reg.insert(Slot::new(fd, token, mode, identity));
-                    debug_assert_eq!(reg.find(fd).map(|(k, _)| k), Some(key));
+                    debug_assert_eq!(reg.find(fd).map(|(i, _)| reg.key_of(i)), Some(key));
                     return Ok(());
                 }
             }
+        }
+        #[cfg(selectio_kqueue_os)]
+        if let Some(z) = reg.zombies.iter().position(|&z| z == fd) {
+            // The number is open again (identity checked it): polling's `delete` now gets
+            // through its EV_DELETEs (no knote: ENOENT, ignored) and forgets the number.
+            reg.zombies.swap_remove(z);
+            let _ = self.poller.delete(borrow(fd));
         }
         let key = reg.next_key();
         if let Err(e) = self.add(fd, key, interest, mode) {
@@ -245,12 +263,13 @@ impl Selector for Polling {
         let Some((i, slot)) = reg.find(fd) else {
             return Err(self.unknown("reregister", fd));
         };
+        let key = reg.key_of(i);
         let res = if slot.in_poller {
-            let ev = polling::Event::new(i, interest.is_readable(), interest.is_writable());
+            let ev = polling::Event::new(key, interest.is_readable(), interest.is_writable());
             self.poller
                 .modify_with_mode(slot.source(), ev, poll_mode(mode))
         } else {
-            self.add(fd, i, interest, mode)
+            self.add(fd, key, interest, mode)
         };
         if let Err(e) = res {
             return Err(reg.failed(i, fd, "reregister", e));
@@ -291,6 +310,11 @@ impl Selector for Polling {
             }
         }
         reg.remove(i);
+        // kqueue: xnu answers an EV_DELETE of a closed fd's knote with ENOENT, which
+        // polling takes as done (the BSDs say EBADF), so a closed fd would come back `Ok`:
+        // ask, and answer as every backend does (one fstat, on these systems only).
+        #[cfg(selectio_kqueue_os)]
+        identity("deregister", fd)?;
         Ok(())
     }
 
@@ -393,9 +417,27 @@ const ON_EPOLL: bool = cfg!(all(
     not(selectio_polling_on_poll)
 ));
 
-/// A key no slot ever has, for probes: polling's own is `usize::MAX`, and an event under
-/// this one finds no slot (`Registry::accept` drops it).
+/// How polling's `key` is split: the low bits are the slot index, the high bits its
+/// generation (32 and 32 bits, or 20 and 12 on a 32-bit target).
+const INDEX_BITS: u32 = if usize::BITS >= 64 { 32 } else { 20 };
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+/// Generations wrap below their all-ones value, which `PROBE_KEY` and polling's own
+/// `NOTIFY_KEY` (`usize::MAX`) have: no slot ever matches those.
+const GEN_LIMIT: usize = (usize::MAX >> INDEX_BITS) - 1;
+
+/// A key no slot ever has, for probes: its generation is all ones, which no slot reaches,
+/// so an event under it finds no registration (`Registry::accept` drops it).
 const PROBE_KEY: usize = usize::MAX - 1;
+
+/// polling's key for slot `index` in generation `gen`.
+fn key(index: usize, gen: usize) -> usize {
+    index | gen << INDEX_BITS
+}
+
+/// The slot index and generation of a key.
+fn split_key(key: usize) -> (usize, usize) {
+    (key & INDEX_MASK, key >> INDEX_BITS)
+}
 
 impl Polling {
     /// The poller's own epoll or kqueue fd is refused by name.
@@ -562,24 +604,35 @@ impl Registry {
         Some((i, (*self.slots.get(i)?)?))
     }
 
-    /// The key (slot index) the next `insert` uses.
+    /// polling's key for slot `i` as it is now.
+    fn key_of(&self, i: usize) -> usize {
+        key(i, self.gens.get(i).copied().unwrap_or(0))
+    }
+
+    /// The key the next `insert` uses.
     fn next_key(&self) -> usize {
-        self.free.last().copied().unwrap_or(self.slots.len())
+        self.key_of(self.free.last().copied().unwrap_or(self.slots.len()))
     }
 
     fn insert(&mut self, slot: Slot) {
         let i = self.free.pop().unwrap_or(self.slots.len());
         if i == self.slots.len() {
             self.slots.push(None);
+            self.gens.push(0);
         }
         self.slots[i] = Some(slot);
         self.by_fd.insert(slot.fd, i);
     }
 
-    /// Forgets slot `i` and its pending events.
+    /// Forgets slot `i` and its pending events; its next registration gets a new key.
     fn remove(&mut self, i: usize) {
         if let Some(slot) = self.slots.get_mut(i).and_then(Option::take) {
             self.by_fd.remove(&slot.fd);
+            self.gens[i] = if self.gens[i] >= GEN_LIMIT {
+                0
+            } else {
+                self.gens[i] + 1
+            };
             self.retired.push(i);
             self.pending.retain(|&(s, _)| s != i);
         }
@@ -595,6 +648,10 @@ impl Registry {
         let closed = false;
         if err.kind() == io::ErrorKind::NotFound || closed {
             self.remove(i);
+        }
+        #[cfg(selectio_kqueue_os)]
+        if closed {
+            self.zombies.push(fd);
         }
         os_error(op, fd, err)
     }
@@ -619,16 +676,20 @@ impl Registry {
         for ev in events.iter() {
             if let Some(event) = self.accept(poller, &ev) {
                 if let Err(event) = out.push(event) {
-                    self.pending.push((ev.key, event));
+                    self.pending.push((split_key(ev.key).0, event));
                 }
             }
         }
         self.free.append(&mut self.retired);
     }
 
-    /// Translates one polling event for slot `ev.key`, or drops it (`None`).
+    /// Translates one polling event for the slot of `ev.key`, or drops it (`None`).
     fn accept(&mut self, poller: &Poller, ev: &polling::Event) -> Option<Event> {
-        let (i, batch) = (ev.key, self.batch);
+        let ((i, gen), batch) = (split_key(ev.key), self.batch);
+        // Another generation: an entry the kernel kept for a registration we forgot.
+        if self.gens.get(i) != Some(&gen) {
+            return None;
+        }
         // No slot: deregistered after polling fetched the event.
         let slot = self.slots.get_mut(i)?.as_mut()?;
         let ready = ready(ev);

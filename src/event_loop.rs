@@ -43,6 +43,11 @@ use crate::{
 /// revolution until its own comes.
 const MIN_TIMER_TICK: Duration = Duration::from_micros(10);
 
+/// The shortest revolution of the timer wheel (`slots × tick`): a timer set beyond one
+/// wakes the loop once per revolution until its own comes, and more than a thousand
+/// wake-ups a second for a far timer is a busy loop.
+const MIN_REVOLUTION: Duration = Duration::from_millis(1);
+
 /// The coarsest timer tick. A tick is how late a timer may fire; beyond an hour that is
 /// no timer resolution any more, and at `Duration::MAX` no timer would ever fire (the
 /// wheel counts time in `u64` nanoseconds, about 584 years).
@@ -142,6 +147,16 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
              and {MAX_TIMER_TICK:?}, not {:?}",
             self.timer_tick
         );
+        let slots = self
+            .timer_wheel_slots
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX);
+        let revolution = format!(
+            "a revolution of the timer wheel (slots × tick, slots rounded up to a power of \
+             two) must be at least {MIN_REVOLUTION:?}, not {} × {:?}: a timer beyond it wakes \
+             the loop once per revolution",
+            slots, self.timer_tick
+        );
         let checks = [
             (
                 self.events_capacity == 0,
@@ -158,6 +173,12 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             (
                 !(MIN_TIMER_TICK..=MAX_TIMER_TICK).contains(&self.timer_tick),
                 tick.as_str(),
+            ),
+            (
+                self.timer_tick
+                    .saturating_mul(u32::try_from(slots).unwrap_or(u32::MAX))
+                    < MIN_REVOLUTION,
+                revolution.as_str(),
             ),
             (
                 // Two levels of slot lists are allocated up front: 2^20 slots is 48 MiB.
@@ -302,7 +323,10 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         }
         let mut this = Running::enter(self);
         loop {
-            if std::mem::take(&mut this.shutdown) {
+            if this.shutdown {
+                // Requested before this `run`, perhaps with an error: it ends at once.
+                this.take_failure()?;
+                this.shutdown = false;
                 return Ok(());
             }
             this.run_once(handler, None)?;

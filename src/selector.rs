@@ -78,17 +78,24 @@
 //!   entry where registrations are keyed by number (poll(2), `polling` on poll(2),
 //!   kqueue's registry) instead of `NotFound`; and epoll keeps reporting a closed fd
 //!   while a duplicate of its file lives (epoll(7) Q6) — `EventLoop` drops those events
-//!   once `deregister` has reported the fd closed. Two narrower gaps, documented where
+//!   once `deregister` has reported the fd closed. Narrower gaps, documented where
 //!   they are handled: a fired Oneshot that hung up before its close is parked out of
-//!   poll(2)'s sight (poll), and one that `polling` took out of its poller (poll(2),
-//!   kqueue) — for those, a reuse before `deregister` is `registered_or_reused`.
+//!   poll(2)'s sight (poll; on Apple's systems every fired Oneshot is, as xnu's poll(2)
+//!   never checks an entry asking no events), and one that `polling` took out of its
+//!   poller (poll(2), kqueue): for those a reuse before `deregister` is
+//!   `registered_or_reused`, and `deregister`/`reregister` of the closed fd ask `fstat`
+//!   and fail as for any closed fd. `polling` on epoll tags its keys with a generation,
+//!   so an entry epoll keeps for a closed fd (a duplicate of its file lives) never
+//!   reaches a later registration: its events are dropped.
 //!
 //! **The selector's own descriptors**
 //! - [ ] `selector_own_fds_are_refused`: `register`, `reregister` and `deregister` refuse
 //!   the selector's own fds — epoll or kqueue fd, waker eventfd or pipe, and the `polling`
-//!   crate's (found by asking polling on epoll and poll(2); on kqueue its notifier is
-//!   `EVFILT_USER`, with no fd) — with `InvalidInput` naming them, so a caller can never
-//!   take over the wake path.
+//!   crate's (found by asking polling on epoll and poll(2); on kqueue only its kqueue fd:
+//!   its notifier is `EVFILT_USER`, with no fd, on macOS and FreeBSD, while on OpenBSD and
+//!   NetBSD it is a pipe whose read end polling itself refuses to `register` and which
+//!   `reregister`/`deregister` answer `NotFound`, never reaching it) — with `InvalidInput`
+//!   naming them, so a caller can never take over the wake path.
 //!
 //! **Timeouts** (`select(events, timeout)`)
 //! - [ ] `timeout_none_blocks`: `None` blocks until an event, a wake or a signal.

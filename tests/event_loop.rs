@@ -171,6 +171,11 @@ fn shutdown_with_error_ends_run_with_it<S: TestSelector>() {
     let err = el.run_once(&mut h, None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData);
     el.run_once(&mut h, Some(Duration::ZERO)).unwrap();
+    // Given outside any iteration, the error ends the next run at once, and only that one.
+    el.shutdown_with_error(io::Error::other("before run"));
+    assert_eq!(el.run(&mut h).unwrap_err().to_string(), "before run");
+    el.channel().send(2).unwrap();
+    el.run(&mut h).unwrap();
     assert_nothing_registered(&el);
 }
 

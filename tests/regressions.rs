@@ -416,3 +416,126 @@ macro_rules! regressions {
 }
 
 every_backend!(regressions);
+
+/// Faults found by an outside review, each a test that failed before its fix.
+#[cfg(target_os = "linux")]
+mod review {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::time::Duration;
+
+    use selectio::backends::{Poll, Polling};
+    use selectio::{Events, Interest, Mode, Selector, Token};
+
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        let (r, w) = std::io::pipe().expect("pipe");
+        let r: OwnedFd = r.into();
+        let w: OwnedFd = w.into();
+        (r.into(), w.into())
+    }
+
+    /// polling on epoll: a registered fd closed while a duplicate of its file lives stays in
+    /// epoll's interest list under its old key (epoll(7) Q6). The backend frees that key
+    /// (the Stale/Replaced path of a reused number) and gives it to an unrelated later
+    /// registration, which then receives the old file's readiness under its token.
+    #[test]
+    fn polling_old_file_events_reach_an_unrelated_registration_through_a_reused_key() {
+        let sel = Polling::new().unwrap();
+        let mut ev = Events::<Polling>::with_capacity(16).unwrap();
+        // Token(1): pipe A's reader as fd n, plus a dup that keeps its file open.
+        let (ra, mut wa) = pipe();
+        let n = ra.as_raw_fd();
+        let keep = ra.try_clone().expect("dup"); // e.g. a forked child's copy
+        sel.register(n, Token(1), Interest::READABLE, Mode::Level)
+            .unwrap();
+        drop(ra); // closed without deregister; epoll keeps (file A, n) as key 0
+                  // A new pipe B gets number n and registers under Token(2): the entry is stale.
+        let (rb, _wb) = pipe();
+        assert_eq!(rb.as_raw_fd(), n, "the new reader reuses the number");
+        sel.register(n, Token(2), Interest::READABLE, Mode::Level)
+            .unwrap();
+        // A select retires key 0 into the free list.
+        sel.select(&mut ev, Some(Duration::ZERO)).unwrap();
+        // An unrelated fd C now takes key 0.
+        let (rc, _wc) = pipe();
+        sel.register(rc.as_raw_fd(), Token(3), Interest::READABLE, Mode::Level)
+            .unwrap();
+        // Only file A (which nobody registered any more, and which C is not) gets data.
+        wa.write_all(b"x").unwrap();
+        sel.select(&mut ev, Some(Duration::from_millis(200)))
+            .unwrap();
+        let tokens: Vec<Token> = ev.iter().map(|e| e.token()).collect();
+        assert!(
+            !tokens.contains(&Token(3)),
+            "fd {} (Token(3)) was never ready, yet reported: {tokens:?} \
+             (file A's readiness delivered under an unrelated registration's token)",
+            rc.as_raw_fd()
+        );
+        drop(keep);
+    }
+
+    /// The same through the plainest path: close without deregister (a dup of the file
+    /// lives, as in a forked child), then `deregister` — EBADF, which the backend and the
+    /// EventLoop take as "closed, forgotten". Key 0 is freed while epoll still holds
+    /// (file A, n) under it, and the next registration inherits A's events.
+    #[test]
+    fn polling_deregister_of_a_closed_fd_frees_a_key_epoll_still_uses() {
+        let sel = Polling::new().unwrap();
+        let mut ev = Events::<Polling>::with_capacity(16).unwrap();
+        let (ra, mut wa) = pipe();
+        let n = ra.as_raw_fd();
+        let keep = ra.try_clone().expect("dup");
+        sel.register(n, Token(1), Interest::READABLE, Mode::Level)
+            .unwrap();
+        drop(ra);
+        assert!(
+            sel.deregister(n).is_err(),
+            "deregister of a closed fd is an error"
+        );
+        sel.select(&mut ev, Some(Duration::ZERO)).unwrap();
+        let (rc, _wc) = pipe();
+        sel.register(rc.as_raw_fd(), Token(3), Interest::READABLE, Mode::Level)
+            .unwrap();
+        wa.write_all(b"x").unwrap();
+        sel.select(&mut ev, Some(Duration::from_millis(200)))
+            .unwrap();
+        let tokens: Vec<Token> = ev.iter().map(|e| e.token()).collect();
+        assert!(
+            !tokens.contains(&Token(3)),
+            "Token(3)'s fd was never ready, yet reported: {tokens:?}"
+        );
+        drop(keep);
+    }
+
+    /// poll: a fired Oneshot whose peer hung up is parked at fd -1 (poll.rs
+    /// `fired_oneshot_woke`), out of poll(2)'s sight for good. When the fd is then closed, no
+    /// select ever notices: `deregister` of the closed fd succeeds silently (the contract:
+    /// "once a select has run since the close, deregister of the closed fd fails … never a
+    /// silent success"), and a new eventfd that reuses the number is refused with advice
+    /// ("let a select run after the close") that cannot help.
+    #[test]
+    fn poll_parked_oneshot_hides_its_close_forever() {
+        let sel = Poll::new().unwrap();
+        let mut ev = Events::<Poll>::with_capacity(16).unwrap();
+        let (r, mut w) = pipe();
+        let n = r.as_raw_fd();
+        sel.register(n, Token(1), Interest::READABLE, Mode::Oneshot)
+            .unwrap();
+        w.write_all(b"x").unwrap();
+        sel.select(&mut ev, Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(ev.len(), 1, "the Oneshot fires once");
+        drop(w); // POLLHUP on the disarmed slot: parked at fd -1
+        sel.select(&mut ev, Some(Duration::from_millis(20)))
+            .unwrap();
+        drop(r); // closed without deregister
+        for _ in 0..3 {
+            sel.select(&mut ev, Some(Duration::from_millis(20)))
+                .unwrap();
+        }
+        let result = sel.deregister(n);
+        assert!(
+            result.is_err(),
+            "deregister of fd {n}, closed three selects ago, returned {result:?}"
+        );
+    }
+}

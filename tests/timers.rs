@@ -340,6 +340,36 @@ fn sub_millisecond_tick_is_never_early_without_spinning<S: TestSelector>() {
     );
 }
 
+/// A wheel whose revolution (slots × tick) is under a millisecond is refused: a far timer
+/// would wake the loop every revolution, over a thousand times a second.
+fn revolution_under_a_millisecond_is_invalid_input<S: TestSelector>() {
+    let us = Duration::from_micros;
+    for (tick, slots) in [(us(10), 1), (us(10), 64), (us(100), 8), (us(999), 1)] {
+        let err = EventLoop::<Recorder<'_, S>, S>::builder()
+            .timer_tick(tick)
+            .timer_wheel_slots(slots)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::InvalidInput,
+            "{tick:?} × {slots}"
+        );
+        assert!(err.to_string().contains("revolution"), "{err}");
+    }
+    for (tick, slots) in [(us(10), 100), (us(100), 10), (MS, 1), (us(10), usize::MAX)] {
+        let built = EventLoop::<Recorder<'_, S>, S>::builder()
+            .timer_tick(tick)
+            .timer_wheel_slots(slots)
+            .build();
+        match built {
+            Ok(_) => {}
+            // Refused for its size (at most 2^20 slots), never for its revolution.
+            Err(e) => assert!(e.to_string().contains("slots must be"), "{e}"),
+        }
+    }
+}
+
 fn one_slot_wheel_wakes_at_most_once_per_tick<S: TestSelector>() {
     // One slot: a revolution is one tick, so the loop wakes every tick until the timer's.
     let (selects, waited) = fire_one::<S>(MS, 1, 100 * MS);
@@ -400,6 +430,7 @@ macro_rules! all_tests {
         backend_tests!($sel;
             millisecond_tick_fires_on_time_without_spinning,
             sub_millisecond_tick_is_never_early_without_spinning,
+            revolution_under_a_millisecond_is_invalid_input,
             one_slot_wheel_wakes_at_most_once_per_tick,
             coarsest_tick_is_never_early_and_the_loop_sleeps,
             timer_tick_outside_its_bounds_is_invalid_input_naming_them,

@@ -225,9 +225,18 @@ fn disarm_if_done(pfd: &mut libc::pollfd, slot: &Slot) -> bool {
 /// fired registration is then dropped by the next `select`, and its number can be
 /// registered again, as for an armed one. Setting `fd` to -1 instead would hide the
 /// close until `reregister`/`deregister`.
+///
+/// Not on Apple's systems: xnu's poll(2) turns each entry into kevents for the events
+/// it asks (`poll_nocancel`) and reports `POLLNVAL` only when registering one fails, so
+/// an entry asking none is never checked; there the slot is parked at fd -1 at once, and
+/// the close of a fired Oneshot is noticed at `reregister`/`deregister` only.
 #[cold]
 fn disarm(pfd: &mut libc::pollfd) {
-    pfd.events = 0;
+    if cfg!(selectio_apple) {
+        pfd.fd = -1;
+    } else {
+        pfd.events = 0;
+    }
 }
 
 /// A disarmed oneshot slot came back: poll(2) reports `POLLHUP`, `POLLERR` and

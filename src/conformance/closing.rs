@@ -156,7 +156,13 @@ fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_bet
             let what = format!("register of a new {kind:?} fd reusing the number {n}");
             match cx.sel.register(n, T2, Interest::READABLE, Mode::Level) {
                 Ok(()) => {}
-                Err(e) if !select_between && e.kind() == io::ErrorKind::AlreadyExists => {
+                // xnu's poll(2) never checks an entry that asks no events, so the poll
+                // backend parks a fired Oneshot out of its sight on Apple's systems and
+                // cannot see its close (see the contract's "Closing a registered fd").
+                Err(e)
+                    if (!select_between || apple_poll_oneshot(&cx, mode))
+                        && e.kind() == io::ErrorKind::AlreadyExists =>
+                {
                     cx.check(e.to_string().contains("cannot tell"), || {
                         format!("{what}: {e} (AlreadyExists must say it cannot tell)")
                     });
@@ -171,6 +177,13 @@ fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_bet
             drop(new);
         }
     }
+}
+
+/// The one documented gap of the select-between case: poll(2) on Apple's systems with a
+/// fired Oneshot registration.
+#[cfg(unix)]
+fn apple_poll_oneshot<S: Selector>(cx: &Cx<S>, mode: Mode) -> bool {
+    cfg!(selectio_apple) && cx.name() == "poll" && mode == Mode::Oneshot
 }
 
 #[cfg(not(unix))]

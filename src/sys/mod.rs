@@ -49,7 +49,7 @@ pub(crate) fn timeout_ms(timeout: Option<Duration>) -> i32 {
 /// `timeout` when it has a part finer than a whole millisecond: a backend whose kernel
 /// takes a `timespec` (`epoll_pwait2`, `ppoll`) uses it for those only, so the usual
 /// `None`, zero and whole-millisecond waits keep the plain call.
-#[cfg(any(selectio_epoll, selectio_poll))]
+#[cfg(any(selectio_epoll, all(selectio_poll, selectio_ppoll)))]
 #[inline]
 pub(crate) fn sub_ms(timeout: Option<Duration>) -> Option<Duration> {
     timeout.filter(|t| t.subsec_nanos() % 1_000_000 != 0)
@@ -91,6 +91,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(selectio_epoll, all(selectio_poll, selectio_ppoll)))]
     fn only_sub_millisecond_parts_take_the_precise_call() {
         assert_eq!(sub_ms(None), None);
         assert_eq!(sub_ms(Some(Duration::ZERO)), None);
