@@ -12,6 +12,8 @@ use std::time::Duration;
 pub(crate) mod alloc;
 mod buf;
 pub(crate) use buf::FixedBuf;
+#[cfg(unix)]
+pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod testhooks;
 #[cfg(unix)]
