@@ -274,6 +274,8 @@ pub struct Echo {
     /// every connection has flushed and closed.
     stopping: Option<(i32, Instant)>,
     grace: Duration,
+    /// A second signal cut the grace period short.
+    second_signal: bool,
     mode: Mode,
     pattern: Vec<u8>,
     buf: Vec<u8>,
@@ -296,6 +298,7 @@ impl Echo {
             listener: None,
             stopping: None,
             grace: Duration::from_secs(5),
+            second_signal: false,
             mode,
             pattern: pattern(seed),
             buf: vec![0; MAX_MESSAGE],
@@ -507,6 +510,7 @@ impl Echo {
     /// others flush for the grace period. A second signal cuts them at once.
     fn stop<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>, signal: i32) {
         if self.stopping.is_some() {
+            self.second_signal = true;
             return self.cut(el);
         }
         self.stopping = Some((signal, Instant::now()));
@@ -567,15 +571,14 @@ impl Echo {
         let s = &self.stats;
         Some(format!(
             "echo server: {}: stopped accepting after {} connections and {} bytes echoed; \
-             {} closed idle, {} finished in flight, {} cut at the {:?} deadline; shut down \
-             in {:.1?}",
+             {} closed idle, {} finished in flight, {} cut {}; shut down in {:.1?}",
             signal_name(signal),
             s.accepted,
             s.bytes_echoed,
             s.closed_idle,
             s.finished_in_flight,
             s.cut,
-            self.grace,
+            cut_when(self.second_signal, self.grace),
             since.elapsed()
         ))
     }
@@ -1013,6 +1016,14 @@ fn run(args: Args) -> Result<(), String> {
 const STOP_SIGNALS: [(i32, &str); 2] = [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")];
 #[cfg(not(unix))]
 const STOP_SIGNALS: [(i32, &str); 0] = [];
+
+/// When the connections still open were cut, for the summary.
+fn cut_when(second_signal: bool, grace: Duration) -> String {
+    match second_signal {
+        true => "by a second signal".to_string(),
+        false => format!("at the {grace:?} deadline"),
+    }
+}
 
 /// A signal's name, for the summary.
 fn signal_name(signal: i32) -> String {

@@ -624,6 +624,8 @@ pub struct Stopped {
     pub finished: usize,
     /// Connections cut at the end of the grace period, or by a second signal.
     pub cut: usize,
+    /// A second signal cut the grace period short.
+    pub second_signal: bool,
 }
 
 /// Messages to the server (the self-test's client thread sends them).
@@ -836,7 +838,8 @@ impl Server {
     /// progress, and lets the others finish for the grace period. A second signal cuts
     /// them at once.
     fn stop<S: Selector>(&mut self, el: &mut EventLoop<Server, S>, signal: i32) {
-        if self.stopped.is_some() {
+        if let Some(stopped) = &mut self.stopped {
+            stopped.second_signal = true;
             return self.cut(el);
         }
         self.stopped = Some(Stopped {
@@ -845,6 +848,7 @@ impl Server {
             idle: 0,
             finished: 0,
             cut: 0,
+            second_signal: false,
         });
         self.stopping = true;
         if let Some(listener) = self.listener.take() {
@@ -892,12 +896,12 @@ impl Server {
         };
         format!(
             "http_hello: {}: stopped accepting; {served}; {} closed idle, {} finished in \
-             flight, {} cut at the {:?} deadline; shut down in {:.1?}",
+             flight, {} cut {}; shut down in {:.1?}",
             signal_name(s.signal),
             s.idle,
             s.finished,
             s.cut,
-            self.grace,
+            cut_when(s.second_signal, self.grace),
             s.at.elapsed()
         )
     }
@@ -1605,6 +1609,14 @@ fn serve(el: &mut EventLoop<Server, AnySelector>, name: &str, args: &Args) -> Re
 const STOP_SIGNALS: [(i32, &str); 2] = [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")];
 #[cfg(not(unix))]
 const STOP_SIGNALS: [(i32, &str); 0] = [];
+
+/// When the connections still open were cut, for the summary.
+fn cut_when(second_signal: bool, grace: Duration) -> String {
+    match second_signal {
+        true => "by a second signal".to_string(),
+        false => format!("at the {grace:?} deadline"),
+    }
+}
 
 /// A signal's name, for the summary.
 fn signal_name(signal: i32) -> String {

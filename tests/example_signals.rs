@@ -1,9 +1,10 @@
 //! The serving examples stop gracefully on `SIGTERM`, on every backend: each runs (its
 //! real argument parsing, backend choice, signal watch and summary) in a child process —
 //! this test binary again, through an ignored test — and gets `kill -TERM`, with one
-//! idle connection and one request in progress (plus, for the echo server, one client
-//! that never reads, to be cut at the deadline). The child must stop accepting, close the
-//! idle one at once, finish the one in progress, print its summary and exit 0.
+//! idle connection, one in progress, and one that never finishes: the echo server cuts
+//! it at the end of the grace period, http_hello at a second `SIGTERM`. The child must
+//! stop accepting, close the idle one at once, finish the one in progress, print its
+//! summary and exit 0.
 #![cfg(unix)]
 
 #[macro_use]
@@ -204,12 +205,13 @@ fn http_hello_stops_gracefully_on_sigterm(backend: &str, test: &str) {
     let idle = connect(addr);
     get(&idle);
     let in_flight = connect(addr);
-    (&in_flight)
-        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
-        .unwrap();
-    // The partial head has arrived (loopback delivers within `write`): the server has
-    // read it by the iteration that answers this request, or, if that one accepted the
-    // connection, by the next, which dispatches I/O before the signal.
+    let stuck = connect(addr);
+    for s in [&in_flight, &stuck] {
+        (&*s).write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    }
+    // The partial heads have arrived (loopback delivers within `write`): the server has
+    // read them by the iteration that answers this request, or, if that one accepted
+    // their connections, by the next, which dispatches I/O before the signal.
     get(&idle);
     sigterm(&child);
     assert_eq!(
@@ -224,11 +226,14 @@ fn http_hello_stops_gracefully_on_sigterm(backend: &str, test: &str) {
         response.starts_with("HTTP/1.1 200 OK") && response.ends_with("Hello, world!\n"),
         "{response:?}"
     );
+    // The grace period is long: a second signal cuts the request that never completes.
+    sigterm(&child);
+    assert_eq!(read_to_end(&stuck), b"", "the stuck connection was not cut");
     let rest = finish(child, out);
     assert!(
         rest.contains(
-            "http_hello: SIGTERM: stopped accepting; served 3 responses on 2 connections"
-        ) && rest.contains("1 closed idle, 1 finished in flight, 0 cut"),
+            "http_hello: SIGTERM: stopped accepting; served 3 responses on 3 connections"
+        ) && rest.contains("1 closed idle, 1 finished in flight, 1 cut by a second signal"),
         "{rest}"
     );
 }
