@@ -4,7 +4,7 @@
 //! idle connection, one in progress, and one that never finishes: the echo server cuts
 //! it at the end of the grace period, http_hello at a second `SIGTERM`. The child must
 //! stop accepting, close the idle one at once, finish the one in progress, print its
-//! summary and exit 0.
+//! summary and exit 0. And `--help` prints the usage to stdout and exits 0.
 #![cfg(unix)]
 
 #[macro_use]
@@ -251,6 +251,32 @@ fn get(mut s: &TcpStream) {
     assert!(got.starts_with(b"HTTP/1.1 200 OK"), "{got:?}");
 }
 
+/// `--help`: the usage on stdout, with the defaults and `SELECTIO_BACKEND`; exit 0.
+fn help_prints_usage_to_stdout(test: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ARGS, "--help")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}: {stdout}", out.status);
+    for needle in [
+        "usage: ",
+        "(default 127.0.0.1:",
+        "SELECTIO_BACKEND",
+        "--grace SECS",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in: {stdout}");
+    }
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("usage"));
+}
+
 macro_rules! example_tests {
     ($sel:ty) => {
         fn backend() -> &'static str {
@@ -273,6 +299,16 @@ macro_rules! example_tests {
         #[ignore = "the child process of echo_server_stops_gracefully_on_sigterm"]
         fn echo_server_child() {
             super::child_main(super::echo::main_with);
+        }
+
+        #[test]
+        fn echo_server_help_prints_usage_to_stdout() {
+            super::help_prints_usage_to_stdout(&this("echo_server_child"));
+        }
+
+        #[test]
+        fn http_hello_help_prints_usage_to_stdout() {
+            super::help_prints_usage_to_stdout(&this("http_hello_child"));
         }
 
         #[test]

@@ -141,28 +141,40 @@ pub(crate) fn watch(signal: libc::c_int, pipe: BorrowedFd<'_>) -> io::Result<Wat
             ),
         ));
     };
-    if saved[signal as usize].is_none() {
-        saved[signal as usize] = Some(install(signal)?);
-    }
     let s = &SLOTS[slot];
     s.fd.store(pipe.as_raw_fd(), SeqCst);
     s.count.store(0, SeqCst);
     s.woken.store(false, SeqCst);
-    // Last: from here on the handler serves the slot.
+    // Last: from here on the handler serves the slot. Before the handler is installed,
+    // so that no delivery after the install finds nobody to tell.
     s.signal.store(signal, SeqCst);
+    if saved[signal as usize].is_none() {
+        match install(signal) {
+            Ok(prev) => saved[signal as usize] = Some(prev),
+            Err(e) => {
+                release(slot);
+                return Err(e);
+            }
+        }
+    }
     Ok(Watch { slot, signal })
+}
+
+/// Frees `slot`; on return no handler uses its pipe any more.
+fn release(slot: usize) {
+    let s = &SLOTS[slot];
+    s.signal.store(0, SeqCst);
+    while IN_HANDLER.load(SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+    s.fd.store(-1, SeqCst);
 }
 
 /// Stops the watch; when it was the signal's last, puts back the disposition found
 /// before the first. On return no handler uses the watch's pipe any more.
 pub(crate) fn unwatch(watch: Watch) {
     let mut saved = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let s = &SLOTS[watch.slot];
-    s.signal.store(0, SeqCst);
-    while IN_HANDLER.load(SeqCst) != 0 {
-        std::thread::yield_now();
-    }
-    s.fd.store(-1, SeqCst);
+    release(watch.slot);
     let signal = watch.signal;
     if SLOTS.iter().any(|s| s.signal.load(SeqCst) == signal) {
         return;
