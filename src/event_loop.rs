@@ -2,9 +2,10 @@
 //!
 //! # Implementation notes
 //! Each iteration runs the phases `next_timeout → select → dispatch_io →
-//! dispatch_pending → dispatch_signals → fire_timers → drain_notify → tick`; the
-//! signal phase exists only while a signal is watched (`crate::signal`). Events of one batch are merged
-//! per token (kqueue reports reading and writing apart) so a token gets one `ready` call
+//! dispatch_pending → dispatch_signals → fire_timers → drain_notify → tick` (the signal
+//! phase only after the signal pipe was readable or a signal interrupted `select`; see
+//! `crate::signal`). Events of one batch are merged per token (kqueue reports reading
+//! and writing apart) so a token gets one `ready` call
 //! per iteration; a batch whose tokens are all distinct, the usual case, is dispatched
 //! as the selector returned it, without copying or sorting. Registration changes made inside a callback mark the tokens they
 //! affect as stale for the rest of the batch, so no event fetched for an old
