@@ -68,6 +68,45 @@ impl Backend {
         Backend::ALL.into_iter().filter(|b| b.is_compiled())
     }
 
+    /// Whether this target has the backend's kernel interface, compiled in or not.
+    const fn exists_here(self) -> bool {
+        match self {
+            Backend::Epoll => cfg!(selectio_linux_like),
+            Backend::Kqueue => cfg!(selectio_kqueue_os),
+            Backend::Polling => true,
+            Backend::Poll => cfg!(unix),
+        }
+    }
+
+    /// Why the backend is not compiled in, and what would compile it: its feature where
+    /// the target has it, nothing where it does not.
+    fn not_compiled(self) -> io::Error {
+        let here: Vec<&str> = Backend::available().map(|b| b.name()).collect();
+        let why = if self.exists_here() {
+            let default = if matches!(self, Backend::Polling) {
+                ""
+            } else {
+                ", a default feature"
+            };
+            format!("its feature is off: build with `--features {self}`{default}")
+        } else {
+            let (interface, targets) = match self {
+                Backend::Epoll => ("epoll(7)", "Linux and Android"),
+                Backend::Kqueue => ("kqueue(2)", "Apple platforms and the BSDs"),
+                Backend::Poll => ("poll(2)", "Unix"),
+                Backend::Polling => ("polling", "every target"),
+            };
+            format!("this target has no {interface} ({targets} only)")
+        };
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "selectio: backend {self} is not compiled in: {why}; compiled in here: {}",
+                here.join(", ")
+            ),
+        )
+    }
+
     fn names() -> String {
         let all: Vec<&str> = Backend::ALL.iter().map(|b| b.name()).collect();
         let here: Vec<&str> = Backend::available().map(|b| b.name()).collect();
@@ -188,16 +227,7 @@ impl AnySelector {
             #[cfg(selectio_poll)]
             Backend::Poll => Inner::Poll(Dispatch::start()?),
             #[allow(unreachable_patterns)]
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!(
-                        "selectio: backend {other} is not compiled in for this target (enable its \
-                         feature on a target that has it); compiled in: {}",
-                        Backend::names()
-                    ),
-                ))
-            }
+            other => return Err(other.not_compiled()),
         };
         Ok(AnySelector {
             inner,

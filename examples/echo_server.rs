@@ -1,13 +1,19 @@
-//! TCP echo server on the race-free `EventLoop::listen`/`connect` (the seed's example):
-//! one `Handler` serves both sides, on any backend.
+//! TCP echo server on `EventLoop` with the race-free `connect` (the seed's example): one
+//! `Handler` serves both sides, on any backend, and stops gracefully on a signal.
 //!
 //! ```text
 //! cargo run --example echo_server -- [--addr 127.0.0.1:7000] [--backend epoll|poll|polling]
+//!     [--mode level] [--grace 5]
 //! cargo run --release --example echo_server -- --selftest [--clients 64] [--messages 1000]
 //!     [--mode level|edge|oneshot] [--buffer BYTES (0: OS default)] [--seed N] [--backend …]
 //! ```
 //!
-//! Serving, it echoes every connection until interrupted. With `--selftest` it serves a
+//! Serving, it echoes every connection until `SIGINT` (Ctrl-C) or `SIGTERM`: then it
+//! stops accepting, closes the connections with nothing left to echo, gives the others
+//! `--grace` seconds to flush what they owe, prints a one-line summary and exits 0 (a
+//! second signal cuts the wait short). Accepting goes through `net::Acceptor`, so running
+//! out of file descriptors sheds the waiting connections instead of spinning or ending
+//! the server. With `--selftest` it serves a
 //! free loopback port and runs its own clients in the same loop: each connects with
 //! `el.connect`, sends messages of 1 B to 64 KiB (log-uniform sizes from a seeded
 //! xorshift, so the total stays moderate) and checks every echoed byte; then the clients
@@ -26,7 +32,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use selectio::net::{TcpListener, TcpSocket, TcpStream};
+use selectio::net::{Acceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::{AnySelector, EventLoop, Handler, Interest, Mode, Ready, Selector, Token};
 
 /// The listener's token; connection `i` of the slab has `Token(i + 1)`.
@@ -55,6 +61,8 @@ pub struct Config {
     pub deadline: Duration,
     /// Test hook: the server flips one bit at this byte offset of each echo stream.
     pub corrupt_at: Option<u64>,
+    /// Serving: how long connections may flush after a signal before they are cut.
+    pub grace: Duration,
 }
 
 impl Default for Config {
@@ -67,6 +75,7 @@ impl Default for Config {
             buffer: Some(16 * 1024),
             deadline: Duration::from_secs(300),
             corrupt_at: None,
+            grace: Duration::from_secs(5),
         }
     }
 }
@@ -234,6 +243,25 @@ pub struct Stats {
     pub server_partial_writes: u64,
     /// The same, on the client side.
     pub client_partial_writes: u64,
+    /// Bytes the server echoed.
+    pub bytes_echoed: u64,
+    /// Connections closed at once when a signal stopped the server (nothing owed).
+    pub closed_idle: usize,
+    /// Connections that flushed what they owed after the signal, then closed.
+    pub finished_in_flight: usize,
+    /// Connections cut at the end of the grace period, or by a second signal.
+    pub cut: usize,
+}
+
+/// What a timer of the echo handler is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The self-test's deadline: it fails.
+    Deadline,
+    /// The end of an accept back-off: watch the listener again.
+    Backoff,
+    /// The end of the grace period after a signal: cut what is left.
+    Grace,
 }
 
 /// The echo handler: listener, server connections and client connections in one slab.
@@ -241,7 +269,13 @@ pub struct Stats {
 pub struct Echo {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
-    listener: Option<TcpListener>,
+    listener: Option<Acceptor<TcpListener>>,
+    /// Serving: the signal that stopped the server, and when; then the loop ends once
+    /// every connection has flushed and closed.
+    stopping: Option<(i32, Instant)>,
+    grace: Duration,
+    /// A second signal cut the grace period short.
+    second_signal: bool,
     mode: Mode,
     pattern: Vec<u8>,
     buf: Vec<u8>,
@@ -262,6 +296,9 @@ impl Echo {
             conns: Vec::new(),
             free: Vec::new(),
             listener: None,
+            stopping: None,
+            grace: Duration::from_secs(5),
+            second_signal: false,
             mode,
             pattern: pattern(seed),
             buf: vec![0; MAX_MESSAGE],
@@ -273,8 +310,10 @@ impl Echo {
         }
     }
 
-    /// Binds `addr` and listens through `el.listen` (Level; `listen_with` for the other
-    /// modes); `buffer` sizes the listener's buffers, which accepted sockets inherit.
+    /// Binds `addr`, listens, and registers the listener's [`Acceptor`] in the handler's
+    /// mode; `buffer` sizes the listener's buffers, which accepted sockets inherit.
+    /// (Registering a listener that already has connections waiting reports them, so
+    /// this is as race-free as `el.listen`, which returns the bare listener.)
     pub fn listen<S: Selector>(
         &mut self,
         el: &mut EventLoop<Echo, S>,
@@ -285,12 +324,10 @@ impl Echo {
         socket.set_reuseaddr(true)?;
         set_buffers(&socket, buffer)?;
         socket.bind(addr)?;
-        let listener = match self.mode {
-            Mode::Level => el.listen(socket, 1024, LISTENER)?,
-            mode => el.listen_with(socket, 1024, LISTENER, mode)?,
-        };
-        let local = listener.local_addr()?;
-        self.listener = Some(listener);
+        let acceptor = Acceptor::new(socket.listen(1024)?)?;
+        el.register(&acceptor, LISTENER, Interest::READABLE, self.mode)?;
+        let local = acceptor.get_ref().local_addr()?;
+        self.listener = Some(acceptor);
         Ok(local)
     }
 
@@ -345,18 +382,26 @@ impl Echo {
         el.shutdown();
     }
 
-    /// Accepts until `WouldBlock`, registering each connection for `READABLE`.
+    /// Accepts until `WouldBlock`, registering each connection for `READABLE`. Out of
+    /// descriptors, the [`Acceptor`] has shed the waiting connections (the listener does
+    /// not stay ready, so nothing spins); when it asks for a back-off, the listener is
+    /// unwatched until a [`Timer::Backoff`].
     fn accept<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = &mut self.listener else {
                 return;
             };
             let stream = match listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // A connection reset while queued, or a signal: try the next one.
-                Err(e) if is_transient(&e) => continue,
-                Err(e) => return self.fail(el, format!("accept: {e}")),
+                Err(e) => {
+                    let shed = listener.shed_count();
+                    eprintln!("echo: accept: {e} ({shed} waiting connections shed so far)");
+                    if let Some(pause) = listener.backoff() {
+                        return self.back_off(el, pause);
+                    }
+                    break;
+                }
             };
             let token = self.vacant();
             if let Err(e) = el.register(&stream, token, Interest::READABLE, self.mode) {
@@ -373,6 +418,18 @@ impl Echo {
         }
     }
 
+    /// Stops watching the listener for `pause`.
+    fn back_off<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>, pause: Duration) {
+        if let Some(listener) = &self.listener {
+            if let Err(e) = el.deregister(listener) {
+                return self.fail(el, format!("deregister the listener: {e}"));
+            }
+            if let Err(e) = el.timeout(Timer::Backoff, pause) {
+                self.fail(el, format!("back-off timer: {e}"));
+            }
+        }
+    }
+
     fn rearm_listener<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>) {
         if let Some(listener) = &self.listener {
             if let Err(e) = el.reregister(listener, LISTENER, Interest::READABLE, self.mode) {
@@ -386,7 +443,9 @@ impl Echo {
         let Some(Some(conn)) = self.conns.get_mut(token.0 - 1) else {
             return; // closed earlier in this iteration
         };
+        let draining = self.stopping.is_some();
         let result = match &mut conn.role {
+            Role::Server(peer) if draining => flush(peer, &conn.stream, &mut self.stats),
             Role::Server(peer) => serve(
                 peer,
                 &conn.stream,
@@ -434,6 +493,9 @@ impl Echo {
             Role::Server(_) => self.servers_open -= 1,
             Role::Client(_) => self.stats.clients_done += 1,
         }
+        if self.stopping.is_some() && self.servers_open == 0 {
+            el.shutdown();
+        }
         if self.clients == Some(self.stats.clients_done) && self.servers_open == 0 {
             if let Some(listener) = self.listener.take() {
                 if let Err(e) = el.deregister(&listener) {
@@ -442,6 +504,83 @@ impl Echo {
             }
             el.shutdown();
         }
+    }
+
+    /// After `signal`: stops accepting, closes the connections that owe nothing, lets the
+    /// others flush for the grace period. A second signal cuts them at once.
+    fn stop<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>, signal: i32) {
+        if self.stopping.is_some() {
+            self.second_signal = true;
+            return self.cut(el);
+        }
+        self.stopping = Some((signal, Instant::now()));
+        if let Some(listener) = self.listener.take() {
+            if let Err(e) = el.deregister(&listener) {
+                eprintln!("echo: deregister the listener: {e}");
+            }
+        }
+        for i in 0..self.conns.len() {
+            let owes = match &self.conns[i] {
+                Some(Conn {
+                    role: Role::Server(peer),
+                    ..
+                }) => peer.written < peer.out.len(),
+                _ => continue,
+            };
+            if owes {
+                // Writable only, from now on: flush, then close.
+                let conn = self.conns[i].as_mut().expect("checked above");
+                let (token, mode) = (Token(i + 1), self.mode);
+                if el
+                    .reregister(&conn.stream, token, Interest::WRITABLE, mode)
+                    .is_ok()
+                {
+                    (conn.interest, conn.mode) = (Interest::WRITABLE, mode);
+                    continue;
+                }
+            }
+            self.stats.closed_idle += 1;
+            self.close(el, Token(i + 1));
+        }
+        if self.servers_open == 0 {
+            el.shutdown();
+        } else if let Err(e) = el.timeout(Timer::Grace, self.grace) {
+            eprintln!("echo: grace timer: {e}");
+            self.cut(el);
+        }
+    }
+
+    /// Closes every server connection still open, whatever it owes, and ends the run.
+    fn cut<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>) {
+        for i in 0..self.conns.len() {
+            if let Some(Conn {
+                role: Role::Server(_),
+                ..
+            }) = self.conns[i]
+            {
+                self.stats.cut += 1;
+                self.close(el, Token(i + 1));
+            }
+        }
+        el.shutdown();
+    }
+
+    /// The one-line summary of a run that a signal ended.
+    pub fn summary(&self) -> Option<String> {
+        let (signal, since) = self.stopping?;
+        let s = &self.stats;
+        Some(format!(
+            "echo server: {}: stopped accepting after {} connections and {} bytes echoed; \
+             {} closed idle, {} finished in flight, {} cut {}; shut down in {:.1?}",
+            signal_name(signal),
+            s.accepted,
+            s.bytes_echoed,
+            s.closed_idle,
+            s.finished_in_flight,
+            s.cut,
+            cut_when(self.second_signal, self.grace),
+            since.elapsed()
+        ))
     }
 
     /// Deregisters and drops everything still open (after a failure).
@@ -456,7 +595,7 @@ impl Echo {
 }
 
 impl<S: Selector> Handler<S> for Echo {
-    type Timeout = ();
+    type Timeout = Timer;
     type Message = ();
 
     fn ready(&mut self, el: &mut EventLoop<Echo, S>, token: Token, _: Ready) {
@@ -467,9 +606,25 @@ impl<S: Selector> Handler<S> for Echo {
         }
     }
 
-    fn timeout(&mut self, el: &mut EventLoop<Echo, S>, _: ()) {
-        let msg = format!("timed out; progress: {:?}", self.stats);
-        self.fail(el, msg);
+    fn timeout(&mut self, el: &mut EventLoop<Echo, S>, timer: Timer) {
+        match timer {
+            Timer::Deadline => {
+                let msg = format!("timed out; progress: {:?}", self.stats);
+                self.fail(el, msg);
+            }
+            Timer::Backoff => {
+                if let Some(listener) = &self.listener {
+                    if let Err(e) = el.register(listener, LISTENER, Interest::READABLE, self.mode) {
+                        self.fail(el, format!("watch the listener again: {e}"));
+                    }
+                }
+            }
+            Timer::Grace => self.cut(el),
+        }
+    }
+
+    fn signal(&mut self, el: &mut EventLoop<Echo, S>, signal: i32, _: usize) {
+        self.stop(el, signal);
     }
 }
 
@@ -486,7 +641,10 @@ fn serve(
         if peer.written < peer.out.len() {
             match write_some(stream, &peer.out[peer.written..]) {
                 Ok(0) => return Ok(Next::Wait(Interest::WRITABLE)),
-                Ok(n) => peer.written += n,
+                Ok(n) => {
+                    peer.written += n;
+                    stats.bytes_echoed += n as u64;
+                }
                 Err(e) => return Err(format!("server write: {e}")),
             }
             continue;
@@ -510,11 +668,29 @@ fn serve(
         }
         peer.read += n as u64;
         let written = write_some(stream, &buf[..n]).map_err(|e| format!("server write: {e}"))?;
+        stats.bytes_echoed += written as u64;
         if written < n {
             stats.server_partial_writes += 1;
             peer.out.extend_from_slice(&buf[written..n]);
         }
     }
+}
+
+/// The server side once a signal stopped the server: write what is owed, read nothing
+/// more, then close.
+fn flush(peer: &mut Peer, stream: &TcpStream, stats: &mut Stats) -> Result<Next, String> {
+    while peer.written < peer.out.len() {
+        match write_some(stream, &peer.out[peer.written..]) {
+            Ok(0) => return Ok(Next::Wait(Interest::WRITABLE)),
+            Ok(n) => {
+                peer.written += n;
+                stats.bytes_echoed += n as u64;
+            }
+            Err(e) => return Err(format!("server write: {e}")),
+        }
+    }
+    stats.finished_in_flight += 1;
+    Ok(Next::Close)
 }
 
 /// A client: on the first notification check the connect outcome, then read and check
@@ -649,15 +825,6 @@ fn write_some(mut stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
-}
-
 fn set_buffers(socket: &TcpSocket, buffer: Option<usize>) -> io::Result<()> {
     if let Some(size) = buffer {
         socket.set_send_buffer_size(size)?;
@@ -690,7 +857,7 @@ pub fn selftest<S: Selector>(el: &mut EventLoop<Echo, S>, cfg: &Config) -> Resul
         .listen(el, local, cfg.buffer)
         .and_then(|addr| echo.start_clients(el, addr, cfg));
     let deadline = el
-        .timeout((), cfg.deadline)
+        .timeout(Timer::Deadline, cfg.deadline)
         .map_err(|e| format!("timer: {e:?}"));
     let result = match (setup, deadline) {
         (Err(e), _) => Err(format!("setup: {e}")),
@@ -723,6 +890,7 @@ struct Args {
     addr: SocketAddr,
     backend: Option<String>,
     selftest: bool,
+    help: bool,
     cfg: Config,
 }
 
@@ -731,6 +899,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         addr: ([127, 0, 0, 1], 7000).into(),
         backend: None,
         selftest: false,
+        help: false,
         cfg: Config::default(),
     };
     while let Some(arg) = args.next() {
@@ -744,16 +913,38 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--buffer" => out.cfg.buffer = Some(number(&arg, value()?)?).filter(|&n| n > 0),
             "--seed" => out.cfg.seed = number(&arg, value()?)? as u64,
             "--mode" => out.cfg.mode = parse_mode(&value()?)?,
-            "-h" | "--help" => return Err(USAGE.to_string()),
+            "--grace" => {
+                let secs: f64 = value()?.parse().map_err(|e| format!("--grace: {e}"))?;
+                out.cfg.grace = Duration::try_from_secs_f64(secs)
+                    .map_err(|e| format!("--grace {secs}: {e}"))?;
+            }
+            "-h" | "--help" => out.help = true,
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     Ok(out)
 }
 
-const USAGE: &str = "usage: echo_server [--addr IP:PORT] [--backend epoll|kqueue|poll|polling] \
-    [--mode level|edge|oneshot]\n       echo_server --selftest [--clients N] [--messages N] \
-    [--buffer BYTES] [--seed N] [--backend …] [--mode …]";
+const USAGE: &str = "\
+usage: echo_server [--addr IP:PORT] [--backend NAME] [--mode MODE] [--grace SECS]
+       echo_server --selftest [--clients N] [--messages N] [--buffer BYTES] [--seed N]
+                   [--backend NAME] [--mode MODE]
+
+  --addr IP:PORT   where to listen (default 127.0.0.1:7000; port 0 takes a free one)
+  --backend NAME   epoll, kqueue, poll or polling (default: SELECTIO_BACKEND if set,
+                   else the first compiled in of epoll, kqueue, polling, poll)
+  --mode MODE      level, edge or oneshot (default level)
+  --grace SECS     after SIGINT/SIGTERM, how long connections may flush (default 5)
+  --selftest       serve a free port and check the echo of its own clients
+  --clients N      self-test clients (default 64)
+  --messages N     messages per client (default 1000)
+  --buffer BYTES   socket buffer sizes, 0 for the OS default (default 16384)
+  --seed N         seed of the message sizes and bytes (default 1579075344)
+  -h, --help       print this help
+
+Serving, SIGINT (Ctrl-C) or SIGTERM stops accepting, lets connections flush for the
+grace period, prints a summary and exits 0; a second signal cuts the wait short.
+";
 
 fn number(arg: &str, s: String) -> Result<usize, String> {
     s.parse().map_err(|e| format!("{arg} {s:?}: {e}"))
@@ -776,6 +967,10 @@ fn open_selector(backend: Option<&str>) -> io::Result<AnySelector> {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    if args.help {
+        print!("{USAGE}");
+        return Ok(());
+    }
     let selector = open_selector(args.backend.as_deref()).map_err(|e| e.to_string())?;
     let name = selector.name();
     let mut el: EventLoop<Echo, AnySelector> = EventLoop::builder()
@@ -795,15 +990,56 @@ fn run(args: Args) -> Result<(), String> {
         return Ok(());
     }
     let mut echo = Echo::new(args.cfg.mode, args.cfg.seed);
+    echo.grace = args.cfg.grace;
+    for (signal, name) in STOP_SIGNALS {
+        el.watch_signal(signal)
+            .map_err(|e| format!("watch {name}: {e}"))?;
+    }
     let addr = echo
         .listen(&mut el, args.addr, None)
         .map_err(|e| format!("listen on {}: {e}", args.addr))?;
     println!("echo server on {name} listening on {addr} (Ctrl-C to stop)");
-    el.run(&mut echo).map_err(|e| format!("event loop: {e}"))
+    let result = el.run(&mut echo).map_err(|e| format!("event loop: {e}"));
+    echo.close_all(&mut el);
+    result?;
+    if let Some(failure) = echo.failure {
+        return Err(failure);
+    }
+    if let Some(summary) = echo.summary() {
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+/// The signals that stop the server gracefully (signals exist on Unix only).
+#[cfg(unix)]
+const STOP_SIGNALS: [(i32, &str); 2] = [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")];
+#[cfg(not(unix))]
+const STOP_SIGNALS: [(i32, &str); 0] = [];
+
+/// When the connections still open were cut, for the summary.
+fn cut_when(second_signal: bool, grace: Duration) -> String {
+    match second_signal {
+        true => "by a second signal".to_string(),
+        false => format!("at the {grace:?} deadline"),
+    }
+}
+
+/// A signal's name, for the summary.
+fn signal_name(signal: i32) -> String {
+    match STOP_SIGNALS.iter().find(|(s, _)| *s == signal) {
+        Some((_, name)) => name.to_string(),
+        None => format!("signal {signal}"),
+    }
 }
 
 fn main() -> ExitCode {
-    match parse_args(std::env::args().skip(1)).and_then(run) {
+    main_with(std::env::args().skip(1))
+}
+
+/// `main` on the given arguments (tests run the example this way in a child process).
+pub fn main_with(args: impl Iterator<Item = String>) -> ExitCode {
+    match parse_args(args).and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("{msg}");

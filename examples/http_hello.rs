@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example http_hello -- [--addr 127.0.0.1:8080]
 //!     [--backend epoll|kqueue|poll|polling] [--mode level|edge|oneshot] [--requests N]
+//!     [--grace 5]
 //! cargo run --release --example http_hello -- --selftest [--backend …] [--mode …]
 //! cargo run --example http_hello -- --list-backends
 //! ```
@@ -16,6 +17,13 @@
 //! (`Transfer-Encoding`: no chunked bodies here), 505 (an HTTP major version other than 1).
 //! A request with `Expect: 100-continue` and a body is answered at once and the
 //! connection closed, without reading the body (RFC 9110 §10.1.1 allows either).
+//!
+//! `SIGINT` (Ctrl-C) or `SIGTERM` stops the server gracefully: it stops accepting,
+//! closes the connections with no request in progress, lets the others finish theirs
+//! for `--grace` seconds (closing each once it owes nothing), prints a one-line summary
+//! and exits 0; a second signal cuts the wait short. Accepting goes through
+//! `net::Acceptor`: out of file descriptors, waiting connections are shed rather than
+//! left to make the listener ready on every iteration.
 //!
 //! Without `--backend`, `SELECTIO_BACKEND` picks the backend (`AnySelector::from_env`);
 //! `polling` needs `--features polling`. `--addr 127.0.0.1:0` takes a free port; the
@@ -41,7 +49,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use selectio::net::{TcpListener, TcpSocket, TcpStream};
+use selectio::net::{Acceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::{
     AnySelector, Backend, EventLoop, Handler, Interest, Mode, Ready, Selector, Sender, Token,
 };
@@ -52,8 +60,10 @@ use selectio::{
 static ALLOCATOR: selectio::conformance::CountingAllocator =
     selectio::conformance::CountingAllocator;
 
-/// The listener's token; connection `i` of the slab has `Token(i)`.
-pub const LISTENER: Token = Token(usize::MAX - 1);
+/// The listener's token, above every slab index (`Token::EVENT_LOOP` and
+/// `Token::RESERVED`, the two above it, are the loop's); connection `i` of the slab has
+/// `Token(i)`.
+pub const LISTENER: Token = Token(usize::MAX - 2);
 /// The largest request head accepted, request line and final empty line included.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// The response body.
@@ -394,6 +404,12 @@ impl Conn {
         }
     }
 
+    /// Whether no request is in progress: no unparsed input, no body to skip, no
+    /// response unwritten.
+    fn is_idle(&self) -> bool {
+        self.start == self.end && self.body == 0 && self.written == self.out.len()
+    }
+
     /// Forgets the connection, keeps the buffers.
     fn reset(&mut self) {
         (self.start, self.end, self.scanned, self.body) = (0, 0, 0, 0);
@@ -584,6 +600,34 @@ struct Slot {
     conn: Conn,
 }
 
+/// What a timer of the server is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The self-test's deadline: it fails.
+    Deadline,
+    /// The end of an accept back-off: watch the listener again.
+    Backoff,
+    /// The end of the grace period after a signal: cut what is left.
+    Grace,
+}
+
+/// How a signal ended the run, for the summary.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopped {
+    /// The signal.
+    pub signal: i32,
+    /// When it came.
+    pub at: Instant,
+    /// Connections closed at once: no request in progress.
+    pub idle: usize,
+    /// Connections that finished their requests, then closed.
+    pub finished: usize,
+    /// Connections cut at the end of the grace period, or by a second signal.
+    pub cut: usize,
+    /// A second signal cut the grace period short.
+    pub second_signal: bool,
+}
+
 /// Messages to the server (the self-test's client thread sends them).
 #[derive(Debug)]
 pub enum Msg {
@@ -596,7 +640,7 @@ pub enum Msg {
 /// The HTTP server: the listener and a slab of connections indexed by token.
 #[derive(Debug)]
 pub struct Server {
-    listener: Option<TcpListener>,
+    listener: Option<Acceptor<TcpListener>>,
     slots: Vec<Slot>,
     free: Vec<usize>,
     mode: Mode,
@@ -607,6 +651,10 @@ pub struct Server {
     date_secs: u64,
     date_fresh: bool,
     stopping: bool,
+    /// Set by a signal: the server is draining (and how it went).
+    pub stopped: Option<Stopped>,
+    /// How long connections may finish after a signal.
+    pub grace: Duration,
     measuring: bool,
     /// The run is over: `--requests` reached, or the self-test stopped or failed.
     pub done: bool,
@@ -637,6 +685,8 @@ impl Server {
             date_secs: u64::MAX,
             date_fresh: false,
             stopping: false,
+            stopped: None,
+            grace: Duration::from_secs(5),
             measuring: false,
             done: false,
             served: 0,
@@ -647,7 +697,8 @@ impl Server {
         }
     }
 
-    /// Binds `addr` and listens through `el.listen` (`listen_with` for Edge and Oneshot).
+    /// Binds `addr`, listens, and registers the listener's [`Acceptor`] in the server's
+    /// mode (connections already waiting are reported, as with `el.listen`).
     pub fn listen<S: Selector>(
         &mut self,
         el: &mut EventLoop<Server, S>,
@@ -656,12 +707,10 @@ impl Server {
         let socket = TcpSocket::for_addr(addr)?;
         socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
-        let listener = match self.mode {
-            Mode::Level => el.listen(socket, 1024, LISTENER)?,
-            mode => el.listen_with(socket, 1024, LISTENER, mode)?,
-        };
-        let local = listener.local_addr()?;
-        self.listener = Some(listener);
+        let acceptor = Acceptor::new(socket.listen(1024)?)?;
+        el.register(&acceptor, LISTENER, Interest::READABLE, self.mode)?;
+        let local = acceptor.get_ref().local_addr()?;
+        self.listener = Some(acceptor);
         Ok(local)
     }
 
@@ -682,21 +731,29 @@ impl Server {
         Ok(())
     }
 
-    /// Accepts until `WouldBlock`, registering each connection for `READABLE`.
+    /// Accepts until `WouldBlock`, registering each connection for `READABLE`. Out of
+    /// descriptors, the [`Acceptor`] has shed the waiting connections, so the listener
+    /// is not ready again at once; when it asks for a back-off, the listener is unwatched
+    /// until a [`Timer::Backoff`].
     fn accept<S: Selector>(&mut self, el: &mut EventLoop<Server, S>) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = &mut self.listener else {
                 return;
             };
             match listener.accept() {
                 Ok((stream, _)) => self.adopt(el, stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // A connection reset while queued, or a signal: take the next one.
-                Err(e) if is_transient(&e) => continue,
-                // EMFILE and the like: in Level mode the listener stays ready, so this
-                // repeats each iteration until a connection closes and frees an fd.
                 Err(e) => {
-                    eprintln!("http_hello: accept: {e}");
+                    let shed = listener.shed_count();
+                    eprintln!("http_hello: accept: {e} ({shed} waiting connections shed so far)");
+                    if let Some(pause) = listener.backoff() {
+                        if let Err(e) = el.deregister(&*listener) {
+                            self.fail(format!("deregister the listener: {e}"));
+                        } else if let Err(e) = el.timeout(Timer::Backoff, pause) {
+                            self.fail(format!("back-off timer: {e}"));
+                        }
+                        return;
+                    }
                     break;
                 }
             }
@@ -747,7 +804,14 @@ impl Server {
             served: &mut self.served,
             mode: self.mode,
         };
-        match conn.pump(stream, &mut ctx) {
+        let outcome = conn.pump(stream, &mut ctx);
+        if self.stopped.is_some() && matches!(outcome, Ok(Next::Wait(_))) && conn.is_idle() {
+            // Draining: the requests in progress are answered; nothing more is read.
+            self.stopped.as_mut().expect("checked above").finished += 1;
+            self.close(el, token, true);
+            return self.check_limit();
+        }
+        match outcome {
             Ok(Next::Wait(interest)) => {
                 if self.mode == Mode::Oneshot || conn.interest != interest {
                     conn.interest = interest;
@@ -761,9 +825,85 @@ impl Server {
             // Resets and broken pipes are the client's business: just close.
             Err(_) => self.close(el, token, false),
         }
+        self.check_limit();
+    }
+
+    fn check_limit(&mut self) {
         if self.limit.is_some_and(|limit| self.served >= limit) {
             self.done = true;
         }
+    }
+
+    /// After a signal: stops accepting, closes the connections with no request in
+    /// progress, and lets the others finish for the grace period. A second signal cuts
+    /// them at once.
+    fn stop<S: Selector>(&mut self, el: &mut EventLoop<Server, S>, signal: i32) {
+        if let Some(stopped) = &mut self.stopped {
+            stopped.second_signal = true;
+            return self.cut(el);
+        }
+        self.stopped = Some(Stopped {
+            signal,
+            at: Instant::now(),
+            idle: 0,
+            finished: 0,
+            cut: 0,
+            second_signal: false,
+        });
+        self.stopping = true;
+        if let Some(listener) = self.listener.take() {
+            if let Err(e) = el.deregister(&listener) {
+                self.error(format!("deregister the listener: {e}"));
+            }
+        }
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[i];
+            if slot.stream.is_some() && slot.conn.is_idle() {
+                self.stopped.as_mut().expect("set above").idle += 1;
+                self.close(el, Token(i), true);
+            }
+        }
+        self.done |= self.open == 0;
+        if !self.done {
+            if let Err(e) = el.timeout(Timer::Grace, self.grace) {
+                self.error(format!("grace timer: {e}"));
+                self.cut(el);
+            }
+        }
+    }
+
+    /// Closes every connection still open, whatever it owes, and ends the run.
+    fn cut<S: Selector>(&mut self, el: &mut EventLoop<Server, S>) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].stream.is_some() {
+                if let Some(stopped) = &mut self.stopped {
+                    stopped.cut += 1;
+                }
+                self.close(el, Token(i), false);
+            }
+        }
+        self.done = true;
+    }
+
+    /// The one-line summary of the run.
+    pub fn summary(&self) -> String {
+        let served = format!(
+            "served {} responses on {} connections",
+            self.served, self.accepted
+        );
+        let Some(s) = &self.stopped else {
+            return format!("http_hello: {served}");
+        };
+        format!(
+            "http_hello: {}: stopped accepting; {served}; {} closed idle, {} finished in \
+             flight, {} cut {}; shut down in {:.1?}",
+            signal_name(s.signal),
+            s.idle,
+            s.finished,
+            s.cut,
+            cut_when(s.second_signal, self.grace),
+            s.at.elapsed()
+        )
     }
 
     /// Deregisters and drops connection `token`; its slot keeps the buffers.
@@ -826,7 +966,7 @@ impl Server {
 }
 
 impl<S: Selector> Handler<S> for Server {
-    type Timeout = ();
+    type Timeout = Timer;
     type Message = Msg;
 
     fn ready(&mut self, el: &mut EventLoop<Server, S>, token: Token, _: Ready) {
@@ -847,9 +987,25 @@ impl<S: Selector> Handler<S> for Server {
         }
     }
 
-    fn timeout(&mut self, _: &mut EventLoop<Server, S>, _: ()) {
-        let msg = format!("timed out after {SELFTEST_DEADLINE:?}");
-        self.fail(msg);
+    fn timeout(&mut self, el: &mut EventLoop<Server, S>, timer: Timer) {
+        match timer {
+            Timer::Deadline => {
+                let msg = format!("timed out after {SELFTEST_DEADLINE:?}");
+                self.fail(msg);
+            }
+            Timer::Backoff => {
+                if let Some(listener) = &self.listener {
+                    if let Err(e) = el.register(listener, LISTENER, Interest::READABLE, self.mode) {
+                        self.fail(format!("watch the listener again: {e}"));
+                    }
+                }
+            }
+            Timer::Grace => self.cut(el),
+        }
+    }
+
+    fn signal(&mut self, el: &mut EventLoop<Server, S>, signal: i32, _: usize) {
+        self.stop(el, signal);
     }
 
     fn tick(&mut self, _: &mut EventLoop<Server, S>) {
@@ -868,15 +1024,6 @@ fn count_allocations(f: impl FnOnce()) -> Option<usize> {
 fn count_allocations(f: impl FnOnce()) -> Option<usize> {
     f();
     None
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1271,7 +1418,7 @@ pub fn selftest<S: Selector>(el: &mut EventLoop<Server, S>, mode: Mode) -> Resul
         .listen(el, ([127, 0, 0, 1], 0).into())
         .map_err(|e| format!("listen: {e}"))?;
     let deadline = el
-        .timeout((), SELFTEST_DEADLINE)
+        .timeout(Timer::Deadline, SELFTEST_DEADLINE)
         .map_err(|e| format!("timer: {e:?}"))?;
     let sender = el.channel();
     let thread = thread::spawn(move || {
@@ -1319,12 +1466,28 @@ struct Args {
     selftest: bool,
     list: bool,
     help: bool,
+    grace: Duration,
 }
 
-const USAGE: &str = "usage: http_hello [--addr IP:PORT (default 127.0.0.1:8080)] \
-    [--backend epoll|kqueue|poll|polling] [--mode level|edge|oneshot] [--requests N]\n       \
-    http_hello --selftest [--backend …] [--mode …]\n       http_hello --list-backends\n\
-    Without --backend, SELECTIO_BACKEND chooses. --requests N exits after N responses.";
+const USAGE: &str = "\
+usage: http_hello [--addr IP:PORT] [--backend NAME] [--mode MODE] [--requests N] [--grace SECS]
+       http_hello --selftest [--backend NAME] [--mode MODE]
+       http_hello --list-backends
+
+  --addr IP:PORT   where to listen (default 127.0.0.1:8080; port 0 takes a free one)
+  --backend NAME   epoll, kqueue, poll or polling (default: SELECTIO_BACKEND if set,
+                   else the first compiled in of epoll, kqueue, polling, poll)
+  --mode MODE      level, edge or oneshot (default level)
+  --requests N     exit after N responses (default: no limit)
+  --grace SECS     after SIGINT/SIGTERM, how long requests in progress may finish
+                   (default 5)
+  --selftest       serve a free port and check its responses to a client thread
+  --list-backends  print the backends compiled in, one per line
+  -h, --help       print this help
+
+SIGINT (Ctrl-C) or SIGTERM stops accepting, lets requests in progress finish for the
+grace period, prints a summary and exits 0; a second signal cuts the wait short.
+";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut out = Args {
@@ -1335,6 +1498,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         selftest: false,
         list: false,
         help: false,
+        grace: Duration::from_secs(5),
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
@@ -1346,6 +1510,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 let n = value()?;
                 let n = n.parse().ok().filter(|&n| n > 0);
                 out.requests = Some(n.ok_or("--requests: expected a number above 0")?);
+            }
+            "--grace" => {
+                let secs: f64 = value()?.parse().map_err(|e| format!("--grace: {e}"))?;
+                out.grace = Duration::try_from_secs_f64(secs)
+                    .map_err(|e| format!("--grace {secs}: {e}"))?;
             }
             "--selftest" => out.selftest = true,
             "--list-backends" => out.list = true,
@@ -1374,7 +1543,7 @@ fn open_selector(backend: Option<&str>) -> io::Result<AnySelector> {
 
 fn run(args: Args) -> Result<(), String> {
     if args.help {
-        println!("{USAGE}");
+        print!("{USAGE}");
         return Ok(());
     }
     if args.list {
@@ -1416,6 +1585,11 @@ fn run_selftest(
 
 fn serve(el: &mut EventLoop<Server, AnySelector>, name: &str, args: &Args) -> Result<(), String> {
     let mut server = Server::new(args.mode, args.requests);
+    server.grace = args.grace;
+    for (signal, name) in STOP_SIGNALS {
+        el.watch_signal(signal)
+            .map_err(|e| format!("watch {name}: {e}"))?;
+    }
     let addr = server
         .listen(el, args.addr)
         .map_err(|e| format!("listen on {}: {e}", args.addr))?;
@@ -1426,13 +1600,39 @@ fn serve(el: &mut EventLoop<Server, AnySelector>, name: &str, args: &Args) -> Re
     let result = server.run(el);
     server.close_all(el);
     result.map_err(|e| format!("event loop: {e}"))?;
-    let (served, accepted) = (server.served, server.accepted);
-    println!("http_hello: served {served} responses on {accepted} connections");
+    println!("{}", server.summary());
     server.failure.map_or(Ok(()), Err)
 }
 
+/// The signals that stop the server gracefully (signals exist on Unix only).
+#[cfg(unix)]
+const STOP_SIGNALS: [(i32, &str); 2] = [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")];
+#[cfg(not(unix))]
+const STOP_SIGNALS: [(i32, &str); 0] = [];
+
+/// When the connections still open were cut, for the summary.
+fn cut_when(second_signal: bool, grace: Duration) -> String {
+    match second_signal {
+        true => "by a second signal".to_string(),
+        false => format!("at the {grace:?} deadline"),
+    }
+}
+
+/// A signal's name, for the summary.
+fn signal_name(signal: i32) -> String {
+    match STOP_SIGNALS.iter().find(|(s, _)| *s == signal) {
+        Some((_, name)) => name.to_string(),
+        None => format!("signal {signal}"),
+    }
+}
+
 fn main() -> ExitCode {
-    match parse_args(std::env::args().skip(1)).and_then(run) {
+    main_with(std::env::args().skip(1))
+}
+
+/// `main` on the given arguments (tests run the example this way in a child process).
+pub fn main_with(args: impl Iterator<Item = String>) -> ExitCode {
+    match parse_args(args).and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("{msg}");

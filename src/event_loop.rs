@@ -2,8 +2,10 @@
 //!
 //! # Implementation notes
 //! Each iteration runs the phases `next_timeout → select → dispatch_io →
-//! dispatch_pending → fire_timers → drain_notify → tick`. Events of one batch are merged
-//! per token (kqueue reports reading and writing apart) so a token gets one `ready` call
+//! dispatch_pending → dispatch_signals → fire_timers → drain_notify → tick` (the signal
+//! phase only after the signal pipe was readable or a signal interrupted `select`; see
+//! `crate::signal`). Events of one batch are merged per token (kqueue reports reading
+//! and writing apart) so a token gets one `ready` call
 //! per iteration; a batch whose tokens are all distinct, the usual case, is dispatched
 //! as the selector returned it, without copying or sorting. Registration changes made inside a callback mark the tokens they
 //! affect as stale for the rest of the batch, so no event fetched for an old
@@ -29,6 +31,7 @@ mod token_set;
 use self::token_set::TokenSet;
 use crate::net::{Connect, Listen};
 use crate::notify::{Receiver, Sender};
+use crate::signal::Signals;
 use crate::{
     DefaultSelector, Events, Handler, Interest, Mode, RawSource, Ready, Selector, Source, Timeout,
     TimerError, TimerWheel, Token,
@@ -230,6 +233,8 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             notify,
             messages_per_tick: self.messages_per_tick,
             selector,
+            signals: None,
+            signaled: false,
             in_iteration: false,
             running: false,
             shutdown: false,
@@ -287,6 +292,11 @@ pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     timers: TimerWheel<H::Timeout>,
     notify: Receiver<H::Message>,
     messages_per_tick: usize,
+    /// The watched signals; `None` while none is, so the iteration pays one compare.
+    signals: Option<Signals>,
+    /// The signal pipe was readable, or a signal interrupted `select`, and the counts
+    /// are not all handed over yet.
+    signaled: bool,
     in_iteration: bool,
     running: bool,
     shutdown: bool,
@@ -383,6 +393,9 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         } else {
             self.dispatch_pending(handler, direct);
         }
+        if self.signaled {
+            self.dispatch_signals(handler);
+        }
         if !self.timers.is_empty() {
             self.fire_timers(handler);
         }
@@ -438,7 +451,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// The shortest of the caller's timeout, the next timer, and zero when synthetic
     /// events or messages wait.
     fn next_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
-        if !self.pending.is_empty() || self.notify.has_messages() {
+        if !self.pending.is_empty() || self.notify.has_messages() || self.signaled {
             return Some(Duration::ZERO);
         }
         if self.timers.is_empty() {
@@ -456,12 +469,33 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         let result = self.selector.select(&mut self.events, sleep.timeout);
         self.notify.awake(sleep);
         match result {
-            Ok(()) => Ok(false),
+            Ok(()) => {
+                if self.signals.is_some() {
+                    self.take_signal_event();
+                }
+                Ok(false)
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                 self.events.clear();
+                // Perhaps a watched signal: its counts are read this iteration.
+                self.signaled |= self.signals.is_some();
                 Ok(true)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Takes the signal pipe's event out of the batch: it is the loop's, not the handler's.
+    #[cold]
+    #[inline(never)]
+    fn take_signal_event(&mut self) {
+        if let Some(i) = self
+            .events
+            .iter()
+            .position(|e| e.token() == Token::EVENT_LOOP)
+        {
+            self.events.remove(i);
+            self.signaled = true;
         }
     }
 
@@ -664,6 +698,21 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         }
     }
 
+    /// Hands each watched signal's deliveries to `signal`, one call per signal. The
+    /// counts stay in the loop until handed over, so a panicking callback loses nothing
+    /// but its own call, and `signaled` stays set until all are.
+    #[cold]
+    #[inline(never)]
+    fn dispatch_signals(&mut self, handler: &mut H) {
+        if let Some(signals) = &mut self.signals {
+            signals.collect();
+        }
+        while let Some((signal, count)) = self.signals.as_mut().and_then(Signals::next_due) {
+            handler.signal(self, signal, count);
+        }
+        self.signaled = false;
+    }
+
     #[cold]
     #[inline(never)]
     fn fire_timers(&mut self, handler: &mut H) {
@@ -715,6 +764,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
+        refuse_loop_token(token)?;
         let fd = io.raw_source();
         self.selector.register(fd, token, interest, mode)?;
         // Events already fetched for `token` belong to an older registration, and a
@@ -735,6 +785,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
+        refuse_loop_token(token)?;
         let fd = io.raw_source();
         self.selector.reregister(fd, token, interest, mode)?;
         self.adopt(token);
@@ -831,6 +882,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     ) -> io::Result<C::Stream> {
         let caps = self.selector.capabilities();
         caps.check(self.selector.name(), token, mode)?;
+        refuse_loop_token(token)?;
         let (stream, outcome) = socket.connect_nonblocking(addr)?;
         self.register(&stream, token, interest | Interest::WRITABLE, mode)?;
         match outcome {
@@ -868,6 +920,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     ) -> io::Result<L::Listener> {
         let caps = self.selector.capabilities();
         caps.check(self.selector.name(), token, mode)?;
+        refuse_loop_token(token)?;
         let listener = socket.listen_now(backlog)?;
         self.register(&listener, token, Interest::READABLE, mode)?;
         Ok(listener)
@@ -894,6 +947,104 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         self.timers.reset(timeout, Instant::now(), after)
     }
 
+    /// Starts handing deliveries of `signal` (`libc::SIGINT`, `SIGTERM`, `SIGHUP`,
+    /// `SIGCHLD`, `SIGUSR1`, …) to [`Handler::signal`].
+    ///
+    /// While any loop watches a signal, the process no longer takes its default action
+    /// (a `SIGTERM` no longer ends it): the handler decides. A handler installed before
+    /// the first watch (by a C library, `signal-hook`, …) still runs on every delivery,
+    /// after the loops are told. Several loops, in any threads, may watch one signal;
+    /// each hears every delivery. When the last watch of a signal ends
+    /// ([`unwatch_signal`](Self::unwatch_signal), or the loop is dropped) the
+    /// disposition it had before the first comes back — unless something installed its
+    /// own handler over selectio's meanwhile, which is then left in place.
+    ///
+    /// Deliveries are counted by a handler that only uses atomics and write(2)
+    /// (async-signal-safe), and wake the loop through a self-pipe registered in its
+    /// selector under [`Token::EVENT_LOOP`]; the first watch opens the pipe. No delivery
+    /// is lost; several between two iterations merge into one call with their count.
+    /// A signal that interrupts the wait makes [`Handler::interrupted`] run first.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a number that is no signal, and for `SIGKILL`, `SIGSTOP` and
+    /// the fault signals (`SIGILL`, `SIGFPE`, `SIGSEGV`, `SIGBUS`), which no handler may
+    /// usefully take; `AlreadyExists` if this loop watches it already; `OutOfMemory`
+    /// past 128 watches in the whole process; `Unsupported` outside Unix; an
+    /// `io::Error` from pipe(2), sigaction(2) or the selector.
+    ///
+    /// ```
+    /// use selectio::{EventLoop, Handler, Selector};
+    ///
+    /// struct Server;
+    ///
+    /// impl<S: Selector> Handler<S> for Server {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn signal(&mut self, el: &mut EventLoop<Self, S>, signal: i32, count: usize) {
+    ///         println!("signal {signal} ({count}x): shutting down");
+    ///         el.shutdown();
+    ///     }
+    /// }
+    ///
+    /// # #[cfg(unix)]
+    /// # fn main() -> std::io::Result<()> {
+    /// let mut el: EventLoop<Server> = EventLoop::new()?;
+    /// el.watch_signal(libc::SIGUSR2)?;
+    /// // As `kill -USR2 <pid>` would from another process:
+    /// std::process::Command::new("kill")
+    ///     .args(["-USR2", &std::process::id().to_string()])
+    ///     .status()?;
+    /// el.run(&mut Server)?;
+    /// el.unwatch_signal(libc::SIGUSR2)?;
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(unix))]
+    /// # fn main() {}
+    /// ```
+    #[doc(alias = "sigaction")]
+    pub fn watch_signal(&mut self, signal: i32) -> io::Result<()> {
+        if let Some(signals) = &mut self.signals {
+            return signals.watch(signal);
+        }
+        let mut signals = Signals::new()?;
+        signals.watch(signal)?;
+        self.selector.register(
+            signals.source(),
+            Token::EVENT_LOOP,
+            Interest::READABLE,
+            Mode::Level,
+        )?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Stops watching `signal`; deliveries not yet handed to [`Handler::signal`] are
+    /// dropped. The last watch of the loop closes its pipe; the last in the process
+    /// puts the signal's previous disposition back (see
+    /// [`watch_signal`](Self::watch_signal)). `NotFound` if the loop does not watch it.
+    pub fn unwatch_signal(&mut self, signal: i32) -> io::Result<()> {
+        let signals = self
+            .signals
+            .as_mut()
+            .ok_or_else(|| crate::signal::not_watched(signal))?;
+        signals.unwatch(signal)?;
+        if signals.is_empty() {
+            self.close_signals();
+        }
+        Ok(())
+    }
+
+    /// Deregisters and closes the signal pipe.
+    fn close_signals(&mut self) {
+        if let Some(signals) = self.signals.take() {
+            // It is ours and open: a failure here would be a selector bug, and the
+            // pipe closes below in any case.
+            let _ = self.selector.deregister(signals.source());
+        }
+        self.signaled = false;
+    }
+
     /// A sender for this loop's notify channel, usable from any thread.
     pub fn channel(&self) -> Sender<H::Message> {
         self.notify.sender()
@@ -903,6 +1054,7 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
 impl<H: Handler<S>, S: Selector> Drop for EventLoop<H, S> {
     fn drop(&mut self) {
         self.notify.close();
+        self.close_signals();
     }
 }
 
@@ -997,6 +1149,18 @@ macro_rules! deref_to_loop {
 }
 deref_to_loop!(InIteration);
 deref_to_loop!(Running);
+
+/// `InvalidInput` for [`Token::EVENT_LOOP`], the loop's own.
+fn refuse_loop_token(token: Token) -> io::Result<()> {
+    if token == Token::EVENT_LOOP {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "selectio: EventLoop: Token::EVENT_LOOP (usize::MAX - 1) is reserved for the \
+             loop's signal pipe",
+        ));
+    }
+    Ok(())
+}
 
 fn reentered() -> io::Error {
     io::Error::new(

@@ -23,6 +23,7 @@ use crate::{DefaultSelector, EventLoop, Ready, Selector, Token};
 ///   dispatched stay queued.
 /// - **Timers**: those already due stay due and fire next, in deadline order.
 /// - **Messages**: those not yet handed to `notify` stay queued, in order.
+/// - **Signals**: the counts not yet handed to `signal` come next.
 /// - **`tick`**, **`interrupted`**: nothing is left over.
 #[allow(unused_variables)]
 pub trait Handler<S: Selector = DefaultSelector>: Sized {
@@ -66,7 +67,24 @@ pub trait Handler<S: Selector = DefaultSelector>: Sized {
     fn timeout(&mut self, event_loop: &mut EventLoop<Self, S>, timeout: Self::Timeout) {}
 
     /// A signal interrupted the wait for events; the loop goes on.
+    ///
+    /// Any signal with a handler that interrupts `select` on the loop's thread does this
+    /// on epoll, kqueue and poll(2); the `polling` backend hides the interruption and
+    /// returns no event instead, so there it is not called. A signal the loop
+    /// [watches](EventLoop::watch_signal) is then also handed to
+    /// [`signal`](Handler::signal) in the same iteration, after `interrupted`; one
+    /// delivered to another thread wakes the loop without `interrupted`.
     fn interrupted(&mut self, event_loop: &mut EventLoop<Self, S>) {}
+
+    /// `signal` (`libc::SIGTERM`, …) was delivered `count` times (at least once) since the
+    /// loop last called this for it; the loop must [watch](EventLoop::watch_signal) it.
+    ///
+    /// Deliveries between two iterations merge into one call; `count` says how many
+    /// the handler counted. The kernel itself merges a standard signal raised again
+    /// while it is pending, so `count` can be lower than the number of `kill` calls, but
+    /// never zero and never a delivery lost: one after this call started comes in a
+    /// later call. Called after I/O and synthetic events, before timers.
+    fn signal(&mut self, event_loop: &mut EventLoop<Self, S>, signal: i32, count: usize) {}
 
     /// The end of each iteration, after I/O, timers and messages.
     fn tick(&mut self, event_loop: &mut EventLoop<Self, S>) {}

@@ -13,6 +13,7 @@ mod notify;
 #[cfg(unix)]
 pub mod pipe;
 pub mod selector;
+mod signal;
 mod source;
 mod sync;
 mod sys;

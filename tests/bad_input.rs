@@ -1432,6 +1432,30 @@ fn with_backend_not_compiled_is_unsupported() {
     }
 }
 
+/// The reason given for a backend not compiled in is true: one this target has is a
+/// feature to turn on (`--features polling`); one it lacks is said to be missing, with no
+/// feature to try; and the list names exactly the backends compiled in.
+#[test]
+fn backend_not_compiled_message_is_true() {
+    let _serial = serial();
+    for b in Backend::ALL.into_iter().filter(|b| !b.is_compiled()) {
+        let msg = AnySelector::with_backend(b).unwrap_err().to_string();
+        let here = msg.split("compiled in here: ").nth(1).unwrap_or_default();
+        let listed: Vec<&str> = here.split(", ").filter(|n| !n.is_empty()).collect();
+        let compiled: Vec<&str> = Backend::available().map(|b| b.name()).collect();
+        assert_eq!(listed, compiled, "{msg}");
+        let exists = match b {
+            Backend::Epoll => cfg!(selectio_linux_like),
+            Backend::Kqueue => cfg!(selectio_kqueue_os),
+            Backend::Poll => cfg!(unix),
+            Backend::Polling => true,
+        };
+        let feature = format!("--features {}", b.name());
+        assert_eq!(msg.contains(&feature), exists, "{msg}");
+        assert_eq!(msg.contains("this target has no"), !exists, "{msg}");
+    }
+}
+
 /// Backend names that are not one: empty, blank, misspelt — `InvalidInput`.
 #[test]
 fn backend_name_parse_errors_are_invalid_input() {

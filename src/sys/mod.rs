@@ -14,6 +14,8 @@ mod buf;
 pub(crate) use buf::FixedBuf;
 #[cfg(selectio_libkqueue)]
 pub(crate) mod libkqueue;
+#[cfg(unix)]
+pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod testhooks;
 #[cfg(unix)]

@@ -1,0 +1,328 @@
+//! The serving examples stop gracefully on `SIGTERM`, on every backend: each runs (its
+//! real argument parsing, backend choice, signal watch and summary) in a child process —
+//! this test binary again, through an ignored test — and gets `kill -TERM`, with one
+//! idle connection, one in progress, and one that never finishes: the echo server cuts
+//! it at the end of the grace period, http_hello at a second `SIGTERM`. The child must
+//! stop accepting, close the idle one at once, finish the one in progress, print its
+//! summary and exit 0. And `--help` prints the usage to stdout and exits 0.
+#![cfg(unix)]
+
+#[macro_use]
+mod each_backend;
+#[path = "../examples/echo_server.rs"]
+#[allow(dead_code)]
+mod echo;
+#[path = "../examples/http_hello.rs"]
+#[allow(dead_code)]
+mod http_hello;
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// The child's arguments, one per line.
+const ARGS: &str = "SELECTIO_EXAMPLE_TEST_ARGS";
+
+/// A bound on every wait, never reached when the code is right.
+const LONG: Duration = Duration::from_secs(20);
+
+/// Runs `test` of this binary in a child with `args` for the example; waits for the
+/// address it prints on the line that contains `marker`.
+fn start(test: &str, args: &[&str], marker: &str) -> (Running, BufReader<ChildStdout>, SocketAddr) {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ARGS, args.join("\n"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Running(child);
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "the child ended early"
+        );
+        if let Some(rest) = line.split(marker).nth(1) {
+            let addr = rest.split_whitespace().next().unwrap();
+            return (
+                child,
+                out,
+                addr.trim_start_matches("http://").parse().unwrap(),
+            );
+        }
+    }
+}
+
+/// The child, killed and waited for if the test fails before it exits.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Both fail harmlessly once the child has exited and been waited for.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// In the child: the example's `main` on the arguments of [`ARGS`], then exit.
+fn child_main(main_with: fn(std::vec::IntoIter<String>) -> ExitCode) {
+    let args = std::env::var(ARGS).expect("run by the parent test only");
+    let args: Vec<String> = args.lines().map(str::to_string).collect();
+    let code = main_with(args.into_iter());
+    io::stdout().flush().unwrap();
+    std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
+}
+
+fn sigterm(child: &Running) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for the child to exit (0 expected) and returns the rest of its output.
+fn finish(mut child: Running, mut out: BufReader<ChildStdout>) -> String {
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}; output: {rest}");
+    rest
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(LONG)).unwrap();
+    s
+}
+
+/// Reads until EOF (or a reset, which the echo server's close of a connection with
+/// unread input may send); the bytes read.
+fn read_to_end(mut s: &TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// Writes without reading until the write times out: the server then owes this client
+/// bytes it cannot send (it stops reading while an echo is pending).
+fn fill(mut s: &TcpStream) -> usize {
+    s.set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let chunk = vec![0x61u8; 64 * 1024];
+    let mut sent = 0;
+    let start = Instant::now();
+    loop {
+        match s.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return sent
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+        assert!(start.elapsed() < LONG, "the server never pushed back");
+    }
+}
+
+fn stopped_accepting(addr: SocketAddr) {
+    let e = TcpStream::connect(addr).expect_err("still accepting after SIGTERM");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}");
+}
+
+fn echo_server_stops_gracefully_on_sigterm(backend: &str, test: &str) {
+    let args = [
+        "--addr",
+        "127.0.0.1:0",
+        "--backend",
+        backend,
+        "--grace",
+        "2",
+    ];
+    let (child, out, addr) = start(test, &args, "listening on ");
+    let idle = connect(addr);
+    (&idle).write_all(b"ping").unwrap();
+    let mut pong = [0u8; 4];
+    (&idle).read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"ping");
+    let in_flight = connect(addr);
+    let owed = fill(&in_flight);
+    let never_reads = connect(addr);
+    fill(&never_reads);
+    sigterm(&child);
+    assert_eq!(
+        read_to_end(&idle),
+        b"",
+        "the idle connection was not closed"
+    );
+    stopped_accepting(addr);
+    let echoed = read_to_end(&in_flight);
+    assert!(
+        !echoed.is_empty() && echoed.len() <= owed && echoed.iter().all(|&b| b == 0x61),
+        "{} of {owed} bytes echoed",
+        echoed.len()
+    );
+    let rest = finish(child, out);
+    assert!(
+        rest.contains("echo server: SIGTERM: stopped accepting after 3 connections")
+            && rest.contains("1 closed idle, 1 finished in flight, 1 cut at the 2s deadline"),
+        "{rest}"
+    );
+    drop(never_reads);
+}
+
+fn http_hello_stops_gracefully_on_sigterm(backend: &str, test: &str) {
+    let args = [
+        "--addr",
+        "127.0.0.1:0",
+        "--backend",
+        backend,
+        "--grace",
+        "10",
+    ];
+    let (child, out, addr) = start(test, &args, "listening on ");
+    let idle = connect(addr);
+    get(&idle);
+    let in_flight = connect(addr);
+    let stuck = connect(addr);
+    for s in [&in_flight, &stuck] {
+        (&*s).write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    }
+    // The partial heads have arrived (loopback delivers within `write`): the server has
+    // read them by the iteration that answers this request, or, if that one accepted
+    // their connections, by the next, which dispatches I/O before the signal.
+    get(&idle);
+    sigterm(&child);
+    assert_eq!(
+        read_to_end(&idle),
+        b"",
+        "the idle connection was not closed"
+    );
+    stopped_accepting(addr);
+    (&in_flight).write_all(b"\r\n").unwrap();
+    let response = String::from_utf8(read_to_end(&in_flight)).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200 OK") && response.ends_with("Hello, world!\n"),
+        "{response:?}"
+    );
+    // The grace period is long: a second signal cuts the request that never completes.
+    sigterm(&child);
+    assert_eq!(read_to_end(&stuck), b"", "the stuck connection was not cut");
+    let rest = finish(child, out);
+    assert!(
+        rest.contains(
+            "http_hello: SIGTERM: stopped accepting; served 3 responses on 3 connections"
+        ) && rest.contains("1 closed idle, 1 finished in flight, 1 cut by a second signal"),
+        "{rest}"
+    );
+}
+
+/// One keep-alive request and its whole response.
+fn get(mut s: &TcpStream) {
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(http_hello::BODY) {
+        let n = s.read(&mut buf).unwrap();
+        assert_ne!(n, 0, "EOF after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200 OK"), "{got:?}");
+}
+
+/// `--help`: the usage on stdout, with the defaults and `SELECTIO_BACKEND`; exit 0.
+fn help_prints_usage_to_stdout(test: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ARGS, "--help")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}: {stdout}", out.status);
+    for needle in [
+        "usage: ",
+        "(default 127.0.0.1:",
+        "SELECTIO_BACKEND",
+        "--grace SECS",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in: {stdout}");
+    }
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("usage"));
+}
+
+macro_rules! example_tests {
+    ($sel:ty) => {
+        fn backend() -> &'static str {
+            selectio::Selector::name(&<$sel as selectio::Selector>::new().unwrap())
+        }
+
+        fn this(test: &str) -> String {
+            let path = module_path!();
+            let module = path.split_once("::").map_or(path, |(_, rest)| rest);
+            format!("{module}::{test}")
+        }
+
+        #[test]
+        fn echo_server_stops_gracefully_on_sigterm() {
+            let child = this("echo_server_child");
+            super::echo_server_stops_gracefully_on_sigterm(backend(), &child);
+        }
+
+        #[test]
+        #[ignore = "the child process of echo_server_stops_gracefully_on_sigterm"]
+        fn echo_server_child() {
+            super::child_main(super::echo::main_with);
+        }
+
+        #[test]
+        fn echo_server_help_prints_usage_to_stdout() {
+            super::help_prints_usage_to_stdout(&this("echo_server_child"));
+        }
+
+        #[test]
+        fn http_hello_help_prints_usage_to_stdout() {
+            super::help_prints_usage_to_stdout(&this("http_hello_child"));
+        }
+
+        #[test]
+        fn http_hello_stops_gracefully_on_sigterm() {
+            let child = this("http_hello_child");
+            super::http_hello_stops_gracefully_on_sigterm(backend(), &child);
+        }
+
+        #[test]
+        #[ignore = "the child process of http_hello_stops_gracefully_on_sigterm"]
+        fn http_hello_child() {
+            super::child_main(super::http_hello::main_with);
+        }
+    };
+}
+
+each_backend!(example_tests);
