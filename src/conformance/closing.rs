@@ -4,7 +4,9 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::util::{Cx, Source, CAPACITY, T1, T2};
-use crate::{Interest, Mode, RawSource, Ready, Selector};
+use crate::{Interest, Mode, Selector};
+#[cfg(unix)]
+use crate::{RawSource, Ready};
 
 /// Closing registered fds (a ready pipe reader, a TCP stream) without `deregister` causes
 /// no busy loop, no crash, and at most one event per fd over ten 20 ms selects.
