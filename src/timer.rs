@@ -282,26 +282,27 @@ impl<T> TimerWheel<T> {
         e.data.take()
     }
 
+    /// The state of the timer `timeout` names, if this wheel made it and it is still
+    /// that timer (not fired or cancelled, its slot not reused).
+    fn state_of(&self, timeout: &Timeout) -> Option<State> {
+        if timeout.wheel != self.id {
+            return None;
+        }
+        let e = self.entries.get(timeout.index as usize)?;
+        (e.generation == timeout.generation).then_some(e.state)
+    }
+
     /// Cancels a pending timer; `true` only if it was pending (it will not fire).
     pub fn cancel(&mut self, timeout: &Timeout) -> bool {
-        if timeout.wheel != self.id {
-            return false;
-        }
-        let Some(e) = self.entries.get(timeout.index as usize) else {
-            return false;
-        };
-        if e.generation != timeout.generation {
-            return false;
-        }
-        match e.state {
-            State::Free => false,
-            State::Wheel(level) => {
+        match self.state_of(timeout) {
+            None | Some(State::Free) => false,
+            Some(State::Wheel(level)) => {
                 self.unlink(timeout.index, level);
                 self.release(timeout.index);
                 true
             }
             // Still listed in `due`; `pop_due` skips freed entries by generation.
-            State::Due => {
+            Some(State::Due) => {
                 self.release(timeout.index);
                 true
             }
@@ -314,20 +315,11 @@ impl<T> TimerWheel<T> {
     /// collected as due but not yet handed out is pending too, and is taken back from the
     /// due list. It then orders after timers set earlier with the same deadline.
     pub fn reset(&mut self, timeout: &Timeout, now: Instant, after: Duration) -> bool {
-        if timeout.wheel != self.id {
-            return false;
-        }
-        let Some(e) = self.entries.get(timeout.index as usize) else {
-            return false;
-        };
-        if e.generation != timeout.generation {
-            return false;
-        }
-        match e.state {
-            State::Free => return false,
-            State::Wheel(level) => self.unlink(timeout.index, level),
+        match self.state_of(timeout) {
+            None | Some(State::Free) => return false,
+            Some(State::Wheel(level)) => self.unlink(timeout.index, level),
             // Still listed in `due`: the new `seq` makes `pop_due` skip that listing.
-            State::Due => {}
+            Some(State::Due) => {}
         }
         let deadline = self.deadline(now, after);
         let tick = deadline.div_ceil(self.tick_ns).max(self.cursor);
