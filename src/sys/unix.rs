@@ -2,7 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
+#[cfg(any(selectio_epoll, selectio_kqueue, all(selectio_poll, selectio_ppoll)))]
 use std::time::Duration;
 
 /// Turns a C return value into `io::Result`, taking `errno` on `-1`.
@@ -45,12 +45,12 @@ pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
 /// The largest `timespec` timeout in seconds: xnu's `kevent(2)` refuses more than
 /// `INT32_MAX` seconds with `EINVAL` (`kevent_legacy_get_deadline` → `timespec_is_valid`),
 /// and a 32-bit `time_t` holds no more; about 68 years, for every call that takes one.
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
+#[cfg(any(selectio_epoll, selectio_kqueue, all(selectio_poll, selectio_ppoll)))]
 const MAX_TIMESPEC_SECS: u64 = i32::MAX as u64;
 
 /// The `timespec` for a `kevent(2)`, `ppoll(2)` or `epoll_pwait2(2)` timeout: `None` blocks, sub-millisecond parts stay
 /// exact, huge values clamp to [`MAX_TIMESPEC_SECS`] (never overflow, never `EINVAL`).
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
+#[cfg(any(selectio_epoll, selectio_kqueue, all(selectio_poll, selectio_ppoll)))]
 pub(crate) fn timeout_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
     timeout.map(|t| libc::timespec {
         // The clamp makes the cast lossless for every `time_t`.
@@ -255,7 +255,10 @@ pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
     .map(drop)
 }
 
-#[cfg(all(test, any(selectio_epoll, selectio_kqueue, selectio_poll)))]
+#[cfg(all(
+    test,
+    any(selectio_epoll, selectio_kqueue, all(selectio_poll, selectio_ppoll))
+))]
 mod tests {
     use super::*;
 
