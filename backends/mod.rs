@@ -3,7 +3,7 @@
 //!
 //! Which target has which interface is decided once, in `build.rs`, and arrives here
 //! as `cfg(selectio_epoll)`, `cfg(selectio_kqueue)`, `cfg(selectio_poll)` and
-//! `cfg(selectio_polling)`. Backend files never mention each other.
+//! `cfg(selectio_polling)`, `cfg(selectio_uring)`. Backend files never mention each other.
 #![allow(unsafe_code)]
 
 #[cfg(selectio_epoll)]
@@ -25,6 +25,11 @@ pub use poll::{Poll, PollEvent};
 mod polling;
 #[cfg(selectio_polling)]
 pub use self::polling::Polling;
+
+#[cfg(selectio_uring)]
+mod uring;
+#[cfg(selectio_uring)]
+pub use uring::{Uring, UringEvent};
 
 mod any;
 pub use any::{AnySelector, Backend, BACKEND_ENV};

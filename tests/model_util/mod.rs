@@ -38,7 +38,8 @@
 //! closed file's `fstat` identity, so the next `register` of the number may replace it,
 //! `Ok`, instead of `AlreadyExists`), and so may `deregister` (`Ok`: the entry is gone);
 //! both may also be `NotFound`. The model allows all that on poll(2) only (the poll
-//! backend, and the polling backend in CI's poll(2) mode: see [`POLLING_ON_POLL`]).
+//! backend, and the polling backend in CI's poll(2) mode: see [`POLLING_ON_POLL`]), and on
+//! uring, whose registry is keyed by number (only its `register` tells the files apart).
 //! Elsewhere `reregister`/`deregister` of such a number are `NotFound` like any unknown
 //! fd, and `register` of a registered fd is `AlreadyExists`.
 #![allow(dead_code)]
@@ -50,6 +51,7 @@ macro_rules! every_backend {
         every_backend!(@one $tests, selectio_epoll, epoll, any_epoll, Epoll);
         every_backend!(@one $tests, selectio_poll, poll, any_poll, Poll);
         every_backend!(@one $tests, selectio_polling, polling, any_polling, Polling);
+        every_backend!(@one $tests, selectio_uring, uring, any_uring, Uring);
         every_backend!(@one $tests, selectio_kqueue, kqueue, any_kqueue, Kqueue);
     };
     (@one $tests:ident, $cfg:ident, $direct:ident, $any:ident, $Backend:ident) => {
@@ -443,7 +445,9 @@ impl<S: Selector> Harness<S> {
             caps: sel.capabilities(),
             // kqueue (and polling on it) is untested here; its registry is keyed by number
             // and its reregister is EV_ADD, which would adopt a reused number as poll does.
-            numbers: matches!(sel.name(), "poll" | "kqueue")
+            // uring's registry is keyed by number too: its reregister and deregister look
+            // the number up without asking which file it names now.
+            numbers: matches!(sel.name(), "poll" | "kqueue" | "uring")
                 || (sel.name() == "polling" && (POLLING_ON_POLL || !cfg!(selectio_linux_like))),
             on_poll: sel.name() == "polling" && POLLING_ON_POLL,
             events: Events::with_capacity(CAPACITY)?,
