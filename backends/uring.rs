@@ -9,10 +9,12 @@
 //!   as epoll's `EPOLLET` reports per wake-up, and ends it only on error or overflow,
 //!   when it is re-armed. Level is emulated: a single-shot poll re-queued after each
 //!   delivery, which checks readiness again when the next `select` submits it.
-//! - Changes are queued and go to the kernel with the next wait; while a `select` waits
-//!   (`waiting`), the change submits itself so that it applies to that wait.
-//!   `deregister` submits at once: a pending poll holds a reference to the file, which
-//!   a closed socket would otherwise keep until the next `select`.
+//! - `reregister` is queued and goes to the kernel with the next wait; while a `select`
+//!   waits (`waiting`), it submits itself so that it applies to that wait. `register`
+//!   submits at once: the kernel resolves the number when it sees the request, and a
+//!   caller may close the fd and get its number again for another file before the next
+//!   `select`. `deregister` submits at once too: a pending poll holds a reference to the
+//!   file, which a closed socket would otherwise keep until the next `select`.
 //! - Answers come from the registry (`uring/table.rs`), synchronously: `fstat` refuses
 //!   bad fds, the table answers `AlreadyExists` and `NotFound`. Each request's
 //!   `user_data` is the fd number and the registration's generation, bumped by every
@@ -109,8 +111,14 @@ impl Selector for Uring {
         let params = ring.params();
         for (has, what) in [
             (params.is_feature_nodrop(), "IORING_FEAT_NODROP (Linux 5.5)"),
-            (params.is_feature_ext_arg(), "IORING_FEAT_EXT_ARG (Linux 5.11)"),
-            (params.is_feature_poll_32bits(), "IORING_FEAT_POLL_32BITS (Linux 5.9)"),
+            (
+                params.is_feature_ext_arg(),
+                "IORING_FEAT_EXT_ARG (Linux 5.11)",
+            ),
+            (
+                params.is_feature_poll_32bits(),
+                "IORING_FEAT_POLL_32BITS (Linux 5.9)",
+            ),
         ] {
             if !has {
                 return Err(io::Error::new(
@@ -173,7 +181,9 @@ impl Selector for Uring {
         };
         let gen = table.set(fd, Some(reg));
         self.push(&mut table, &poll_add(fd, gen, interest, mode))?;
-        self.submit_if_waiting()
+        // At once: the kernel takes the file the number names when it sees the request,
+        // and the caller may close it and get the number again before the next select.
+        self.submit()
     }
 
     fn reregister(
@@ -232,8 +242,8 @@ impl Selector for Uring {
             .and_then(|t| Instant::now().checked_add(t));
         let mut left = timeout;
         loop {
-            let waited = self.enter(left)?;
-            let reaped = self.reap(events);
+            let (waited, old) = self.enter(left)?;
+            let reaped = self.reap(events, old);
             if !events.is_empty() || reaped.woke || left == Some(Duration::ZERO) {
                 break;
             }
@@ -368,17 +378,19 @@ impl Uring {
 
     /// Submits what is queued and waits up to `timeout` for a completion, unless some
     /// are in the ring already and nothing is queued: then no system call at all.
-    fn enter(&self, timeout: Option<Duration>) -> io::Result<Waited> {
+    /// Returns how the wait ended and how many completions were in the ring before it.
+    fn enter(&self, timeout: Option<Duration>) -> io::Result<(Waited, usize)> {
         let zero = timeout == Some(Duration::ZERO);
         // SAFETY: only the selecting thread (holding `lock`) reads the completion queue.
-        let ready = !unsafe { self.ring.completion_shared() }.is_empty();
+        let old = unsafe { self.ring.completion_shared() }.len();
+        let ready = old > 0;
         let table = self.lock_table();
         // SAFETY: the table lock serializes access to the submission queue.
         let sq = unsafe { self.ring.submission_shared() };
         let (queued, overflow) = (sq.len() as u32, sq.cq_overflow() || sq.taskrun());
         drop(sq);
         if ready && queued == 0 && !overflow && !zero {
-            return Ok(Waited::Returned);
+            return Ok((Waited::Returned, old));
         }
         let want = u32::from(!ready && !zero);
         self.waiting.store(true, Ordering::Release);
@@ -403,31 +415,47 @@ impl Uring {
             }
         };
         self.waiting.store(false, Ordering::Release);
-        match result {
-            Ok(n) if n > 0 && want > 0 => Ok(Waited::Submitted),
-            Ok(_) => Ok(Waited::Returned),
-            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(Waited::TimedOut),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(interrupted()),
+        let waited = match result {
+            Ok(n) if n > 0 && want > 0 => Waited::Submitted,
+            Ok(_) => Waited::Returned,
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Waited::TimedOut,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(interrupted()),
             // The completion queue overflowed and the kernel could not flush it yet:
             // reap, which makes room, then enter again.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(Waited::Returned),
-            Err(e) => Err(errors::context(NAME, "io_uring_enter", self.ring.as_raw_fd(), e)),
-        }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Waited::Returned,
+            Err(e) => {
+                let fd = self.ring.as_raw_fd();
+                return Err(errors::context(NAME, "io_uring_enter", fd, e));
+            }
+        };
+        Ok((waited, old))
     }
 
     /// Moves completions into `events`, at most its capacity, re-queueing the polls that
-    /// go on (Level, an ended multishot).
-    fn reap(&self, events: &mut Events<Uring>) -> Reaped {
+    /// go on (Level, an ended multishot). The first `old` completions were in the ring
+    /// before this `select` waited: a poll result is the readiness when the file woke,
+    /// and the caller may have read or written since, so those are checked again with
+    /// one poll(2) (as epoll polls each ready file again before reporting it).
+    fn reap(&self, events: &mut Events<Uring>, old: usize) -> Reaped {
         let mut table = self.lock_table();
         let mut reaped = Reaped {
             woke: false,
             completions: 0,
         };
+        table.checks.clear();
+        let room = events.capacity();
+        if table.pollfds.capacity() < room {
+            // Once per capacity: the steady state allocates nothing.
+            let (checks, pollfds) = (room - table.checks.len(), room - table.pollfds.len());
+            table.checks.reserve(checks);
+            table.pollfds.reserve(pollfds);
+        }
         // SAFETY: only the selecting thread (holding `lock`) reads the completion queue;
         // dropping the view gives the reaped slots back to the kernel.
         let mut cq = unsafe { self.ring.completion_shared() };
-        while events.len() < events.capacity() {
+        while events.len() + table.checks.len() < room {
             let Some(cqe) = cq.next() else { break };
+            let stale = reaped.completions < old;
             reaped.completions += 1;
             let (data, res, more) = (cqe.user_data(), cqe.result(), cqueue::more(cqe.flags()));
             if data == WAKE_DATA {
@@ -439,16 +467,74 @@ impl Uring {
                 reaped.woke |= res > 0 && self.woken.swap(false, Ordering::AcqRel);
                 continue;
             }
-            if let Some(event) = self.complete(&mut table, data, res, more) {
+            let Some(event) = self.complete(&mut table, data, res, more) else {
+                continue;
+            };
+            if !stale || res < 0 {
                 let _ = events.push(event);
+                continue;
             }
+            let (fd, gen) = split(data);
+            if let Some((_, reg)) = table.get(fd) {
+                let check = table::Check { fd, gen, reg: *reg };
+                table.checks.push(check);
+            }
+        }
+        drop(cq);
+        if !table.checks.is_empty() {
+            self.check_again(&mut table, events);
         }
         reaped
     }
 
+    /// Reports the `checks` that poll(2) finds ready now, with what it finds; re-arms a
+    /// oneshot that is not (it was never reported), forgets a closed fd (`POLLNVAL`).
+    fn check_again(&self, table: &mut Table, events: &mut Events<Uring>) {
+        let Table {
+            checks, pollfds, ..
+        } = &mut *table;
+        pollfds.clear();
+        pollfds.extend(checks.iter().map(|c| libc::pollfd {
+            fd: c.fd,
+            events: poll_mask(c.reg.interest) as libc::c_short,
+            revents: 0,
+        }));
+        // SAFETY: `pollfds` is a valid array of its length; a zero timeout never blocks.
+        let n = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 0) };
+        if n < 0 {
+            // EINTR or ENOMEM: report what the completions said, as they are.
+            pollfds.iter_mut().for_each(|p| p.revents = p.events);
+        }
+        for i in 0..table.checks.len() {
+            let (check, revents) = (table.checks[i], table.pollfds[i].revents);
+            if revents & libc::POLLNVAL != 0 {
+                // Closed without deregister: nothing to report, the entry goes.
+                if check.reg.mode == Mode::Edge {
+                    let _ = self.cancel(table, check.fd, check.gen, true);
+                }
+                table.set(check.fd, None);
+                continue;
+            }
+            if revents != 0 {
+                let _ = events.push(UringEvent {
+                    token: check.reg.token.0,
+                    flags: revents as u16 as u32,
+                });
+            } else if check.reg.mode == Mode::Oneshot {
+                // Not ready any more: the oneshot did not fire for the caller.
+                let sqe = poll_add(check.fd, check.gen, check.reg.interest, check.reg.mode);
+                if self.push(table, &sqe).is_ok() {
+                    if let Some((_, reg)) = table.get(check.fd) {
+                        reg.armed = true;
+                    }
+                }
+            }
+        }
+    }
+
     /// Applies one completion of a registration; the event to report, if any.
     fn complete(&self, table: &mut Table, data: u64, res: i32, more: bool) -> Option<UringEvent> {
-        let (fd, gen) = ((data & 0xffff_ffff) as u32 as RawFd, (data >> 32) as u32);
+        let (fd, gen) = split(data);
         let (now, reg) = table.get(fd)?;
         if gen == 0 || now != gen {
             // The selector's own request, or one of an earlier registration.
@@ -490,6 +576,11 @@ impl Uring {
     }
 }
 
+/// The fd and the generation in a registration's `user_data`.
+fn split(data: u64) -> (RawFd, u32) {
+    ((data & 0xffff_ffff) as u32 as RawFd, (data >> 32) as u32)
+}
+
 /// `user_data` of generation `gen`'s request on `fd`.
 fn user_data(fd: RawFd, gen: u32) -> u64 {
     (u64::from(gen) << 32) | u64::from(fd as u32)
@@ -497,6 +588,14 @@ fn user_data(fd: RawFd, gen: u32) -> u64 {
 
 /// The poll request of a registration.
 fn poll_add(fd: RawFd, gen: u32, interest: Interest, mode: Mode) -> squeue::Entry {
+    opcode::PollAdd::new(types::Fd(fd), poll_mask(interest))
+        .multi(mode == Mode::Edge)
+        .build()
+        .user_data(user_data(fd, gen))
+}
+
+/// The poll(2) events that `interest` asks for.
+fn poll_mask(interest: Interest) -> u32 {
     let mut mask = 0;
     if interest.is_readable() {
         // POLLRDHUP reports a peer's shutdown(SHUT_WR) even with no data to read.
@@ -505,10 +604,7 @@ fn poll_add(fd: RawFd, gen: u32, interest: Interest, mode: Mode) -> squeue::Entr
     if interest.is_writable() {
         mask |= libc::POLLOUT;
     }
-    opcode::PollAdd::new(types::Fd(fd), mask as u32)
-        .multi(mode == Mode::Edge)
-        .build()
-        .user_data(user_data(fd, gen))
+    mask as u32
 }
 
 /// The mapping of the table in `selector`'s docs for poll(2) flags (io_uring reports a

@@ -39,6 +39,19 @@ pub(super) enum Identity {
 #[derive(Debug, Default)]
 pub(super) struct Table {
     entries: Vec<Entry>,
+    /// The completions of one `select` whose readiness is checked again before they are
+    /// reported, and the poll(2) array that checks them: kept, so no `select` allocates
+    /// once they have the events' capacity.
+    pub(super) checks: Vec<Check>,
+    pub(super) pollfds: Vec<libc::pollfd>,
+}
+
+/// A completion to check: the registration it belongs to, when it completed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Check {
+    pub(super) fd: RawFd,
+    pub(super) gen: u32,
+    pub(super) reg: Reg,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -101,7 +114,9 @@ impl Oracle {
         // SAFETY: `ev` is valid for the call; a bad fd is an error the kernel reports.
         match sys::cvt(unsafe { libc::epoll_ctl(self.fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) }) {
             Ok(_) => Ok((Identity::Epoll(dev, ino), false)),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok((Identity::Epoll(dev, ino), true)),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                Ok((Identity::Epoll(dev, ino), true))
+            }
             // EPERM: a regular file or directory; ELOOP/EINVAL: an epoll fd nesting.
             Err(_) => Ok((Identity::Stat(dev, ino), false)),
         }

@@ -166,7 +166,12 @@ pub(crate) fn fd_stat(fd: RawFd) -> io::Result<(u64, u64, libc::mode_t)> {
 /// A non-blocking, close-on-exec eventfd(2) with its counter at 0.
 #[cfg(all(
     selectio_linux_like,
-    any(selectio_epoll, selectio_kqueue, selectio_uring, feature = "conformance")
+    any(
+        selectio_epoll,
+        selectio_kqueue,
+        selectio_uring,
+        feature = "conformance"
+    )
 ))]
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain eventfd(2) call; the result is checked by `owned`.
