@@ -129,8 +129,9 @@ enum Inner {
     Polling(Dispatch<Polling>),
     #[cfg(selectio_poll)]
     Poll(Dispatch<Poll>),
+    /// Boxed: the ring's state makes it the largest by far.
     #[cfg(selectio_uring)]
-    Uring(Dispatch<Uring>),
+    Uring(Box<Dispatch<Uring>>),
 }
 
 /// Calls `$body` with `$d` bound to the chosen backend's `Dispatch`.
@@ -201,7 +202,7 @@ impl AnySelector {
             #[cfg(selectio_poll)]
             Backend::Poll => Inner::Poll(Dispatch::start()?),
             #[cfg(selectio_uring)]
-            Backend::Uring => Inner::Uring(Dispatch::start()?),
+            Backend::Uring => Inner::Uring(Box::new(Dispatch::start()?)),
             #[allow(unreachable_patterns)]
             other => {
                 return Err(io::Error::new(

@@ -47,6 +47,10 @@ cfg_if::cfg_if! {
     } else if #[cfg(selectio_poll)] {
         /// The first available backend of epoll → kqueue → polling → poll: here, poll(2).
         pub type DefaultSelector = Poll;
+    } else if #[cfg(selectio_uring)] {
+        /// The first available backend of epoll → kqueue → polling → poll → uring: here,
+        /// io_uring (the `uring` feature alone).
+        pub type DefaultSelector = Uring;
     } else {
         compile_error!(
             "selectio: no backend for this target with the enabled features; \

@@ -31,6 +31,8 @@ pub const POLLING_DIRECT: &str = "polling direct";
 pub const EL_EPOLL: &str = "EventLoop<Epoll>";
 pub const EL_POLL: &str = "EventLoop<Poll>";
 pub const EL_POLLING: &str = "EventLoop<Polling>";
+#[cfg(selectio_uring)]
+pub const EL_URING: &str = "EventLoop<Uring>";
 
 /// The performance targets of issue 5: `(contender, peer, least paired ratio)`.
 pub const TARGETS: [(&str, &str, f64); 4] = [
@@ -74,6 +76,8 @@ fn standard() -> Vec<Contender> {
     all.push(peer(POLLING_DIRECT, serve_polling, idle_polling));
     #[cfg(feature = "polling")]
     all.push(event_loop::<selectio::backends::Polling>(EL_POLLING));
+    #[cfg(selectio_uring)]
+    all.push(event_loop::<selectio::backends::Uring>(EL_URING));
     all
 }
 
@@ -83,6 +87,7 @@ pub fn backends() -> (Vec<&'static str>, Vec<&'static str>) {
         ("epoll", cfg!(feature = "epoll")),
         ("poll", cfg!(feature = "poll")),
         ("polling", cfg!(feature = "polling")),
+        ("uring", cfg!(selectio_uring)),
     ];
     let on = all.iter().filter(|b| b.1).map(|b| b.0).collect();
     let off = all.iter().filter(|b| !b.1).map(|b| b.0).collect();

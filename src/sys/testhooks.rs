@@ -168,8 +168,8 @@ pub(crate) fn deny_io_uring_setup() -> io::Result<()> {
         }
     }
     // Offsets in `struct seccomp_data`: `nr` at 0, `arch` at 4.
-    let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-    let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
     let mut filter = [
         stmt(load, 4),
         // Another architecture: allow (jump to the last instruction).

@@ -119,7 +119,7 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// `read(2)` into `buf`.
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll, selectio_uring))]
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` writable bytes; a bad fd is an error.
     cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
@@ -240,7 +240,9 @@ impl WakeFd {
         }
     }
 
-    /// Empties the wake descriptor so it is no longer readable.
+    /// Empties the wake descriptor so it is no longer readable (uring never does: each
+    /// write wakes its poll request anyway).
+    #[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
     pub(crate) fn drain(&self) {
         let mut buf = [0u8; 64];
         // An eventfd read returns the whole counter at once; a pipe needs a loop. Any

@@ -319,6 +319,10 @@ struct End {
     /// Bytes the peer wrote that this end has not read.
     unread: usize,
     peer_closed: bool,
+    /// Its peer was closed while registered on a backend whose pending poll request
+    /// holds the file (uring): the peer's file may live on until that request ends, so
+    /// the close may or may not show here (see [`Harness::holds_files`]).
+    peer_held: bool,
     reg: Option<Reg>,
     /// An operation touched this fd or its peer since the last batch (Edge may report).
     active: bool,
@@ -333,6 +337,7 @@ impl End {
             io: Some(io),
             unread: 0,
             peer_closed: false,
+            peer_held: false,
             reg: None,
             active: false,
         }
@@ -348,7 +353,7 @@ impl End {
 
     /// A TCP end whose peer closed: a FIN or RST may still be on its way.
     fn wild(&self) -> bool {
-        self.kind == Kind::Tcp && self.peer_closed
+        (self.kind == Kind::Tcp && self.peer_closed) || self.peer_held
     }
 }
 
@@ -372,6 +377,10 @@ struct Harness<S: Selector> {
     caps: Capabilities,
     /// The backend is poll(2), whose stale entries follow fd numbers.
     numbers: bool,
+    /// The backend is uring: an io_uring poll request holds a reference to its file, so
+    /// closing a registered fd does not close the file while the request is pending (a
+    /// fired Oneshot has none), and its peer sees no end until then.
+    holds_files: bool,
     /// The backend is polling on poll(2) (see `POLLING_ON_POLL`).
     on_poll: bool,
     events: Events<S>,
@@ -450,6 +459,7 @@ impl<S: Selector> Harness<S> {
             numbers: matches!(sel.name(), "poll" | "kqueue" | "uring")
                 || (sel.name() == "polling" && (POLLING_ON_POLL || !cfg!(selectio_linux_like))),
             on_poll: sel.name() == "polling" && POLLING_ON_POLL,
+            holds_files: sel.name() == "uring",
             events: Events::with_capacity(CAPACITY)?,
             sel,
             ends,
@@ -642,7 +652,9 @@ impl<S: Selector> Harness<S> {
         let Some(io) = end.io.as_ref().filter(|_| end.writes()) else {
             return Ok(());
         };
-        let room = if end.peer_closed {
+        // A held peer (see `peer_held`) is closed for the model: nothing reads it.
+        let gone = end.peer_closed || end.peer_held;
+        let room = if gone {
             len
         } else {
             UNREAD_MAX.saturating_sub(self.ends[p].unread)
@@ -655,10 +667,10 @@ impl<S: Selector> Harness<S> {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
             // EPIPE, ECONNRESET: the peer is gone.
-            Err(_) if end.peer_closed => 0,
+            Err(_) if gone => 0,
             Err(err) => return Err(format!("write of {len} bytes failed: {err}")),
         };
-        let peer_open = !end.peer_closed;
+        let peer_open = !gone;
         self.touch(e);
         if n == 0 || !peer_open {
             return Ok(());
@@ -713,17 +725,20 @@ impl<S: Selector> Harness<S> {
                 }
                 Ok(n) => total += n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) if end.peer_closed => break,
+                Err(_) if end.peer_closed || end.peer_held => break,
                 Err(err) => return Err(format!("read failed: {err}")),
             }
         }
-        if !end.peer_closed && (eof || total != end.unread) {
+        let held_eof = eof && end.peer_held;
+        if !end.peer_closed && ((eof && !held_eof) || total != end.unread) {
             return Err(format!(
                 "the harness lost track: read {total} bytes (eof: {eof}), the model said {}",
                 end.unread
             ));
         }
         self.ends[e].unread = 0;
+        // The request that held the closed peer's file ended: the close shows now.
+        self.ends[e].peer_closed |= held_eof;
         self.touch(e);
         Ok(())
     }
@@ -734,16 +749,20 @@ impl<S: Selector> Harness<S> {
         };
         let fd = io.fd();
         drop(io);
+        let mut held = false;
         if let Some(reg) = self.ends[e].reg.take() {
             self.stale.push(Stale {
                 fd,
                 token: reg.token,
             });
+            held = self.holds_files && !(reg.mode == Mode::Oneshot && reg.fired);
         }
         self.ends[e].unread = 0;
         self.touch(e);
         let peer = &mut self.ends[e ^ 1];
-        if peer.io.is_some() {
+        if peer.io.is_some() && held {
+            peer.peer_held = true;
+        } else if peer.io.is_some() {
             peer.peer_closed = true;
             let reads = peer.reads();
             if let Some(reg) = peer.reg.as_mut().filter(|r| r.mode == Mode::Edge) {
@@ -926,7 +945,7 @@ impl<S: Selector> Harness<S> {
                 "{who} reported as {ready:?} again with no new edge (nothing touched the fd or its peer since the last select)"
             ));
         }
-        if end.peer_closed {
+        if end.peer_closed || end.peer_held {
             return Ok(());
         }
         let r_ok = reg.interest.is_readable() && end.reads() && end.unread > 0;
