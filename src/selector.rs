@@ -76,10 +76,16 @@
 //!   they are handled: a fired Oneshot that hung up before its close is parked out of
 //!   poll(2)'s sight (poll), and one that `polling` took out of its poller (poll(2),
 //!   kqueue) — for those, a reuse before `deregister` is `registered_or_reused`.
+//! - io_uring (`uring`): a pending poll request holds a reference to its file, so closing
+//!   a registered fd does not close the file (a socket's peer sees no end) until the
+//!   request ends: `deregister`, a `register` of the reused number (which tells the new
+//!   file from the old one and cancels the old request), or the selector's drop. A
+//!   fired Oneshot holds nothing. Its registry is keyed by number, like poll(2)'s.
 //!
 //! **The selector's own descriptors**
 //! - [ ] `selector_own_fds_are_refused`: `register`, `reregister` and `deregister` refuse
-//!   the selector's own fds — epoll or kqueue fd, waker eventfd or pipe, and the `polling`
+//!   the selector's own fds — epoll, kqueue or io_uring fd, waker eventfd or pipe, the
+//!   uring backend's identity epoll fd, and the `polling`
 //!   crate's (found by asking polling on epoll and poll(2); on kqueue its notifier is
 //!   `EVFILT_USER`, with no fd) — with `InvalidInput` naming them, so a caller can never
 //!   take over the wake path.
