@@ -68,6 +68,8 @@ fn main() {
         ("selectio_poll", feature("poll") && unix),
         // polling runs on every Unix we target and on Windows, where it is always on.
         ("selectio_polling", (feature("polling") && unix) || windows),
+        // io_uring(7) poll requests: Linux only (Android's seccomp policy blocks io_uring).
+        ("selectio_uring", feature("uring") && os == "linux"),
         ("selectio_polling_on_poll", polling_on_poll),
         // ppoll(2), which takes a timespec: Linux, Android and the BSDs (not macOS).
         ("selectio_ppoll", linux_like || bsd),

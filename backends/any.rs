@@ -17,6 +17,8 @@ use super::Kqueue;
 use super::Poll;
 #[cfg(selectio_polling)]
 use super::Polling;
+#[cfg(selectio_uring)]
+use super::Uring;
 
 /// The environment variable [`AnySelector::from_env`] reads.
 pub const BACKEND_ENV: &str = "SELECTIO_BACKEND";
@@ -32,15 +34,20 @@ pub enum Backend {
     Polling,
     /// poll(2), every Unix.
     Poll,
+    /// io_uring(7) poll requests, Linux (feature `uring`, opt-in).
+    Uring,
 }
 
 impl Backend {
     /// Every backend, in the priority order `DefaultSelector` and the fallback use.
-    pub const ALL: [Backend; 4] = [
+    /// io_uring comes after the others: it is opt-in, the kernel may refuse it, and a
+    /// process that enables it picks it by name (`SELECTIO_BACKEND=uring`).
+    pub const ALL: [Backend; 5] = [
         Backend::Epoll,
         Backend::Kqueue,
         Backend::Polling,
         Backend::Poll,
+        Backend::Uring,
     ];
 
     /// The backend's name as `Selector::name` and `SELECTIO_BACKEND` spell it.
@@ -50,6 +57,7 @@ impl Backend {
             Backend::Kqueue => "kqueue",
             Backend::Polling => "polling",
             Backend::Poll => "poll",
+            Backend::Uring => "uring",
         }
     }
 
@@ -60,6 +68,7 @@ impl Backend {
             Backend::Kqueue => cfg!(selectio_kqueue),
             Backend::Polling => cfg!(selectio_polling),
             Backend::Poll => cfg!(selectio_poll),
+            Backend::Uring => cfg!(selectio_uring),
         }
     }
 
@@ -75,6 +84,7 @@ impl Backend {
             Backend::Kqueue => cfg!(selectio_kqueue_os),
             Backend::Polling => true,
             Backend::Poll => cfg!(unix),
+            Backend::Uring => cfg!(target_os = "linux"),
         }
     }
 
@@ -83,7 +93,7 @@ impl Backend {
     fn not_compiled(self) -> io::Error {
         let here: Vec<&str> = Backend::available().map(|b| b.name()).collect();
         let why = if self.exists_here() {
-            let default = if matches!(self, Backend::Polling) {
+            let default = if matches!(self, Backend::Polling | Backend::Uring) {
                 ""
             } else {
                 ", a default feature"
@@ -95,6 +105,7 @@ impl Backend {
                 Backend::Kqueue => ("kqueue(2)", "Apple platforms and the BSDs"),
                 Backend::Poll => ("poll(2)", "Unix"),
                 Backend::Polling => ("polling", "every target"),
+                Backend::Uring => ("io_uring", "Linux"),
             };
             format!("this target has no {interface} ({targets} only)")
         };
@@ -159,6 +170,9 @@ enum Inner {
     Polling(Dispatch<Polling>),
     #[cfg(selectio_poll)]
     Poll(Dispatch<Poll>),
+    /// Boxed: the ring's state makes it the largest by far.
+    #[cfg(selectio_uring)]
+    Uring(Box<Dispatch<Uring>>),
 }
 
 /// Calls `$body` with `$d` bound to the chosen backend's `Dispatch`.
@@ -173,6 +187,8 @@ macro_rules! dispatch {
             Inner::Polling($d) => $body,
             #[cfg(selectio_poll)]
             Inner::Poll($d) => $body,
+            #[cfg(selectio_uring)]
+            Inner::Uring($d) => $body,
         }
     };
 }
@@ -226,6 +242,8 @@ impl AnySelector {
             Backend::Polling => Inner::Polling(Dispatch::start()?),
             #[cfg(selectio_poll)]
             Backend::Poll => Inner::Poll(Dispatch::start()?),
+            #[cfg(selectio_uring)]
+            Backend::Uring => Inner::Uring(Box::new(Dispatch::start()?)),
             #[allow(unreachable_patterns)]
             other => return Err(other.not_compiled()),
         };
@@ -235,8 +253,8 @@ impl AnySelector {
         })
     }
 
-    /// Starts the backend named by `SELECTIO_BACKEND` (`epoll|kqueue|poll|polling`), or
-    /// the first of epoll → kqueue → polling → poll when it is unset or empty.
+    /// Starts the backend named by `SELECTIO_BACKEND` (`epoll|kqueue|poll|polling|uring`),
+    /// or the first of epoll → kqueue → polling → poll → uring when it is unset or empty.
     ///
     /// When the chosen backend cannot start (not compiled in, or blocked by a sandbox),
     /// the others are tried in priority order; [`backend`](AnySelector::backend) tells
@@ -261,6 +279,8 @@ impl AnySelector {
             Inner::Polling(_) => Backend::Polling,
             #[cfg(selectio_poll)]
             Inner::Poll(_) => Backend::Poll,
+            #[cfg(selectio_uring)]
+            Inner::Uring(_) => Backend::Uring,
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Which target has which interface is decided once, in `build.rs`, and arrives here
 //! as `cfg(selectio_epoll)`, `cfg(selectio_kqueue)`, `cfg(selectio_poll)` and
-//! `cfg(selectio_polling)`. Backend files never mention each other.
+//! `cfg(selectio_polling)`, `cfg(selectio_uring)`. Backend files never mention each other.
 #![allow(unsafe_code)]
 
 #[cfg(selectio_epoll)]
@@ -26,6 +26,11 @@ mod polling;
 #[cfg(selectio_polling)]
 pub use self::polling::Polling;
 
+#[cfg(selectio_uring)]
+mod uring;
+#[cfg(selectio_uring)]
+pub use uring::{Uring, UringEvent};
+
 mod any;
 pub use any::{AnySelector, Backend, BACKEND_ENV};
 
@@ -42,6 +47,10 @@ cfg_if::cfg_if! {
     } else if #[cfg(selectio_poll)] {
         /// The first available backend of epoll → kqueue → polling → poll: here, poll(2).
         pub type DefaultSelector = Poll;
+    } else if #[cfg(selectio_uring)] {
+        /// The first available backend of epoll → kqueue → polling → poll → uring: here,
+        /// io_uring (the `uring` feature alone).
+        pub type DefaultSelector = Uring;
     } else {
         compile_error!(
             "selectio: no backend for this target with the enabled features; \

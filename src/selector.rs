@@ -87,11 +87,16 @@
 //!   and fail as for any closed fd. `polling` on epoll tags its keys with a generation,
 //!   so an entry epoll keeps for a closed fd (a duplicate of its file lives) never
 //!   reaches a later registration: its events are dropped.
+//! - io_uring (`uring`): a pending poll request holds a reference to its file, so closing
+//!   a registered fd does not close the file (a socket's peer sees no end) until the
+//!   request ends: `deregister`, a `register` of the reused number (which tells the new
+//!   file from the old one and cancels the old request), or the selector's drop. A
+//!   fired Oneshot holds nothing. Its registry is keyed by number, like poll(2)'s.
 //!
 //! **The selector's own descriptors**
 //! - [ ] `selector_own_fds_are_refused`: `register`, `reregister` and `deregister` refuse
-//!   the selector's own fds — epoll or kqueue fd, waker eventfd or pipe, and the `polling`
-//!   crate's (found by asking polling on epoll and poll(2); on kqueue only its kqueue fd:
+//!   the selector's own fds — epoll, kqueue or io_uring fd, waker eventfd or pipe, the
+//!   uring backend's identity epoll fd, and the `polling` crate's (found by asking polling on epoll and poll(2); on kqueue only its kqueue fd:
 //!   its notifier is `EVFILT_USER`, with no fd, on macOS and FreeBSD, while on OpenBSD and
 //!   NetBSD it is a pipe whose read end polling itself refuses to `register` and which
 //!   `reregister`/`deregister` answer `NotFound`, never reaching it) — with `InvalidInput`

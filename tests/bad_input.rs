@@ -5,7 +5,7 @@
 //! panic, and no harm to what was registered before.
 //!
 //! Selector and `EventLoop` cases are generic and run on every backend this host has
-//! (`epoll::…`, `poll::…`, `polling::…`, `kqueue::…`, and `AnySelector` over each:
+//! (`epoll::…`, `poll::…`, `polling::…`, `kqueue::…`, `uring::…`, and `AnySelector` over each:
 //! `any_epoll::…`); the others run once. Cases that need a bare fd (`SourceFd`, a closed
 //! or negative fd, a pipe, a Unix socket) are `#[cfg(unix)]`; the rest compile for
 //! Windows too. Where the OS decides the kind, the documented set is accepted.
@@ -655,6 +655,18 @@ mod any_poll {
 mod any_polling {
     use super::*;
     each_backend!(|| AnySelector::with_backend(Backend::Polling));
+}
+
+#[cfg(selectio_uring)]
+mod uring {
+    use super::*;
+    each_backend!(backends::Uring::new);
+}
+
+#[cfg(selectio_uring)]
+mod any_uring {
+    use super::*;
+    each_backend!(|| AnySelector::with_backend(Backend::Uring));
 }
 
 #[cfg(selectio_kqueue)]
@@ -1449,6 +1461,7 @@ fn backend_not_compiled_message_is_true() {
             Backend::Kqueue => cfg!(selectio_kqueue_os),
             Backend::Poll => cfg!(unix),
             Backend::Polling => true,
+            Backend::Uring => cfg!(target_os = "linux"),
         };
         let feature = format!("--features {}", b.name());
         assert_eq!(msg.contains(&feature), exists, "{msg}");

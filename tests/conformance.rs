@@ -142,6 +142,18 @@ mod any_polling {
     with_properties!(tests!(|| AnySelector::with_backend(Backend::Polling)));
 }
 
+#[cfg(selectio_uring)]
+mod uring {
+    use super::*;
+    with_properties!(tests!(backends::Uring::new));
+}
+
+#[cfg(selectio_uring)]
+mod any_uring {
+    use super::*;
+    with_properties!(tests!(|| AnySelector::with_backend(Backend::Uring)));
+}
+
 #[cfg(selectio_kqueue)]
 mod any_kqueue {
     use super::*;

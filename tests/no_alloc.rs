@@ -218,6 +218,18 @@ fn event_loop_registration_changes_polling() {
     event_loop_registration_changes::<backends::Polling>();
 }
 
+#[cfg(selectio_uring)]
+#[test]
+fn event_loop_uring() {
+    event_loop_steady_state::<backends::Uring>();
+}
+
+#[cfg(selectio_uring)]
+#[test]
+fn event_loop_registration_changes_uring() {
+    event_loop_registration_changes::<backends::Uring>();
+}
+
 #[cfg(selectio_kqueue)]
 #[test]
 fn event_loop_kqueue() {
@@ -240,6 +252,18 @@ fn poll() {
 #[test]
 fn polling() {
     steady_state(backends::Polling::new);
+}
+
+#[cfg(selectio_uring)]
+#[test]
+fn uring() {
+    steady_state(backends::Uring::new);
+}
+
+#[cfg(selectio_uring)]
+#[test]
+fn any_uring() {
+    steady_state(|| AnySelector::with_backend(Backend::Uring));
 }
 
 #[cfg(selectio_kqueue)]

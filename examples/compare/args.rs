@@ -31,8 +31,10 @@ Options:
   --pin same|split|none where the server and client threads run: both on one CPU,
                         on two different CPUs, or wherever the scheduler likes
                         (default: same on machines with 2 CPUs or fewer, else none)
-  --mode edge|level     how connections are registered where the mechanism offers
-                        both (default edge; mio is always edge, poll(2) always level)
+  --mode edge|level|oneshot
+                        how connections are registered where the mechanism offers
+                        it (default edge; mio is always edge, poll(2) always level);
+                        oneshot re-arms after every event, without mio and poll(2)
   --only LIST           run only the contenders whose names contain one of these
                         comma-separated words (raw epoll, the reference, always runs)
   --selectors           also run each backend through the bare Selector trait, without
@@ -88,6 +90,8 @@ pub struct Settings {
     /// `None`: decided from the CPU count.
     pub pin: Option<Pin>,
     pub edge: bool,
+    /// `--mode oneshot`: re-arm after every event (contenders without Oneshot sit out).
+    pub oneshot: bool,
     pub only: Vec<String>,
     pub idle: Vec<usize>,
     pub idle_duration: Duration,
@@ -109,6 +113,7 @@ impl Default for Settings {
             pipeline: 1,
             pin: None,
             edge: true,
+            oneshot: false,
             only: Vec::new(),
             idle: vec![10, 100, 1000, 10_000],
             idle_duration: Duration::from_millis(200),
@@ -152,7 +157,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Settings>,
             "--pipeline" => s.pipeline = number(&flag, &value()?)?,
             "--idle" => s.idle = list(&flag, &value()?)?,
             "--pin" => s.pin = Some(pin(&value()?)?),
-            "--mode" => s.edge = edge(&value()?)?,
+            "--mode" => (s.edge, s.oneshot) = mode(&value()?)?,
             "--only" => s.only = value()?.split(',').map(str::to_lowercase).collect(),
             "--out" => s.out = PathBuf::from(value()?),
             _ => return Err(format!("unknown argument {arg:?}")),
@@ -199,11 +204,13 @@ fn pin(v: &str) -> Result<Pin, String> {
     }
 }
 
-fn edge(v: &str) -> Result<bool, String> {
+/// `(edge, oneshot)`.
+fn mode(v: &str) -> Result<(bool, bool), String> {
     match v {
-        "edge" => Ok(true),
-        "level" => Ok(false),
-        _ => Err(format!("--mode: {v:?} is not edge or level")),
+        "edge" => Ok((true, false)),
+        "level" => Ok((false, false)),
+        "oneshot" => Ok((false, true)),
+        _ => Err(format!("--mode: {v:?} is not edge, level or oneshot")),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Contender {
     pub idle: fn(&IdleArgs<'_>) -> io::Result<IdleResult>,
     /// An `EventLoop` server (its allocations are counted by `--check-allocs`).
     pub event_loop: bool,
+    /// It has a oneshot mode (`--mode oneshot` runs only these).
+    pub oneshot: bool,
 }
 
 pub const RAW_EPOLL: &str = "raw epoll";
@@ -31,6 +33,8 @@ pub const POLLING_DIRECT: &str = "polling direct";
 pub const EL_EPOLL: &str = "EventLoop<Epoll>";
 pub const EL_POLL: &str = "EventLoop<Poll>";
 pub const EL_POLLING: &str = "EventLoop<Polling>";
+#[cfg(selectio_uring)]
+pub const EL_URING: &str = "EventLoop<Uring>";
 
 /// The performance targets of issue 5: `(contender, peer, least paired ratio)`.
 pub const TARGETS: [(&str, &str, f64); 4] = [
@@ -67,13 +71,21 @@ fn standard() -> Vec<Contender> {
     let mut all = vec![peer(RAW_EPOLL, raw::serve_epoll, raw::idle_epoll)];
     #[cfg(feature = "epoll")]
     all.push(event_loop::<selectio::backends::Epoll>(EL_EPOLL));
-    all.push(peer(MIO, serve_mio, idle_mio));
-    all.push(peer(RAW_POLL, raw::serve_poll, raw::idle_poll));
+    all.push(Contender {
+        oneshot: false,
+        ..peer(MIO, serve_mio, idle_mio)
+    });
+    all.push(Contender {
+        oneshot: false,
+        ..peer(RAW_POLL, raw::serve_poll, raw::idle_poll)
+    });
     #[cfg(feature = "poll")]
     all.push(event_loop::<selectio::backends::Poll>(EL_POLL));
     all.push(peer(POLLING_DIRECT, serve_polling, idle_polling));
     #[cfg(feature = "polling")]
     all.push(event_loop::<selectio::backends::Polling>(EL_POLLING));
+    #[cfg(selectio_uring)]
+    all.push(event_loop::<selectio::backends::Uring>(EL_URING));
     all
 }
 
@@ -83,6 +95,7 @@ pub fn backends() -> (Vec<&'static str>, Vec<&'static str>) {
         ("epoll", cfg!(feature = "epoll")),
         ("poll", cfg!(feature = "poll")),
         ("polling", cfg!(feature = "polling")),
+        ("uring", cfg!(selectio_uring)),
     ];
     let on = all.iter().filter(|b| b.1).map(|b| b.0).collect();
     let off = all.iter().filter(|b| !b.1).map(|b| b.0).collect();
@@ -99,6 +112,7 @@ fn peer(
         serve,
         idle,
         event_loop: false,
+        oneshot: true,
     }
 }
 
@@ -108,6 +122,7 @@ fn event_loop<S: Selector>(name: &'static str) -> Contender {
         serve: serve_event_loop::<S>,
         idle: idle_event_loop::<S>,
         event_loop: true,
+        oneshot: true,
     }
 }
 
@@ -117,6 +132,7 @@ fn selector<S: Selector>(name: &'static str) -> Contender {
         serve: serve_selector::<S>,
         idle: idle_selector::<S>,
         event_loop: false,
+        oneshot: true,
     }
 }
 
@@ -124,7 +140,7 @@ fn selector<S: Selector>(name: &'static str) -> Contender {
 fn serve_selector<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
     let sel = S::new()?;
     let mut events = selectio::Events::<S>::with_capacity(EVENTS)?;
-    let mode = mode_for(&sel, args.edge);
+    let mode = conn_mode(&sel, &args);
     let listener_fd = args.listener.as_raw_fd();
     sel.register(
         listener_fd,
@@ -155,6 +171,9 @@ fn serve_selector<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
             let (fd, t) = (conn.stream.as_raw_fd(), Token(token));
             let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
             match conn.ready(readable, ev.is_writable() || ev.is_write_closed()) {
+                Change::Keep if mode == Mode::Oneshot => {
+                    sel.reregister(fd, t, rearm_interest(conn.pending()), mode)?
+                }
                 Change::Keep => {}
                 Change::WantWrite => sel.reregister(fd, t, Interest::WRITABLE, mode)?,
                 Change::WantRead => sel.reregister(fd, t, Interest::READABLE, mode)?,
@@ -235,6 +254,9 @@ impl EchoHandler {
             return;
         };
         let result = match conn.ready(r, w) {
+            Change::Keep if self.mode == Mode::Oneshot => {
+                el.reregister(&conn.stream, t, rearm_interest(conn.pending()), self.mode)
+            }
             Change::Keep => Ok(()),
             Change::WantWrite => el.reregister(&conn.stream, t, Interest::WRITABLE, self.mode),
             Change::WantRead => el.reregister(&conn.stream, t, Interest::READABLE, self.mode),
@@ -268,6 +290,24 @@ impl<S: Selector> Handler<S> for EchoHandler {
     }
 }
 
+/// The connections' mode: Oneshot for `--mode oneshot`, else as [`mode_for`].
+fn conn_mode<S: Selector>(selector: &S, args: &ServerArgs) -> Mode {
+    if args.oneshot {
+        Mode::Oneshot
+    } else {
+        mode_for(selector, args.edge)
+    }
+}
+
+/// What a oneshot registration is re-armed for after `Change::Keep`.
+fn rearm_interest(pending: bool) -> Interest {
+    if pending {
+        Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    }
+}
+
 /// Edge-triggered where asked for and the backend has it, else level-triggered.
 fn mode_for<S: Selector>(selector: &S, edge: bool) -> Mode {
     if edge && selector.capabilities().supports(Mode::Edge) {
@@ -281,7 +321,7 @@ fn serve_event_loop<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
     let mut el = EventLoop::<EchoHandler, S>::builder()
         .events_capacity(EVENTS)
         .build()?;
-    let mode = mode_for(el.selector(), args.edge);
+    let mode = conn_mode(el.selector(), &args);
     el.register(
         &args.listener,
         Token(LISTENER),
@@ -492,7 +532,9 @@ fn serve_polling(args: ServerArgs) -> io::Result<ServerStats> {
     use polling::{Event, Events, PollMode, Poller};
     let poller = Poller::new()?;
     let mut events = Events::with_capacity(EVENTS_NZ);
-    let mode = if args.edge && poller.supports_edge() {
+    let mode = if args.oneshot {
+        PollMode::Oneshot
+    } else if args.edge && poller.supports_edge() {
         PollMode::Edge
     } else {
         PollMode::Level
@@ -521,6 +563,13 @@ fn serve_polling(args: ServerArgs) -> io::Result<ServerStats> {
                 continue;
             };
             match conn.ready(ev.readable, ev.writable) {
+                Change::Keep if args.oneshot => {
+                    let ev = match conn.pending() {
+                        true => Event::writable(ev.key),
+                        false => Event::readable(ev.key),
+                    };
+                    poller.modify_with_mode(&conn.stream, ev, mode)?
+                }
                 Change::Keep => {}
                 Change::WantWrite => {
                     poller.modify_with_mode(&conn.stream, Event::writable(ev.key), mode)?

@@ -57,6 +57,11 @@ impl<S: Read + Write> Conn<S> {
         }
     }
 
+    /// Whether an echo is pending: the interest a oneshot re-arm asks for on `Keep`.
+    pub fn pending(&self) -> bool {
+        self.start < self.end
+    }
+
     /// Handles readiness (`readable` includes error and hang-up).
     pub fn ready(&mut self, readable: bool, writable: bool) -> Change {
         if self.start < self.end {
@@ -216,6 +221,8 @@ pub struct ServerArgs {
     pub connections: usize,
     /// Register connections edge-triggered where the mechanism has it.
     pub edge: bool,
+    /// Register connections oneshot and re-arm after every event (`--mode oneshot`).
+    pub oneshot: bool,
     /// Count the allocations made while the client measures (EventLoop servers).
     pub check_allocs: bool,
     pub phase: Arc<Phase>,

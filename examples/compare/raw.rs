@@ -17,6 +17,7 @@ use crate::idle::{IdleArgs, IdleResult, PingPipe};
 pub const IN: u32 = libc::EPOLLIN as u32;
 pub const OUT: u32 = libc::EPOLLOUT as u32;
 pub const ET: u32 = libc::EPOLLET as u32;
+pub const ONESHOT: u32 = libc::EPOLLONESHOT as u32;
 /// Error and hang-up: reported whatever the interest; the connection reads to see which.
 pub const ERR_HUP: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
 
@@ -86,7 +87,11 @@ impl RawEpoll {
 /// The raw epoll echo server: edge-triggered (`--mode edge`) or level-triggered.
 pub fn serve_epoll(args: ServerArgs) -> io::Result<ServerStats> {
     let mut ep = RawEpoll::new(EVENTS)?;
-    let et = if args.edge { ET } else { 0 };
+    let et = match (args.oneshot, args.edge) {
+        (true, _) => ONESHOT,
+        (false, true) => ET,
+        (false, false) => 0,
+    };
     ep.add(args.listener.as_raw_fd(), LISTENER as u64, IN)?;
     let mut slab = Slab::new(args.connections);
     while !slab.done() {
@@ -108,6 +113,11 @@ pub fn serve_epoll(args: ServerArgs) -> io::Result<ServerStats> {
             let readable = flags & (IN | ERR_HUP) != 0;
             let fd = conn.stream.as_raw_fd();
             match conn.ready(readable, flags & OUT != 0) {
+                // EPOLLONESHOT: one epoll_ctl(MOD) per event re-arms it.
+                Change::Keep if args.oneshot => {
+                    let interest = if conn.pending() { OUT } else { IN };
+                    ep.modify(fd, token as u64, interest | et)?
+                }
                 Change::Keep => {}
                 Change::WantWrite => ep.modify(fd, token as u64, OUT | et)?,
                 Change::WantRead => ep.modify(fd, token as u64, IN | et)?,

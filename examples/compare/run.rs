@@ -80,6 +80,7 @@ pub fn main(s: Settings) -> io::Result<bool> {
     let all: Vec<Contender> = contenders::all(s.selectors)
         .into_iter()
         .filter(|c| c.name == RAW_EPOLL || selected(c.name, &s.only))
+        .filter(|c| c.oneshot || !s.oneshot)
         .collect();
     let most = s.connections.iter().copied().max().unwrap_or(0);
     check_open_files(all.len(), most, nofile)?;
@@ -196,6 +197,7 @@ impl Server {
             listener,
             connections,
             edge: s.edge,
+            oneshot: s.oneshot,
             check_allocs: counting,
             phase: phase.clone(),
         };
@@ -646,7 +648,9 @@ fn meta(
         ),
         (
             "registration",
-            if s.edge {
+            if s.oneshot {
+                "oneshot, re-armed after every event (mio, poll(2): skipped)".into()
+            } else if s.edge {
                 "edge-triggered where offered (poll(2): level)".into()
             } else {
                 "level-triggered (mio: edge, it has no other)".into()

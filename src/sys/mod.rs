@@ -6,6 +6,7 @@
 //! compile everywhere. The rest of the crate uses the names.
 #![allow(unsafe_code)]
 
+#[cfg(any(selectio_epoll, selectio_poll, selectio_polling))]
 use std::time::Duration;
 
 #[cfg(feature = "conformance")]

@@ -133,3 +133,61 @@ impl Interrupter {
         }
     }
 }
+
+/// The `AUDIT_ARCH_*` value of this target (linux/audit.h), which a seccomp filter checks
+/// before trusting a system call number.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+const AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+const AUDIT_ARCH: u32 = 0xc000_00b7;
+
+/// Installs a seccomp filter on the calling thread (and the threads it starts later)
+/// that makes `io_uring_setup(2)` fail with `EPERM`, as a container runtime's default
+/// profile does; every other call is allowed. It cannot be removed: call it on a thread
+/// made for the purpose. `prctl(PR_SET_SECCOMP)` without `SECCOMP_FILTER_FLAG_TSYNC`
+/// filters the calling thread only (seccomp(2)).
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) fn deny_io_uring_setup() -> io::Result<()> {
+    const fn stmt(code: u32, k: u32) -> libc::sock_filter {
+        libc::sock_filter {
+            code: code as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        }
+    }
+    const fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt,
+            jf,
+            k,
+        }
+    }
+    // Offsets in `struct seccomp_data`: `nr` at 0, `arch` at 4.
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    let mut filter = [
+        stmt(load, 4),
+        // Another architecture: allow (jump to the last instruction).
+        jeq(AUDIT_ARCH, 0, 3),
+        stmt(load, 0),
+        jeq(libc::SYS_io_uring_setup as u32, 0, 1),
+        stmt(ret, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(ret, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as libc::c_ushort,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integers; it is what lets an unprivileged
+    // thread install a filter.
+    cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+    // SAFETY: `prog` points at `filter`, a valid BPF program, both alive for the call
+    // (the kernel copies the program).
+    cvt(unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) })?;
+    Ok(())
+}

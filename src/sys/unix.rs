@@ -2,7 +2,12 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-#[cfg(any(selectio_epoll, selectio_kqueue, all(selectio_poll, selectio_ppoll)))]
+#[cfg(any(
+    selectio_epoll,
+    selectio_kqueue,
+    selectio_uring,
+    all(selectio_poll, selectio_ppoll)
+))]
 use std::time::Duration;
 
 /// Turns a C return value into `io::Result`, taking `errno` on `-1`.
@@ -20,6 +25,7 @@ pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     selectio_epoll,
     selectio_kqueue,
     selectio_poll,
+    selectio_uring,
     feature = "conformance"
 ))]
 pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
@@ -34,6 +40,7 @@ pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
 #[cfg(any(
     selectio_epoll,
     selectio_kqueue,
+    selectio_uring,
     all(selectio_linux_like, feature = "conformance")
 ))]
 pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
@@ -45,12 +52,22 @@ pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
 /// The largest `timespec` timeout in seconds: xnu's `kevent(2)` refuses more than
 /// `INT32_MAX` seconds with `EINVAL` (`kevent_legacy_get_deadline` → `timespec_is_valid`),
 /// and a 32-bit `time_t` holds no more; about 68 years, for every call that takes one.
-#[cfg(any(selectio_epoll, selectio_kqueue, all(selectio_poll, selectio_ppoll)))]
+#[cfg(any(
+    selectio_epoll,
+    selectio_kqueue,
+    selectio_uring,
+    all(selectio_poll, selectio_ppoll)
+))]
 const MAX_TIMESPEC_SECS: u64 = i32::MAX as u64;
 
 /// The `timespec` for a `kevent(2)`, `ppoll(2)` or `epoll_pwait2(2)` timeout: `None` blocks, sub-millisecond parts stay
 /// exact, huge values clamp to [`MAX_TIMESPEC_SECS`] (never overflow, never `EINVAL`).
-#[cfg(any(selectio_epoll, selectio_kqueue, all(selectio_poll, selectio_ppoll)))]
+#[cfg(any(
+    selectio_epoll,
+    selectio_kqueue,
+    selectio_uring,
+    all(selectio_poll, selectio_ppoll)
+))]
 pub(crate) fn timeout_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
     timeout.map(|t| libc::timespec {
         // The clamp makes the cast lossless for every `time_t`.
@@ -128,6 +145,7 @@ pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     selectio_epoll,
     selectio_kqueue,
     selectio_poll,
+    selectio_uring,
     feature = "conformance"
 ))]
 pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
@@ -149,10 +167,26 @@ pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
     Ok((st.st_dev as u64, st.st_ino as u64))
 }
 
+/// `fstat(2)`'s device, inode and mode of `fd`.
+#[cfg(selectio_uring)]
+pub(crate) fn fd_stat(fd: RawFd) -> io::Result<(u64, u64, libc::mode_t)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` has room for a `stat`; a bad fd is an error.
+    cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded and filled `st`.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino, st.st_mode))
+}
+
 /// A non-blocking, close-on-exec eventfd(2) with its counter at 0.
 #[cfg(all(
     selectio_linux_like,
-    any(selectio_epoll, selectio_kqueue, feature = "conformance")
+    any(
+        selectio_epoll,
+        selectio_kqueue,
+        selectio_uring,
+        feature = "conformance"
+    )
 ))]
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain eventfd(2) call; the result is checked by `owned`.
@@ -163,7 +197,7 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
 ///
 /// `notify` makes `fd()` readable; `drain` makes it unreadable again. Several `notify`
 /// calls before a `drain` coalesce (eventfd: one counter; pipe: bytes drained at once).
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll, selectio_uring))]
 #[derive(Debug)]
 pub(crate) struct WakeFd {
     read: OwnedFd,
@@ -171,10 +205,10 @@ pub(crate) struct WakeFd {
     write: Option<OwnedFd>,
 }
 
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll, selectio_uring))]
 impl WakeFd {
     /// An eventfd on Linux and Android, a pipe elsewhere.
-    #[cfg(any(selectio_epoll, selectio_kqueue))]
+    #[cfg(any(selectio_epoll, selectio_kqueue, selectio_uring))]
     pub(crate) fn new() -> io::Result<WakeFd> {
         #[cfg(selectio_linux_like)]
         {
@@ -221,7 +255,9 @@ impl WakeFd {
         }
     }
 
-    /// Empties the wake descriptor so it is no longer readable.
+    /// Empties the wake descriptor so it is no longer readable (uring never does: each
+    /// write wakes its poll request anyway).
+    #[cfg(any(selectio_epoll, selectio_kqueue, selectio_poll))]
     pub(crate) fn drain(&self) {
         let mut buf = [0u8; 64];
         // An eventfd read returns the whole counter at once; a pipe needs a loop. Any

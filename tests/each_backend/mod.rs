@@ -1,5 +1,5 @@
 //! `each_backend!(tests)`: one module per backend compiled in (`epoll`, `kqueue`, `poll`,
-//! `polling`), each invoking the test crate's `tests!(selectio::backends::Backend)`
+//! `polling`, `uring`), each invoking the test crate's `tests!(selectio::backends::Backend)`
 //! macro, which defines that backend's `#[test]`s.
 
 macro_rules! each_backend {
@@ -8,6 +8,7 @@ macro_rules! each_backend {
         each_backend!(@one $tests, selectio_kqueue, kqueue, Kqueue);
         each_backend!(@one $tests, selectio_poll, poll, Poll);
         each_backend!(@one $tests, selectio_polling, polling, Polling);
+        each_backend!(@one $tests, selectio_uring, uring, Uring);
     };
     (@one $tests:ident, $cfg:ident, $name:ident, $Backend:ident) => {
         #[cfg($cfg)]

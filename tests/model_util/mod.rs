@@ -38,7 +38,8 @@
 //! closed file's `fstat` identity, so the next `register` of the number may replace it,
 //! `Ok`, instead of `AlreadyExists`), and so may `deregister` (`Ok`: the entry is gone);
 //! both may also be `NotFound`. The model allows all that on poll(2) only (the poll
-//! backend, and the polling backend in CI's poll(2) mode: see [`POLLING_ON_POLL`]).
+//! backend, and the polling backend in CI's poll(2) mode: see [`POLLING_ON_POLL`]), and on
+//! uring, whose registry is keyed by number (only its `register` tells the files apart).
 //! Elsewhere `reregister`/`deregister` of such a number are `NotFound` like any unknown
 //! fd, and `register` of a registered fd is `AlreadyExists`.
 #![allow(dead_code)]
@@ -50,6 +51,7 @@ macro_rules! every_backend {
         every_backend!(@one $tests, selectio_epoll, epoll, any_epoll, Epoll);
         every_backend!(@one $tests, selectio_poll, poll, any_poll, Poll);
         every_backend!(@one $tests, selectio_polling, polling, any_polling, Polling);
+        every_backend!(@one $tests, selectio_uring, uring, any_uring, Uring);
         every_backend!(@one $tests, selectio_kqueue, kqueue, any_kqueue, Kqueue);
     };
     (@one $tests:ident, $cfg:ident, $direct:ident, $any:ident, $Backend:ident) => {
@@ -317,6 +319,10 @@ struct End {
     /// Bytes the peer wrote that this end has not read.
     unread: usize,
     peer_closed: bool,
+    /// Its peer was closed while registered on a backend whose pending poll request
+    /// holds the file (uring): the peer's file may live on until that request ends, so
+    /// the close may or may not show here (see [`Harness::holds_files`]).
+    peer_held: bool,
     reg: Option<Reg>,
     /// An operation touched this fd or its peer since the last batch (Edge may report).
     active: bool,
@@ -331,6 +337,7 @@ impl End {
             io: Some(io),
             unread: 0,
             peer_closed: false,
+            peer_held: false,
             reg: None,
             active: false,
         }
@@ -346,7 +353,7 @@ impl End {
 
     /// A TCP end whose peer closed: a FIN or RST may still be on its way.
     fn wild(&self) -> bool {
-        self.kind == Kind::Tcp && self.peer_closed
+        (self.kind == Kind::Tcp && self.peer_closed) || self.peer_held
     }
 }
 
@@ -370,6 +377,10 @@ struct Harness<S: Selector> {
     caps: Capabilities,
     /// The backend is poll(2), whose stale entries follow fd numbers.
     numbers: bool,
+    /// The backend is uring: an io_uring poll request holds a reference to its file, so
+    /// closing a registered fd does not close the file while the request is pending (a
+    /// fired Oneshot has none), and its peer sees no end until then.
+    holds_files: bool,
     /// The backend is polling on poll(2) (see `POLLING_ON_POLL`).
     on_poll: bool,
     events: Events<S>,
@@ -443,9 +454,12 @@ impl<S: Selector> Harness<S> {
             caps: sel.capabilities(),
             // kqueue (and polling on it) is untested here; its registry is keyed by number
             // and its reregister is EV_ADD, which would adopt a reused number as poll does.
-            numbers: matches!(sel.name(), "poll" | "kqueue")
+            // uring's registry is keyed by number too: its reregister and deregister look
+            // the number up without asking which file it names now.
+            numbers: matches!(sel.name(), "poll" | "kqueue" | "uring")
                 || (sel.name() == "polling" && (POLLING_ON_POLL || !cfg!(selectio_linux_like))),
             on_poll: sel.name() == "polling" && POLLING_ON_POLL,
+            holds_files: sel.name() == "uring",
             events: Events::with_capacity(CAPACITY)?,
             sel,
             ends,
@@ -638,7 +652,9 @@ impl<S: Selector> Harness<S> {
         let Some(io) = end.io.as_ref().filter(|_| end.writes()) else {
             return Ok(());
         };
-        let room = if end.peer_closed {
+        // A held peer (see `peer_held`) is closed for the model: nothing reads it.
+        let gone = end.peer_closed || end.peer_held;
+        let room = if gone {
             len
         } else {
             UNREAD_MAX.saturating_sub(self.ends[p].unread)
@@ -651,10 +667,10 @@ impl<S: Selector> Harness<S> {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
             // EPIPE, ECONNRESET: the peer is gone.
-            Err(_) if end.peer_closed => 0,
+            Err(_) if gone => 0,
             Err(err) => return Err(format!("write of {len} bytes failed: {err}")),
         };
-        let peer_open = !end.peer_closed;
+        let peer_open = !gone;
         self.touch(e);
         if n == 0 || !peer_open {
             return Ok(());
@@ -709,17 +725,20 @@ impl<S: Selector> Harness<S> {
                 }
                 Ok(n) => total += n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) if end.peer_closed => break,
+                Err(_) if end.peer_closed || end.peer_held => break,
                 Err(err) => return Err(format!("read failed: {err}")),
             }
         }
-        if !end.peer_closed && (eof || total != end.unread) {
+        let held_eof = eof && end.peer_held;
+        if !end.peer_closed && ((eof && !held_eof) || total != end.unread) {
             return Err(format!(
                 "the harness lost track: read {total} bytes (eof: {eof}), the model said {}",
                 end.unread
             ));
         }
         self.ends[e].unread = 0;
+        // The request that held the closed peer's file ended: the close shows now.
+        self.ends[e].peer_closed |= held_eof;
         self.touch(e);
         Ok(())
     }
@@ -730,16 +749,20 @@ impl<S: Selector> Harness<S> {
         };
         let fd = io.fd();
         drop(io);
+        let mut held = false;
         if let Some(reg) = self.ends[e].reg.take() {
             self.stale.push(Stale {
                 fd,
                 token: reg.token,
             });
+            held = self.holds_files && !(reg.mode == Mode::Oneshot && reg.fired);
         }
         self.ends[e].unread = 0;
         self.touch(e);
         let peer = &mut self.ends[e ^ 1];
-        if peer.io.is_some() {
+        if peer.io.is_some() && held {
+            peer.peer_held = true;
+        } else if peer.io.is_some() {
             peer.peer_closed = true;
             let reads = peer.reads();
             if let Some(reg) = peer.reg.as_mut().filter(|r| r.mode == Mode::Edge) {
@@ -922,7 +945,7 @@ impl<S: Selector> Harness<S> {
                 "{who} reported as {ready:?} again with no new edge (nothing touched the fd or its peer since the last select)"
             ));
         }
-        if end.peer_closed {
+        if end.peer_closed || end.peer_held {
             return Ok(());
         }
         let r_ok = reg.interest.is_readable() && end.reads() && end.unread > 0;
