@@ -25,7 +25,12 @@
 //!   completes it. A closed fd is noticed when its next request is submitted (`EBADF`:
 //!   the entry is dropped, without an event), and when its number is registered again
 //!   (the registry tells the new file from the old one, `table::Identity`, and cancels
-//!   the old request). A pending request on a closed, idle file stays until then.
+//!   the old request). A pending request on a closed, idle file stays until then. A
+//!   queued request (a `reregister`, a Level re-arm) names a number, not a file: if the
+//!   registered fd is closed and its number reused before the next `select` submits it,
+//!   it polls and holds the new file (`tests/regressions.rs`,
+//!   `peer_closed_after_a_stale_number_was_reused`). Submitting each at once would
+//!   close that gap and cost the system call that batching saves.
 //! - The waker is an eventfd under a multishot poll; `wake()` writes it only on the
 //!   false → true change of `woken`, so wakes coalesce and it stays one `write(2)`, safe
 //!   in a signal handler. The eventfd is never drained (each write wakes the poll); a

@@ -91,7 +91,12 @@
 //!   a registered fd does not close the file (a socket's peer sees no end) until the
 //!   request ends: `deregister`, a `register` of the reused number (which tells the new
 //!   file from the old one and cancels the old request), or the selector's drop. A
-//!   fired Oneshot holds nothing. Its registry is keyed by number, like poll(2)'s.
+//!   fired Oneshot holds nothing. Its registry is keyed by number, like poll(2)'s, and
+//!   a request it queues for a number (a `reregister`, a Level re-arm) goes to the kernel
+//!   with the next `select`, which resolves the number then: if the registered fd was
+//!   closed and the number reused meanwhile, the request polls (and holds) the new file
+//!   under the old token, until the number is registered or deregistered. Deregister
+//!   before close on uring.
 //!
 //! **The selector's own descriptors**
 //! - [ ] `selector_own_fds_are_refused`: `register`, `reregister` and `deregister` refuse

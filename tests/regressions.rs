@@ -391,6 +391,75 @@ fn wakes_coalesce_and_are_not_lost<S: Selector>(new: fn() -> io::Result<S>) {
     );
 }
 
+/// Found by `tests/model.rs` (`any_uring::level`, under ASan in CI): a Unix end is closed,
+/// its registered peer's number is closed and reused by a new pair without a select in
+/// between, and the new pair's peer is closed. The new end, registered Level for
+/// READABLE, must then report end of file at the next select.
+fn peer_closed_after_a_stale_number_was_reused<S: Selector>(new: fn() -> io::Result<S>) {
+    let reg = |end| Register {
+        end,
+        interest: R,
+        mode: Mode::Level,
+    };
+    check(
+        new,
+        &[
+            Close { end: 4 },
+            reg(5),
+            Reregister {
+                end: 5,
+                interest: R,
+                mode: Mode::Level,
+                new_token: false,
+            },
+            Reopen { pair: 2 },
+            reg(4),
+            reg(6),
+            Close { end: 5 },
+            reg(0),
+            reg(0),
+            reg(0),
+        ],
+    );
+}
+
+/// Found by `tests/model.rs` (`any_uring::edge`, 1500 cases): a pipe's reader registered
+/// Edge is closed without deregister; its writer, registered too, is closed, so the
+/// reader's file (which uring's pending request holds) hangs up. Once that was reported,
+/// the number is reused by a new pipe: `reregister` of it must be `NotFound` (the old
+/// registration ended with its file), or `Ok` on a backend keyed by number while it
+/// still has the closed entry; it must not act on an entry the backend already reported
+/// closed.
+fn closed_registration_that_hung_up_is_forgotten<S: Selector>(new: fn() -> io::Result<S>) {
+    let reg = |end, interest| Register {
+        end,
+        interest,
+        mode: Mode::Edge,
+    };
+    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
+        return;
+    }
+    check(
+        new,
+        &[
+            reg(0, R),
+            Close { end: 0 },
+            reg(1, W),
+            Close { end: 1 },
+            ZERO,
+            ZERO,
+            Reopen { pair: 0 },
+            Reregister {
+                end: 0,
+                interest: R,
+                mode: Mode::Edge,
+                new_token: false,
+            },
+            reg(0, R),
+        ],
+    );
+}
+
 /// One `#[test]` per sequence above, on the backend `$new` creates.
 macro_rules! regressions {
     ($new:expr) => {
@@ -403,6 +472,8 @@ macro_rules! regressions {
             edge_reports_new_data_without_a_drain,
             closed_peer_is_readable,
             wakes_coalesce_and_are_not_lost,
+            peer_closed_after_a_stale_number_was_reused,
+            closed_registration_that_hung_up_is_forgotten,
         );
     };
     ($new:expr; $($name:ident),* $(,)?) => {

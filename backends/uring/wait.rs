@@ -214,6 +214,17 @@ impl Uring {
             // Any other failure is reported once, as an error, and disarms.
             _ => libc::POLLERR as u32,
         };
+        let gone = (libc::POLLHUP | libc::POLLERR) as u32;
+        if flags & gone != 0 && !self.still_registered(fd, reg.identity) {
+            // The registered fd was closed without deregister (its number may name
+            // another file by now) and the request, which held the file, saw it hang up:
+            // nothing to report, the entry goes, and a multishot request lets the file go.
+            if more {
+                let _ = self.cancel(table, fd, gen, true);
+            }
+            table.set(fd, None);
+            return None;
+        }
         let rearm = match reg.mode {
             Mode::Level => res >= 0,
             Mode::Edge => res >= 0 && !more,
@@ -230,6 +241,25 @@ impl Uring {
             token: reg.token.0,
             flags,
         })
+    }
+}
+
+impl Uring {
+    /// Whether `fd` still names the file registered with `identity`: asked only when a
+    /// completion says the file hung up or failed, where a closed registration shows.
+    fn still_registered(&self, fd: RawFd, identity: table::Identity) -> bool {
+        let Ok((now, known)) = self.oracle.identify(fd) else {
+            return false;
+        };
+        match table::is_other_file(identity, now, known) {
+            Some(true) => {
+                // `identify` recorded the other file under the number: forget it again.
+                self.oracle.forget(fd, now);
+                false
+            }
+            // The same file, or nothing tells: keep the registration.
+            _ => true,
+        }
     }
 }
 

@@ -379,7 +379,10 @@ struct Harness<S: Selector> {
     numbers: bool,
     /// The backend is uring: an io_uring poll request holds a reference to its file, so
     /// closing a registered fd does not close the file while the request is pending (a
-    /// fired Oneshot has none), and its peer sees no end until then.
+    /// fired Oneshot has none), and its peer sees no end until then. The same holds for
+    /// an unregistered fd that reused the number of a stale entry: a request queued for
+    /// the number (a `reregister`, a Level re-arm) takes whatever file has the number
+    /// when it is submitted (documented in backends/uring.rs).
     holds_files: bool,
     /// The backend is polling on poll(2) (see `POLLING_ON_POLL`).
     on_poll: bool,
@@ -749,13 +752,16 @@ impl<S: Selector> Harness<S> {
         };
         let fd = io.fd();
         drop(io);
-        let mut held = false;
+        // uring: a stale entry under this number (its registered file was closed without
+        // deregister) may have queued a request that the kernel resolved to this file
+        // when it got the number: that request holds this file too.
+        let mut held = self.holds_files && self.stale.iter().any(|s| s.fd == fd);
         if let Some(reg) = self.ends[e].reg.take() {
             self.stale.push(Stale {
                 fd,
                 token: reg.token,
             });
-            held = self.holds_files && !(reg.mode == Mode::Oneshot && reg.fired);
+            held |= self.holds_files && !(reg.mode == Mode::Oneshot && reg.fired);
         }
         self.ends[e].unread = 0;
         self.touch(e);
