@@ -15,6 +15,12 @@
 //!   caller may close the fd and get its number again for another file before the next
 //!   `select`. `deregister` submits at once too: a pending poll holds a reference to the
 //!   file, which a closed socket would otherwise keep until the next `select`.
+//! - A poll removal can fail with `EALREADY` when it meets a request the kernel is
+//!   completing (a multishot poll that just fired runs its completion as task work),
+//!   which then stays armed and keeps its file. Removals carry their target in
+//!   `user_data` (`REMOVE_BIT`), so the reap queues a failed one again; `deregister`
+//!   first submits what is queued, so that a reregister's poll and its removal never
+//!   share a batch.
 //! - Answers come from the registry (`uring/table.rs`), synchronously: `fstat` refuses
 //!   bad fds, the table answers `AlreadyExists` and `NotFound`. Each request's
 //!   `user_data` is the fd number and the registration's generation, bumped by every
@@ -71,8 +77,10 @@ const CQ_ENTRIES: u32 = 4096;
 /// The `user_data` of the waker's poll. Registrations have a generation ≥ 1 in the high
 /// 32 bits, so generation 0 is the selector's own.
 const WAKE_DATA: u64 = 0;
-/// The `user_data` of requests whose completion means nothing (poll removals).
-const QUIET_DATA: u64 = 1;
+/// Set in the `user_data` of a poll removal, whose other bits name the request it
+/// removes (generations stay below 2^31, see `table::next_gen`). A removal posts a
+/// completion only when it fails.
+const REMOVE_BIT: u64 = 1 << 63;
 
 /// The io_uring(7) selector: readiness through poll requests.
 pub struct Uring {
@@ -233,6 +241,10 @@ impl Selector for Uring {
         table.set(fd, None);
         self.oracle.forget(fd, identity);
         if armed {
+            // A request queued for this fd (a reregister's) must reach the kernel before
+            // its removal does: in one batch, an added poll that fires at once completes
+            // as task work, and a removal meeting it then fails (`EALREADY`).
+            self.submit_queued(&mut table)?;
             self.cancel(&mut table, fd, gen, armed)?;
             // The request holds the file: let it go now, not at the next select.
             self.submit()?;
@@ -337,6 +349,17 @@ impl Uring {
         }
     }
 
+    /// Submits what is queued, if anything. `_table`: as in `push`.
+    fn submit_queued(&self, _table: &mut Table) -> io::Result<()> {
+        // SAFETY: the table lock, which the caller holds, serializes access to the
+        // submission queue.
+        let queued = unsafe { self.ring.submission_shared() }.len();
+        if queued > 0 {
+            self.submit()?;
+        }
+        Ok(())
+    }
+
     /// Submits at once when a `select` waits, so that the change applies to it.
     fn submit_if_waiting(&self) -> io::Result<()> {
         if self.waiting.load(Ordering::Acquire) {
@@ -350,10 +373,18 @@ impl Uring {
         if !armed {
             return Ok(());
         }
-        let sqe = opcode::PollRemove::new(user_data(fd, gen))
+        self.remove(table, user_data(fd, gen))
+    }
+
+    /// Queues the removal of the request tagged `target`. A removal that meets the
+    /// request while the kernel completes it (a multishot poll that just fired: its
+    /// completion runs as task work) fails with `EALREADY` and leaves it armed, holding
+    /// its file: the reap queues it again (`retry_remove`).
+    fn remove(&self, table: &mut Table, target: u64) -> io::Result<()> {
+        let sqe = opcode::PollRemove::new(target)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS)
-            .user_data(QUIET_DATA);
+            .user_data(target | REMOVE_BIT);
         self.push(table, &sqe)
     }
 
@@ -467,6 +498,6 @@ mod tests {
         assert_eq!(data & 0xffff_ffff, 7);
         assert_eq!(data >> 32, 3);
         assert_ne!(user_data(0, 1), WAKE_DATA);
-        assert_ne!(user_data(1, 1), QUIET_DATA);
+        assert_eq!(user_data(1, (1 << 31) - 1) & REMOVE_BIT, 0);
     }
 }

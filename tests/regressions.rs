@@ -460,6 +460,116 @@ fn closed_registration_that_hung_up_is_forgotten<S: Selector>(new: fn() -> io::R
     );
 }
 
+/// Found by `tests/model.rs` (`uring::edge`, 600 cases): a Unix end registered Edge,
+/// reregistered, deregistered and closed; its peer, registered READABLE | WRITABLE Edge
+/// afterwards, must report end of file (READABLE) as well as WRITABLE.
+fn registered_after_its_peer_closed_reports_the_end<S: Selector>(new: fn() -> io::Result<S>) {
+    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
+        return;
+    }
+    let reg = |end, interest| Register {
+        end,
+        interest,
+        mode: Mode::Edge,
+    };
+    let rereg = |end, interest| Reregister {
+        end,
+        interest,
+        mode: Mode::Edge,
+        new_token: false,
+    };
+    check(
+        new,
+        &[
+            rereg(0, R),
+            reg(0, R),
+            Close { end: 0 },
+            reg(4, R),
+            rereg(4, W),
+            Deregister { end: 4 },
+            Close { end: 2 },
+            Close { end: 4 },
+            reg(0, R),
+            reg(5, RW),
+            reg(0, R),
+        ],
+    );
+}
+
+/// Found by `tests/model.rs` (`uring::edge`, 600 cases): a pipe's writer registered Edge
+/// is closed without deregister, its number reused by a new pipe's writer, which is
+/// registered again (replacing the stale entry, as the new file is another); that
+/// registration must then be deregistered normally.
+fn reused_writer_number_registers_and_deregisters<S: Selector>(new: fn() -> io::Result<S>) {
+    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
+        return;
+    }
+    let reg = |end| Register {
+        end,
+        interest: R,
+        mode: Mode::Edge,
+    };
+    check(
+        new,
+        &[
+            reg(1),
+            reg(2),
+            reg(0),
+            reg(3),
+            reg(7),
+            Deregister { end: 0 },
+            Reopen { pair: 0 },
+            Close { end: 7 },
+            reg(6),
+            Reopen { pair: 3 },
+            Close { end: 6 },
+            Reregister {
+                end: 7,
+                interest: R,
+                mode: Mode::Edge,
+                new_token: false,
+            },
+        ],
+    );
+}
+
+/// uring: two reregisters before a select put a poll request that fires at once and its
+/// removal in one batch; the removal fails (`EALREADY`) and, unless retried, the request
+/// holds the socket for good, so its peer never sees the close after `deregister`.
+fn request_replaced_twice_in_one_batch_lets_its_file_go<S: Selector>(new: fn() -> io::Result<S>) {
+    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
+        return;
+    }
+    let rereg = |interest| Reregister {
+        end: 4,
+        interest,
+        mode: Mode::Edge,
+        new_token: false,
+    };
+    check(
+        new,
+        &[
+            Register {
+                end: 4,
+                interest: R,
+                mode: Mode::Edge,
+            },
+            rereg(W),
+            rereg(R),
+            ZERO,
+            ZERO,
+            Deregister { end: 4 },
+            Close { end: 4 },
+            Register {
+                end: 5,
+                interest: RW,
+                mode: Mode::Edge,
+            },
+            ZERO,
+        ],
+    );
+}
+
 /// One `#[test]` per sequence above, on the backend `$new` creates.
 macro_rules! regressions {
     ($new:expr) => {
@@ -474,6 +584,9 @@ macro_rules! regressions {
             wakes_coalesce_and_are_not_lost,
             peer_closed_after_a_stale_number_was_reused,
             closed_registration_that_hung_up_is_forgotten,
+            registered_after_its_peer_closed_reports_the_end,
+            reused_writer_number_registers_and_deregisters,
+            request_replaced_twice_in_one_batch_lets_its_file_go,
         );
     };
     ($new:expr; $($name:ident),* $(,)?) => {

@@ -78,11 +78,16 @@ impl Table {
             self.entries.resize(i + 1, Entry::default());
         }
         let entry = &mut self.entries[i];
-        // Generation 0 tags the selector's own requests.
-        entry.gen = entry.gen.wrapping_add(1).max(1);
+        entry.gen = next_gen(entry.gen);
         entry.reg = reg;
         entry.gen
     }
+}
+
+/// The generation after `gen`: 1 to 2^31 − 1, as generation 0 tags the selector's own
+/// requests and the top bit of `user_data` marks a removal.
+pub(super) fn next_gen(gen: u32) -> u32 {
+    (gen.wrapping_add(1) & 0x7fff_ffff).max(1)
 }
 
 /// The identity epoll instance: asked whether a number still names the registered file.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use io_uring::{cqueue, types, EnterFlags};
 
 use super::table::{self, Table};
-use super::{interrupted, poll_add, poll_mask, Uring, UringEvent, NAME, WAKE_DATA};
+use super::{interrupted, poll_add, poll_mask, Uring, UringEvent, NAME, REMOVE_BIT, WAKE_DATA};
 use crate::selector::errors;
 use crate::sys;
 use crate::{Events, Mode};
@@ -115,6 +115,14 @@ impl Uring {
             let stale = reaped.completions < old;
             reaped.completions += 1;
             let (data, res, more) = (cqe.user_data(), cqe.result(), cqueue::more(cqe.flags()));
+            if data & REMOVE_BIT != 0 {
+                // A removal failed (success posts nothing). `EALREADY`: the request was
+                // completing and is still armed; `ENOENT`: it had ended.
+                if res == -libc::EALREADY {
+                    let _ = self.remove(&mut table, data & !REMOVE_BIT);
+                }
+                continue;
+            }
             if data == WAKE_DATA {
                 if !more {
                     // An ended waker poll comes back; its first completion may be the
@@ -215,10 +223,10 @@ impl Uring {
             _ => libc::POLLERR as u32,
         };
         let gone = (libc::POLLHUP | libc::POLLERR) as u32;
-        if flags & gone != 0 && !self.still_registered(fd, reg.identity) {
-            // The registered fd was closed without deregister (its number may name
-            // another file by now) and the request, which held the file, saw it hang up:
-            // nothing to report, the entry goes, and a multishot request lets the file go.
+        if flags & gone != 0 && !self.still_open(fd) {
+            // The registered fd was closed without deregister and the request, which
+            // held the file, saw it hang up: nothing to report, the entry goes, and a
+            // multishot request lets the file go.
             if more {
                 let _ = self.cancel(table, fd, gen, true);
             }
@@ -245,21 +253,12 @@ impl Uring {
 }
 
 impl Uring {
-    /// Whether `fd` still names the file registered with `identity`: asked only when a
-    /// completion says the file hung up or failed, where a closed registration shows.
-    fn still_registered(&self, fd: RawFd, identity: table::Identity) -> bool {
-        let Ok((now, known)) = self.oracle.identify(fd) else {
-            return false;
-        };
-        match table::is_other_file(identity, now, known) {
-            Some(true) => {
-                // `identify` recorded the other file under the number: forget it again.
-                self.oracle.forget(fd, now);
-                false
-            }
-            // The same file, or nothing tells: keep the registration.
-            _ => true,
-        }
+    /// Whether `fd` is still open: asked only when a completion says the file hung up or
+    /// failed, where a registration closed without `deregister` shows. A number reused
+    /// by another file meanwhile counts as open: the entry stays, as poll(2)'s stale
+    /// entries do, until the number is registered or deregistered.
+    fn still_open(&self, fd: RawFd) -> bool {
+        sys::fd_stat(fd).is_ok()
     }
 }
 
