@@ -7,7 +7,8 @@ use std::sync::{Mutex, TryLockError};
 use std::time::Duration;
 
 use crate::selector::errors;
-use crate::{Capabilities, Event, Events, Interest, Mode, RawSource, Selector, Token};
+use crate::selector::Capabilities;
+use crate::{Event, Events, Interest, Mode, RawSource, Selector, Token};
 
 #[cfg(selectio_epoll)]
 use super::Epoll;

@@ -19,7 +19,7 @@ pub use kqueue::Kqueue;
 #[cfg(selectio_poll)]
 mod poll;
 #[cfg(selectio_poll)]
-pub use poll::{Poll, PollEvent};
+pub use poll::Poll;
 
 #[cfg(selectio_polling)]
 mod polling;
@@ -29,7 +29,7 @@ pub use self::polling::Polling;
 #[cfg(selectio_uring)]
 mod uring;
 #[cfg(selectio_uring)]
-pub use uring::{Uring, UringEvent};
+pub use uring::Uring;
 
 mod any;
 pub use any::{AnySelector, Backend, BACKEND_ENV};

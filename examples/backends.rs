@@ -12,7 +12,8 @@ use std::io;
 use std::time::Duration;
 
 use selectio::backends::BACKEND_ENV;
-use selectio::{AnySelector, Backend, DefaultSelector, Selector, Support};
+use selectio::selector::Support;
+use selectio::{AnySelector, Backend, DefaultSelector, Selector};
 
 const USAGE: &str = "\
 Lists the selectio backends compiled into this build and times a one-byte ping-pong

@@ -85,7 +85,7 @@ pub enum Mode {
     /// Reported by every `select` while the condition holds (until the data is drained).
     Level,
     /// Reported when the condition newly arises (new data, new buffer space); offered only
-    /// where the kernel has it, see [`Capabilities`](crate::Capabilities).
+    /// where the kernel has it, see [`Capabilities`](crate::selector::Capabilities).
     Edge,
     /// Reported once, then the registration is disarmed until `reregister`.
     Oneshot,

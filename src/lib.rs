@@ -32,7 +32,7 @@ pub use event_loop::{Builder, EventLoop};
 pub use handler::Handler;
 pub use interest::{Interest, Mode};
 pub use notify::{NotifyError, Sender};
-pub use selector::{Capabilities, Selector, Support};
+pub use selector::Selector;
 pub use source::Source;
 #[cfg(unix)]
 pub use source::SourceFd;

@@ -68,7 +68,7 @@
 //!   holds where the kernel already forgot the old file (epoll, kqueue, and `polling` on
 //!   them, which ask the kernel). A backend that keeps fd numbers itself and cannot tell
 //!   a duplicate from a reused number (poll(2), `polling` on poll(2)) refuses with
-//!   `AlreadyExists` saying so ([`errors::registered_or_reused`]): `deregister` the number
+//!   `AlreadyExists` saying so (its message says reuse may be the cause): `deregister` the number
 //!   first, or let a `select` run. `(st_dev, st_ino)` is no identity: every eventfd,
 //!   timerfd, signalfd and epoll fd shares one inode on Linux, sockets stat to (0, 0) on
 //!   the BSDs and have no inode on macOS; another identity proves another file, the same
@@ -312,7 +312,7 @@ impl Capabilities {
 
     /// Checks that a registration may use `token` and `mode`: the reserved token is
     /// `InvalidInput`, an unsupported mode is `Unsupported`; both errors name `backend`.
-    pub fn check(&self, backend: &str, token: Token, mode: Mode) -> io::Result<()> {
+    pub(crate) fn check(&self, backend: &str, token: Token, mode: Mode) -> io::Result<()> {
         if token == Token::RESERVED {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -332,19 +332,19 @@ impl Capabilities {
 /// Enforces "one `select` at a time" for a backend: a second concurrent `select` gets
 /// `ResourceBusy` instead of racing on shared buffers.
 #[derive(Debug, Default)]
-pub struct SelectLock {
+pub(crate) struct SelectLock {
     busy: AtomicBool,
 }
 
 /// Held while one `select` runs; releases the [`SelectLock`] on drop.
 #[derive(Debug)]
-pub struct SelectGuard<'a> {
+pub(crate) struct SelectGuard<'a> {
     lock: &'a SelectLock,
 }
 
 impl SelectLock {
     /// A free lock.
-    pub const fn new() -> SelectLock {
+    pub(crate) const fn new() -> SelectLock {
         SelectLock {
             busy: AtomicBool::new(false),
         }
@@ -353,7 +353,7 @@ impl SelectLock {
     /// Enters `select`, or fails with `ResourceBusy` naming `backend` if another thread
     /// is selecting.
     #[inline]
-    pub fn enter(&self, backend: &str) -> io::Result<SelectGuard<'_>> {
+    pub(crate) fn enter(&self, backend: &str) -> io::Result<SelectGuard<'_>> {
         // Acquire pairs with the guard's Release: what one select wrote, the next sees.
         if self.busy.swap(true, Ordering::Acquire) {
             return Err(errors::busy(backend));
@@ -371,12 +371,12 @@ impl Drop for SelectGuard<'_> {
 
 /// Error constructors shared by the backends, so every backend words the same misuse
 /// the same way.
-pub mod errors {
+pub(crate) mod errors {
     use std::fmt::Debug;
     use std::io;
 
     /// `AlreadyExists`: `fd` is registered already.
-    pub fn already_registered(backend: &str, fd: impl Debug) -> io::Error {
+    pub(crate) fn already_registered(backend: &str, fd: impl Debug) -> io::Error {
         io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("{backend}: fd {fd:?} is already registered (use reregister)"),
@@ -386,7 +386,7 @@ pub mod errors {
     /// `AlreadyExists` from a backend that cannot tell a duplicate registration from a
     /// new file that got the number of a registered one closed without `deregister`
     /// (poll(2) before its next `select`): says both, and what to do.
-    pub fn registered_or_reused(backend: &str, fd: impl Debug) -> io::Error {
+    pub(crate) fn registered_or_reused(backend: &str, fd: impl Debug) -> io::Error {
         io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!(
@@ -400,7 +400,7 @@ pub mod errors {
 
     /// `InvalidInput`: `fd` is one of the selector's own descriptors (`what`: its epoll or
     /// kqueue fd, its waker), which no caller may register, change or deregister.
-    pub fn own_fd(backend: &str, op: &str, fd: impl Debug, what: &str) -> io::Error {
+    pub(crate) fn own_fd(backend: &str, op: &str, fd: impl Debug, what: &str) -> io::Error {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{backend}: {op} fd {fd:?}: it is the selector's own {what}"),
@@ -408,7 +408,7 @@ pub mod errors {
     }
 
     /// `ResourceBusy`: another thread is in `select` on this selector.
-    pub fn busy(backend: &str) -> io::Error {
+    pub(crate) fn busy(backend: &str) -> io::Error {
         io::Error::new(
             io::ErrorKind::ResourceBusy,
             format!("{backend}: another thread is already in select on this selector"),
@@ -416,7 +416,7 @@ pub mod errors {
     }
 
     /// `NotFound`: `fd` is not registered.
-    pub fn not_registered(backend: &str, fd: impl Debug) -> io::Error {
+    pub(crate) fn not_registered(backend: &str, fd: impl Debug) -> io::Error {
         io::Error::new(
             io::ErrorKind::NotFound,
             format!("{backend}: fd {fd:?} is not registered"),
@@ -424,7 +424,7 @@ pub mod errors {
     }
 
     /// `InvalidInput`: `fd` is not open (the OS said `EBADF`), for every backend alike.
-    pub fn closed_fd(backend: &str, op: &str, fd: impl Debug) -> io::Error {
+    pub(crate) fn closed_fd(backend: &str, op: &str, fd: impl Debug) -> io::Error {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{backend}: {op} fd {fd:?}: not an open file descriptor"),
@@ -432,7 +432,7 @@ pub mod errors {
     }
 
     /// Adds the backend, the operation and the fd to an OS error, keeping its kind.
-    pub fn context(backend: &str, op: &str, fd: impl Debug, err: io::Error) -> io::Error {
+    pub(crate) fn context(backend: &str, op: &str, fd: impl Debug, err: io::Error) -> io::Error {
         io::Error::new(err.kind(), format!("{backend}: {op} fd {fd:?}: {err}"))
     }
 }

@@ -23,9 +23,10 @@ use std::time::Duration;
 #[allow(unused_imports)]
 use selectio::backends;
 use selectio::net::{TcpListener, TcpSocket, UdpSocket};
+use selectio::selector::Support;
 use selectio::{
     AnySelector, Backend, DefaultSelector, EventLoop, Events, Interest, Mode, NotifyError,
-    Selector, Source, Support, TimerError, Token,
+    Selector, Source, TimerError, Token,
 };
 
 use bad_util::*;

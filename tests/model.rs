@@ -175,7 +175,8 @@ mod mutants {
     use std::time::Duration;
 
     use proptest::test_runner::{TestError, TestRunner};
-    use selectio::{Capabilities, Event, Events, RawSource, Token};
+    use selectio::selector::Capabilities;
+    use selectio::{Event, Events, RawSource, Token};
 
     use super::*;
 

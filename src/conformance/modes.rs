@@ -4,7 +4,8 @@ use std::io;
 use std::time::Duration;
 
 use super::util::{Cx, Source, CAPACITY, T1};
-use crate::{Interest, Mode, Ready, Selector, Support};
+use crate::selector::Support;
+use crate::{Interest, Mode, Ready, Selector};
 
 /// Level reports on every `select` while the source is ready, and stops once drained.
 pub fn level_repeats_until_drained<S: Selector>(new: fn() -> io::Result<S>) {

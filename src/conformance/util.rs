@@ -7,7 +7,8 @@ use std::io;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use crate::{Capabilities, Event, Events, Interest, Mode, RawSource, Ready, Selector, Token};
+use crate::selector::Capabilities;
+use crate::{Event, Events, Interest, Mode, RawSource, Ready, Selector, Token};
 
 /// How long a helper waits for an expected event before failing (generous for slow CI).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(5);

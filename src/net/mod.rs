@@ -80,16 +80,6 @@ pub trait Listen: private::Sealed {
     fn listen_now(self, backlog: i32) -> io::Result<Self::Listener>;
 }
 
-/// Whether `fd` has both `O_NONBLOCK` and `FD_CLOEXEC` set.
-///
-/// For selectio's own tests (integration tests can reach neither `crate::sys` nor
-/// `unsafe`); not part of the API.
-#[cfg(unix)]
-#[doc(hidden)]
-pub fn __is_nonblocking_cloexec(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
-    crate::sys::is_nonblocking_cloexec(fd)
-}
-
 /// The error a connect(2) failed with at once, kept until `take_error` reports it.
 #[derive(Debug, Default)]
 struct ConnectError {

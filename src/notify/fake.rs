@@ -4,12 +4,10 @@
 use std::io;
 use std::time::Duration;
 
+use crate::selector::{Capabilities, Support};
 use crate::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::sync::{Condvar, Mutex};
-use crate::{
-    Capabilities, Event, EventLoop, Events, Handler, Interest, Mode, RawSource, Selector, Support,
-    Token,
-};
+use crate::{Event, EventLoop, Events, Handler, Interest, Mode, RawSource, Selector, Token};
 
 /// `select` with a timeout other than zero and no wake pending blocks until a wake when
 /// `waits` (the loom models, where a lost wake-up shows as a deadlock), or returns at once

@@ -97,16 +97,6 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether `O_NONBLOCK` and `FD_CLOEXEC` are both set (tests assert it).
-pub(crate) fn is_nonblocking_cloexec(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: F_GETFL/F_GETFD on a borrowed, open descriptor.
-    let fl = cvt(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
-    // SAFETY: as above.
-    let fd_flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
-    Ok(fl & libc::O_NONBLOCK != 0 && fd_flags & libc::FD_CLOEXEC != 0)
-}
-
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
 #[doc(alias = "pipe2")]
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use selectio::selector::Capabilities;
 use selectio::{
-    Capabilities, Event, EventLoop, Events, Handler, Interest, Mode, RawSource, Ready, Selector,
-    Token,
+    Event, EventLoop, Events, Handler, Interest, Mode, RawSource, Ready, Selector, Token,
 };
 
 /// Generates one `#[test]` per named generic test function of the parent module,

@@ -81,7 +81,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use selectio::{Capabilities, Events, Interest, Mode, Ready, Selector, Token};
+use selectio::selector::Capabilities;
+use selectio::{Events, Interest, Mode, Ready, Selector, Token};
 
 /// Readable interest (short, so that a failing sequence prints as pasteable Rust).
 pub const R: Interest = Interest::READABLE;

@@ -19,10 +19,24 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 /// Asserts that `fd` is non-blocking and close-on-exec.
 #[cfg(unix)]
 #[track_caller]
+#[allow(unsafe_code)] // fcntl(2): std has no getter for these flags
 pub fn assert_flags(fd: &impl AsFd) {
-    let fd = fd.as_fd();
-    let ok = selectio::net::__is_nonblocking_cloexec(fd).expect("fcntl");
-    assert!(ok, "fd {} lacks O_NONBLOCK or FD_CLOEXEC", fd.as_raw_fd());
+    let fd = fd.as_fd().as_raw_fd();
+    // SAFETY: fcntl(F_GETFL/F_GETFD) only reads the flags of `fd`, which the borrow keeps
+    // open for the call.
+    let (fl, fdfl) = unsafe {
+        (
+            libc::fcntl(fd, libc::F_GETFL),
+            libc::fcntl(fd, libc::F_GETFD),
+        )
+    };
+    assert!(
+        fl >= 0 && fdfl >= 0,
+        "fcntl({fd}): {}",
+        std::io::Error::last_os_error()
+    );
+    assert!(fl & libc::O_NONBLOCK != 0, "fd {fd} lacks O_NONBLOCK");
+    assert!(fdfl & libc::FD_CLOEXEC != 0, "fd {fd} lacks FD_CLOEXEC");
 }
 
 /// Windows: checks nothing. Winsock has no call that reads a socket's non-blocking mode
