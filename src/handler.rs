@@ -21,9 +21,10 @@ use crate::{DefaultSelector, EventLoop, Ready, Selector, Token};
 ///
 ///     fn timeout(&mut self, el: &mut EventLoop<Self, S>, n: u32) {
 ///         self.seen.push(n);
-///         match n {
-///             0 => el.shutdown(),
-///             _ => drop(el.timeout(n - 1, Duration::from_millis(1))),
+///         if n == 0 {
+///             el.shutdown();
+///         } else {
+///             el.timeout(n - 1, Duration::from_millis(1)).unwrap();
 ///         }
 ///     }
 /// }

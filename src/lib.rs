@@ -103,8 +103,8 @@
 //!   [`Handler::notify`] on the loop's thread; it wakes the loop only when the loop may
 //!   be asleep, and a failed send gives the message back ([`NotifyError`]).
 //! - [`EventLoop::watch_signal`] (Unix) hands deliveries of a signal (`SIGTERM`,
-//!   `SIGINT`, …) to [`Handler::signal`], with their count; nothing runs in signal
-//!   context but a counter and a write to a pipe.
+//!   `SIGINT`, …) to [`Handler::signal`] on the loop's thread, with their count; in
+//!   signal context selectio only counts the delivery and writes a byte to a pipe.
 //!
 //! # Choosing a backend
 //!
