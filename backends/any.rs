@@ -24,6 +24,18 @@ use super::Uring;
 pub const BACKEND_ENV: &str = "SELECTIO_BACKEND";
 
 /// A backend's name, whether or not it is compiled in.
+///
+/// ```
+/// use selectio::Backend;
+///
+/// let poll: Backend = "poll".parse()?;
+/// assert_eq!(poll.name(), "poll");
+/// for backend in Backend::available() {
+///     println!("compiled in: {}", backend.name());
+/// }
+/// assert!("select".parse::<Backend>().is_err()); // InvalidInput, listing the names
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// epoll(7), Linux and Android.

@@ -417,6 +417,33 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Runs one iteration, waiting at most `timeout` for events (`None`: until an event,
     /// a timer, a message or a wake). After a callback panicked, the next iteration
     /// first delivers what the panic left undelivered, without waiting.
+    ///
+    /// For a program that drives the loop itself, between other work:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selectio::{EventLoop, Handler};
+    ///
+    /// struct Done(bool);
+    ///
+    /// impl Handler for Done {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn timeout(&mut self, _: &mut EventLoop<Self>, (): ()) {
+    ///         self.0 = true;
+    ///     }
+    /// }
+    ///
+    /// let mut el: EventLoop<Done> = EventLoop::new()?;
+    /// el.timeout((), Duration::from_millis(5))?;
+    /// let mut done = Done(false);
+    /// while !done.0 {
+    ///     el.run_once(&mut done, Some(Duration::from_millis(100)))?;
+    ///     // … other work between iterations …
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn run_once(&mut self, handler: &mut H, timeout: Option<Duration>) -> io::Result<()> {
         if self.in_iteration {
             return Err(reentered());
@@ -856,6 +883,42 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     }
 
     /// Replaces the token, interest and mode of a registered `io`; re-arms Oneshot.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selectio::net::UdpSocket;
+    /// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+    ///
+    /// struct Count(usize);
+    ///
+    /// impl Handler for Count {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn readable(&mut self, _: &mut EventLoop<Self>, _token: Token) {
+    ///         self.0 += 1; // reads nothing: the datagrams stay queued
+    ///     }
+    /// }
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// socket.send_to(b"ping", socket.local_addr()?)?;
+    /// let mut el: EventLoop<Count> = EventLoop::new()?;
+    /// el.register(&socket, Token(0), Interest::READABLE, Mode::Oneshot)?;
+    ///
+    /// let mut count = Count(0);
+    /// while count.0 == 0 {
+    ///     el.run_once(&mut count, Some(Duration::from_secs(1)))?;
+    /// }
+    /// el.run_once(&mut count, Some(Duration::from_millis(10)))?;
+    /// assert_eq!(count.0, 1); // still readable, but Oneshot reported it once
+    ///
+    /// el.reregister(&socket, Token(0), Interest::READABLE, Mode::Oneshot)?; // re-arm
+    /// while count.0 == 1 {
+    ///     el.run_once(&mut count, Some(Duration::from_secs(1)))?;
+    /// }
+    /// el.deregister(&socket)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn reregister<E: Source + ?Sized>(
         &mut self,
         io: &E,
