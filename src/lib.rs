@@ -38,32 +38,24 @@
 //! use selectio::net::{TcpListener, TcpStream};
 //! use selectio::{EventLoop, Handler, Interest, Mode, Selector, Token};
 //!
-//! const LISTENER: Token = Token(0);
-//! const CONN: Token = Token(1);
-//!
 //! struct Echo { listener: TcpListener, conn: Option<TcpStream> }
 //!
-//! impl<S: Selector> Handler<S> for Echo {  // one handler for every backend
+//! impl<S: Selector> Handler<S> for Echo {        // one handler for every backend
 //!     type Timeout = ();
 //!     type Message = ();
-//!
 //!     fn readable(&mut self, el: &mut EventLoop<Self, S>, token: Token) {
-//!         if token == LISTENER {
+//!         if token == Token(0) {                 // the listener: a client waits
 //!             let (conn, _peer) = self.listener.accept().unwrap();
-//!             el.register(&conn, CONN, Interest::READABLE, Mode::Level).unwrap();
+//!             el.register(&conn, Token(1), Interest::READABLE, Mode::Level).unwrap();
 //!             self.conn = Some(conn);
-//!             return;
-//!         }
-//!         let conn = self.conn.as_mut().unwrap();
-//!         let mut buf = [0; 1024];
-//!         match conn.read(&mut buf) {
-//!             Ok(0) => {                         // the client hung up: stop
-//!                 el.deregister(&*conn).unwrap();
-//!                 el.shutdown();
+//!         } else if let Some(conn) = self.conn.as_mut() {
+//!             let mut buf = [0; 1024];
+//!             match conn.read(&mut buf) {
+//!                 Ok(0) => el.shutdown(),        // the client hung up
+//!                 Ok(n) => conn.write_all(&buf[..n]).unwrap(),
+//!                 Err(e) if e.kind() == ErrorKind::WouldBlock => {} // wait again
+//!                 Err(e) => panic!("read: {e}"),
 //!             }
-//!             Ok(n) => conn.write_all(&buf[..n]).unwrap(),
-//!             Err(e) if e.kind() == ErrorKind::WouldBlock => {} // spurious: wait again
-//!             Err(e) => panic!("read: {e}"),
 //!         }
 //!     }
 //! }
@@ -71,19 +63,18 @@
 //! let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
 //! let addr = listener.local_addr()?;
 //! let mut event_loop: EventLoop<Echo> = EventLoop::new()?;
-//! event_loop.register(&listener, LISTENER, Interest::READABLE, Mode::Level)?;
-//!
-//! let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
-//!     let mut stream = std::net::TcpStream::connect(addr)?; // a plain blocking client
-//!     stream.write_all(b"hello")?;
+//! event_loop.register(&listener, Token(0), Interest::READABLE, Mode::Level)?;
+//! let client = std::thread::spawn(move || {  // a plain blocking client
+//!     let mut stream = std::net::TcpStream::connect(addr).unwrap();
+//!     stream.write_all(b"hello").unwrap();
 //!     let mut echo = [0; 5];
-//!     stream.read_exact(&mut echo)?;
-//!     Ok(echo.to_vec())                  // dropping `stream` hangs up
+//!     stream.read_exact(&mut echo).unwrap();
+//!     echo                                   // dropping `stream` hangs up
 //! });
-//!
 //! let mut echo = Echo { listener, conn: None };
-//! event_loop.run(&mut echo)?;            // returns after `shutdown`
-//! assert_eq!(client.join().unwrap()?, b"hello");
+//! event_loop.run(&mut echo)?;                // returns after `shutdown`
+//! assert_eq!(&client.join().unwrap(), b"hello");
+//! event_loop.deregister(echo.conn.as_ref().unwrap())?;
 //! event_loop.deregister(&echo.listener)?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -141,12 +132,13 @@
 //!
 //! # Race-free `connect` and `listen`
 //!
-//! A non-blocking connect(2) can finish at once, before the socket is registered: a
-//! caller that registers afterwards may wait forever for an event the kernel will not
-//! send again. [`EventLoop::connect`] issues the connect *and* registers the stream, and
-//! the handler is told — a `writable` (or error) call for the token — whether the
-//! connect finished at once, is in progress, or failed at once, on every backend and in
-//! every mode. The stream's `take_error()` then says which. [`EventLoop::listen`] does
+//! A non-blocking connect(2) ends in one of three ways: in progress (the kernel reports
+//! the socket writable once it is decided), connected at once, or failed at once — and
+//! a connect that failed at once leaves nothing for the kernel to report, so the caller
+//! would need a second code path beside its `writable` callback.
+//! [`EventLoop::connect`] issues the connect *and* registers the stream, and the handler
+//! is told — a `writable` (or error) call for the token — in all three cases, on every
+//! backend and in every mode. The stream's `take_error()` then says how it ended. [`EventLoop::listen`] does
 //! listen(2) and the registration as one step, and connections that arrive in between
 //! are reported.
 //!
