@@ -25,6 +25,18 @@ use super::Uring;
 pub const BACKEND_ENV: &str = "SELECTIO_BACKEND";
 
 /// A backend's name, whether or not it is compiled in.
+///
+/// ```
+/// use selectio::Backend;
+///
+/// let poll: Backend = "poll".parse()?;
+/// assert_eq!(poll.name(), "poll");
+/// for backend in Backend::available() {
+///     println!("compiled in: {}", backend.name());
+/// }
+/// assert!("select".parse::<Backend>().is_err()); // InvalidInput, listing the names
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// epoll(7), Linux and Android.
@@ -157,6 +169,38 @@ impl FromStr for Backend {
 /// Events are decoded from the chosen backend's raw events into [`Event`]s as `select`
 /// returns (one copy per event); the backend's own buffer is kept and reused, so there is
 /// no allocation per `select` once the capacity is known.
+///
+/// An `EventLoop<H, AnySelector>` runs on whichever backend was chosen; write the
+/// handler as `impl<S: Selector> Handler<S>` and it runs on this one too.
+///
+/// ```
+/// use selectio::{AnySelector, Backend, EventLoop, Handler, Selector};
+///
+/// struct App;
+///
+/// impl<S: Selector> Handler<S> for App {
+///     type Timeout = ();
+///     type Message = ();
+/// }
+///
+/// // The backend `SELECTIO_BACKEND` names, or the first that starts.
+/// let selector = AnySelector::from_env()?;
+/// println!("running on {}", selector.backend().name());
+/// for (backend, why) in selector.fallbacks() {
+///     println!("{} did not start: {why}", backend.name());
+/// }
+/// let el: EventLoop<App, AnySelector> = EventLoop::builder().build_with(selector)?;
+/// # drop(el);
+///
+/// // Or one by name: every backend compiled in for this target.
+/// for backend in Backend::available() {
+///     match AnySelector::with_backend(backend) {
+///         Ok(selector) => assert_eq!(selector.name(), backend.name()),
+///         Err(e) => println!("{}: {e}", backend.name()), // io_uring switched off, say
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct AnySelector {
     inner: Inner,
     fallbacks: Vec<(Backend, io::Error)>,

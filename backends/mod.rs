@@ -9,26 +9,34 @@
 #[cfg(selectio_epoll)]
 mod epoll;
 #[cfg(selectio_epoll)]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "epoll", any(target_os = "linux", target_os = "android"))))
+)]
 pub use epoll::Epoll;
 
 #[cfg(selectio_kqueue)]
 mod kqueue;
 #[cfg(selectio_kqueue)]
+#[cfg_attr(docsrs, doc(cfg(feature = "kqueue")))]
 pub use kqueue::Kqueue;
 
 #[cfg(selectio_poll)]
 mod poll;
 #[cfg(selectio_poll)]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "poll", unix))))]
 pub use poll::Poll;
 
 #[cfg(selectio_polling)]
 mod polling;
 #[cfg(selectio_polling)]
+#[cfg_attr(docsrs, doc(cfg(any(all(feature = "polling", unix), windows))))]
 pub use self::polling::Polling;
 
 #[cfg(selectio_uring)]
 mod uring;
 #[cfg(selectio_uring)]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "uring", target_os = "linux"))))]
 pub use uring::Uring;
 
 mod any;

@@ -9,8 +9,8 @@
 //!   without being added to their wait queues. When a registration is ready, the waker
 //!   then costs no wait-queue entry to add and remove; first, it would on every call.
 //! - The waker is a pipe, also on Linux (`WakeFd::pipe`): poll(2) costs more per call
-//!   with an eventfd in the array — in the ping-pong of `benches/selector.rs`, 1.030–1.035
-//!   × the raw loop with an eventfd against 1.016–1.018 with a pipe (Linux 6, x86_64).
+//!   with an eventfd in the array, as the ping-pong of `benches/selector.rs` shows
+//!   (`docs/benchmarks.md` has the figures).
 //! - The array is owned by one thread at a time through one atomic word
 //!   (`owner.rs`): the selecting thread owns it for its whole `select`,
 //!   poll(2) included, and a second concurrent `select` is refused by the same word. A

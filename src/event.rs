@@ -13,6 +13,45 @@ use crate::{Selector, Token};
 /// they mean the operation will not block (it may return data, EOF or an error). The
 /// others are hints, mapped the same way on every backend (see the table in
 /// [`selector`](crate::selector)).
+///
+/// A [`Handler`](crate::Handler) sees them by overriding
+/// [`ready`](crate::Handler::ready), whose default turns them into `readable` and
+/// `writable` calls:
+///
+/// ```
+/// use std::net::Shutdown;
+/// use std::time::Duration;
+/// use selectio::net::TcpStream;
+/// use selectio::{EventLoop, Handler, Interest, Mode, Ready, Token};
+///
+/// struct Flags(Ready);
+///
+/// impl Handler for Flags {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn ready(&mut self, _: &mut EventLoop<Self>, _token: Token, ready: Ready) {
+///         self.0 |= ready;
+///     }
+/// }
+///
+/// // A connected pair, set up with std's blocking calls:
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let server = TcpStream::from_std(listener.accept()?.0)?; // now non-blocking
+/// let mut el: EventLoop<Flags> = EventLoop::new()?;
+/// el.register(&server, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// client.shutdown(Shutdown::Write)?; // the peer is done sending
+/// let mut flags = Flags(Ready::EMPTY);
+/// while !flags.0.is_readable() {
+///     el.run_once(&mut flags, Some(Duration::from_secs(1)))?;
+/// }
+/// // Guaranteed: readable (a read returns 0). A hint, where the backend can tell:
+/// println!("read closed: {}", flags.0.is_read_closed());
+/// el.deregister(&server)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Ready(u8);
 

@@ -69,6 +69,40 @@ const NO_TOKEN: usize = Token::RESERVED.0;
 const FIB: usize = (0x9E37_79B9_7F4A_7C15_u64 >> (64 - usize::BITS)) as usize;
 
 /// Settings of an [`EventLoop`]; made by [`EventLoop::builder`].
+///
+/// Every setting has a default (in its method's docs); [`build`](Builder::build) checks
+/// them all and refuses a zero or out-of-range one with `InvalidInput`.
+///
+/// ```
+/// use std::time::Duration;
+/// use selectio::{AnySelector, Backend, EventLoop, Handler, Selector};
+///
+/// struct App;
+///
+/// impl<S: Selector> Handler<S> for App {
+///     type Timeout = ();
+///     type Message = String;
+/// }
+///
+/// // The default backend, with a small message queue and 100 µs timers:
+/// let el: EventLoop<App> = EventLoop::builder()
+///     .notify_capacity(16)
+///     .timer_tick(Duration::from_micros(100))
+///     .timer_wheel_slots(4096) // a revolution of 4096 × 100 µs
+///     .build()?;
+/// # drop(el);
+///
+/// // Around a selector you opened yourself, here poll(2) picked at run time:
+/// # #[cfg(unix)] {
+/// let selector = AnySelector::with_backend(Backend::Poll)?;
+/// let el: EventLoop<App, AnySelector> = EventLoop::builder().build_with(selector)?;
+/// assert_eq!(el.selector().name(), "poll");
+/// # }
+///
+/// let err = EventLoop::<App>::builder().events_capacity(0).build().unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Builder<H, S = DefaultSelector> {
     events_capacity: usize,
     notify_capacity: usize,
@@ -267,6 +301,43 @@ impl<H, S> fmt::Debug for Builder<H, S> {
 /// the next `run_once` or `run` carries on where the panic stopped the iteration. Only the
 /// call that panicked is consumed — its event, timer or message is not delivered again;
 /// see [`Handler`] for what becomes of the rest.
+///
+/// # Example
+///
+/// A UDP socket registered for reading; the handler stops the loop at the first
+/// datagram. The crate docs have a [longer example](crate#a-first-event-loop).
+///
+/// ```
+/// use selectio::net::UdpSocket;
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// struct Receiver { socket: UdpSocket, got: Vec<u8> }
+///
+/// impl Handler for Receiver {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, el: &mut EventLoop<Self>, _token: Token) {
+///         let mut buf = [0; 64];
+///         if let Ok(n) = self.socket.recv(&mut buf) {
+///             self.got.extend_from_slice(&buf[..n]);
+///             el.shutdown();
+///         }
+///     }
+/// }
+///
+/// let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+/// let addr = socket.local_addr()?;
+/// let mut el: EventLoop<Receiver> = EventLoop::new()?;
+/// el.register(&socket, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// UdpSocket::bind("127.0.0.1:0".parse().unwrap())?.send_to(b"ping", addr)?;
+/// let mut receiver = Receiver { socket, got: Vec::new() };
+/// el.run(&mut receiver)?;
+/// assert_eq!(receiver.got, b"ping");
+/// el.deregister(&receiver.socket)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     selector: Arc<S>,
     events: Events<S>,
@@ -346,6 +417,33 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Runs one iteration, waiting at most `timeout` for events (`None`: until an event,
     /// a timer, a message or a wake). After a callback panicked, the next iteration
     /// first delivers what the panic left undelivered, without waiting.
+    ///
+    /// For a program that drives the loop itself, between other work:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selectio::{EventLoop, Handler};
+    ///
+    /// struct Done(bool);
+    ///
+    /// impl Handler for Done {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn timeout(&mut self, _: &mut EventLoop<Self>, (): ()) {
+    ///         self.0 = true;
+    ///     }
+    /// }
+    ///
+    /// let mut el: EventLoop<Done> = EventLoop::new()?;
+    /// el.timeout((), Duration::from_millis(5))?;
+    /// let mut done = Done(false);
+    /// while !done.0 {
+    ///     el.run_once(&mut done, Some(Duration::from_millis(100)))?;
+    ///     // … other work between iterations …
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn run_once(&mut self, handler: &mut H, timeout: Option<Duration>) -> io::Result<()> {
         if self.in_iteration {
             return Err(reentered());
@@ -757,6 +855,13 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
 
     /// Starts watching `io` for `interest` in `mode`; its events come to the handler
     /// under `token`.
+    ///
+    /// `io` is anything with a descriptor ([`Source`]): the types of [`net`](crate::net)
+    /// and [`pipe`](crate::pipe), std's sockets, or a bare fd through
+    /// [`SourceFd`](crate::SourceFd). Register it once (`AlreadyExists` the second time),
+    /// change it with [`reregister`](EventLoop::reregister), and
+    /// [`deregister`](EventLoop::deregister) it before you close it. The
+    /// [`EventLoop`] example shows it at work.
     pub fn register<E: Source + ?Sized>(
         &mut self,
         io: &E,
@@ -778,6 +883,42 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     }
 
     /// Replaces the token, interest and mode of a registered `io`; re-arms Oneshot.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selectio::net::UdpSocket;
+    /// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+    ///
+    /// struct Count(usize);
+    ///
+    /// impl Handler for Count {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn readable(&mut self, _: &mut EventLoop<Self>, _token: Token) {
+    ///         self.0 += 1; // reads nothing: the datagrams stay queued
+    ///     }
+    /// }
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// socket.send_to(b"ping", socket.local_addr()?)?;
+    /// let mut el: EventLoop<Count> = EventLoop::new()?;
+    /// el.register(&socket, Token(0), Interest::READABLE, Mode::Oneshot)?;
+    ///
+    /// let mut count = Count(0);
+    /// while count.0 == 0 {
+    ///     el.run_once(&mut count, Some(Duration::from_secs(1)))?;
+    /// }
+    /// el.run_once(&mut count, Some(Duration::from_millis(10)))?;
+    /// assert_eq!(count.0, 1); // still readable, but Oneshot reported it once
+    ///
+    /// el.reregister(&socket, Token(0), Interest::READABLE, Mode::Oneshot)?; // re-arm
+    /// while count.0 == 1 {
+    ///     el.run_once(&mut count, Some(Duration::from_secs(1)))?;
+    /// }
+    /// el.deregister(&socket)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn reregister<E: Source + ?Sized>(
         &mut self,
         io: &E,
@@ -852,7 +993,40 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Connects `socket` to `addr` race-free and registers the stream under `token`
     /// (interest `BOTH`, [`Mode::Oneshot`]: one notification, then `reregister`).
     ///
-    /// See [`connect_with`](EventLoop::connect_with).
+    /// See [`connect_with`](EventLoop::connect_with). `socket` is a
+    /// [`TcpSocket`](crate::net::TcpSocket) (connecting to a `SocketAddr`) or a
+    /// [`UnixSocket`](crate::net::UnixSocket) (connecting to a path).
+    ///
+    /// ```
+    /// use selectio::net::{TcpListener, TcpSocket, TcpStream};
+    /// use selectio::{EventLoop, Handler, Token};
+    ///
+    /// const CLIENT: Token = Token(1);
+    ///
+    /// struct Client { stream: Option<TcpStream>, connected: bool }
+    ///
+    /// impl Handler for Client {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn writable(&mut self, el: &mut EventLoop<Self>, token: Token) {
+    ///         assert_eq!(token, CLIENT);
+    ///         // Told whether connect(2) finished at once or later: ask how it ended.
+    ///         let error = self.stream.as_ref().unwrap().take_error().unwrap();
+    ///         self.connected = error.is_none();
+    ///         el.shutdown();
+    ///     }
+    /// }
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let mut el: EventLoop<Client> = EventLoop::new()?;
+    /// let stream = el.connect(TcpSocket::v4()?, &listener.local_addr()?, CLIENT)?;
+    /// let mut client = Client { stream: Some(stream), connected: false };
+    /// el.run(&mut client)?;
+    /// assert!(client.connected);
+    /// el.deregister(client.stream.as_ref().unwrap())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect<C: Connect>(
         &mut self,
         socket: C,
@@ -897,7 +1071,39 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// listen(2) on `socket` with `backlog` and register the listener for `READABLE`
     /// under `token`, level-triggered, in one step.
     ///
-    /// See [`listen_with`](EventLoop::listen_with).
+    /// See [`listen_with`](EventLoop::listen_with). `socket` is a bound
+    /// [`TcpSocket`](crate::net::TcpSocket) or [`UnixSocket`](crate::net::UnixSocket).
+    ///
+    /// ```
+    /// use selectio::net::{TcpListener, TcpSocket};
+    /// use selectio::{EventLoop, Handler, Token};
+    ///
+    /// struct Server { listener: Option<TcpListener>, accepted: usize }
+    ///
+    /// impl Handler for Server {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn readable(&mut self, el: &mut EventLoop<Self>, _token: Token) {
+    ///         while self.listener.as_ref().unwrap().accept().is_ok() {
+    ///             self.accepted += 1;
+    ///         }
+    ///         el.shutdown();
+    ///     }
+    /// }
+    ///
+    /// let socket = TcpSocket::v4()?;
+    /// socket.bind("127.0.0.1:0".parse().unwrap())?;
+    /// let mut el: EventLoop<Server> = EventLoop::new()?;
+    /// let listener = el.listen(socket, 128, Token(0))?;
+    /// // A connection that arrives right away is reported all the same.
+    /// let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let mut server = Server { listener: Some(listener), accepted: 0 };
+    /// el.run(&mut server)?;
+    /// assert_eq!(server.accepted, 1);
+    /// el.deregister(server.listener.as_ref().unwrap())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn listen<L: Listen>(
         &mut self,
         socket: L,
@@ -929,11 +1135,73 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// Sets a timer: `handler.timeout(t)` runs `after` from now, never earlier, at most
     /// one tick later (plus scheduling delay). A timer set from inside `timeout` runs in
     /// a later iteration.
+    ///
+    /// The [`Timeout`] handle cancels the timer ([`clear_timeout`](EventLoop::clear_timeout))
+    /// or moves it ([`reset_timeout`](EventLoop::reset_timeout)). Fails with
+    /// [`TimerError::Overflow`] when the loop holds its
+    /// [`timer_capacity`](Builder::timer_capacity) already; `?` turns that into an
+    /// `io::Error`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use selectio::{EventLoop, Handler};
+    ///
+    /// struct Alarms { fired: Vec<&'static str> }
+    ///
+    /// impl Handler for Alarms {
+    ///     type Timeout = &'static str; // what each timer carries back
+    ///     type Message = ();
+    ///
+    ///     fn timeout(&mut self, el: &mut EventLoop<Self>, name: &'static str) {
+    ///         self.fired.push(name);
+    ///         if self.fired.len() == 2 {
+    ///             el.shutdown();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut el: EventLoop<Alarms> = EventLoop::new()?;
+    /// let start = Instant::now();
+    /// el.timeout("later", Duration::from_millis(20))?;
+    /// el.timeout("sooner", Duration::from_millis(10))?;
+    /// let mut alarms = Alarms { fired: Vec::new() };
+    /// el.run(&mut alarms)?;
+    /// assert_eq!(alarms.fired, ["sooner", "later"]);
+    /// assert!(start.elapsed() >= Duration::from_millis(20)); // never early
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn timeout(&mut self, t: H::Timeout, after: Duration) -> Result<Timeout, TimerError> {
         self.timers.insert(Instant::now(), after, t)
     }
 
     /// Cancels a timer; `true` only if it was pending (it will not fire).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selectio::{EventLoop, Handler};
+    ///
+    /// struct FirstAlarm(Option<&'static str>);
+    ///
+    /// impl Handler for FirstAlarm {
+    ///     type Timeout = &'static str;
+    ///     type Message = ();
+    ///
+    ///     fn timeout(&mut self, el: &mut EventLoop<Self>, name: &'static str) {
+    ///         self.0 = Some(name);
+    ///         el.shutdown();
+    ///     }
+    /// }
+    ///
+    /// let mut el: EventLoop<FirstAlarm> = EventLoop::new()?;
+    /// let cancelled = el.timeout("cancelled", Duration::from_millis(1))?;
+    /// el.timeout("kept", Duration::from_millis(5))?;
+    /// assert!(el.clear_timeout(&cancelled));
+    /// assert!(!el.clear_timeout(&cancelled)); // no longer pending
+    /// let mut first = FirstAlarm(None);
+    /// el.run(&mut first)?;
+    /// assert_eq!(first.0, Some("kept"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn clear_timeout(&mut self, timeout: &Timeout) -> bool {
         self.timers.cancel(timeout)
     }
@@ -943,6 +1211,33 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// read) without [`clear_timeout`](EventLoop::clear_timeout) and a new
     /// [`timeout`](EventLoop::timeout). `true` only if the timer was pending; a timer due
     /// in this iteration but not yet fired is taken back. Never early, like `timeout`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use selectio::{EventLoop, Handler};
+    ///
+    /// struct Idle(bool);
+    ///
+    /// impl Handler for Idle {
+    ///     type Timeout = ();
+    ///     type Message = ();
+    ///
+    ///     fn timeout(&mut self, el: &mut EventLoop<Self>, (): ()) {
+    ///         self.0 = true; // no activity for a while: close the connection, say
+    ///         el.shutdown();
+    ///     }
+    /// }
+    ///
+    /// let mut el: EventLoop<Idle> = EventLoop::new()?;
+    /// let idle = el.timeout((), Duration::from_secs(3600))?;
+    /// // Activity on the connection: the deadline moves, here closer.
+    /// assert!(el.reset_timeout(&idle, Duration::from_millis(5)));
+    /// let start = Instant::now();
+    /// let mut handler = Idle(false);
+    /// el.run(&mut handler)?;
+    /// assert!(handler.0 && start.elapsed() >= Duration::from_millis(5));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn reset_timeout(&mut self, timeout: &Timeout, after: Duration) -> bool {
         self.timers.reset(timeout, Instant::now(), after)
     }
@@ -1045,7 +1340,8 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         self.signaled = false;
     }
 
-    /// A sender for this loop's notify channel, usable from any thread.
+    /// A sender for this loop's notify channel, usable from any thread: its messages
+    /// reach [`Handler::notify`]. See [`Sender`] for an example.
     pub fn channel(&self) -> Sender<H::Message> {
         self.notify.sender()
     }

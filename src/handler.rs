@@ -6,7 +6,42 @@ use crate::{DefaultSelector, EventLoop, Ready, Selector, Token};
 /// set timers or shut down directly — no `RefCell`, no `Rc`.
 ///
 /// Write `impl<S: Selector> Handler<S> for MyHandler` and the same handler runs on every
-/// backend.
+/// backend. Implement only the callbacks you need: the others do nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use selectio::{AnySelector, EventLoop, Handler, Selector};
+///
+/// /// Counts down, one timer per step, then stops the loop.
+/// struct Countdown { seen: Vec<u32> }
+///
+/// impl<S: Selector> Handler<S> for Countdown {
+///     type Timeout = u32; // what a timer carries back to `timeout`
+///     type Message = (); // what other threads send to `notify` (nothing here)
+///
+///     fn timeout(&mut self, el: &mut EventLoop<Self, S>, n: u32) {
+///         self.seen.push(n);
+///         if n == 0 {
+///             el.shutdown();
+///         } else {
+///             el.timeout(n - 1, Duration::from_millis(1)).unwrap();
+///         }
+///     }
+/// }
+///
+/// // On the default backend…
+/// let mut el: EventLoop<Countdown> = EventLoop::new()?;
+/// el.timeout(2, Duration::from_millis(1))?;
+/// let mut countdown = Countdown { seen: Vec::new() };
+/// el.run(&mut countdown)?;
+/// assert_eq!(countdown.seen, [2, 1, 0]);
+///
+/// // …and on the one `SELECTIO_BACKEND` names, unchanged.
+/// let mut el: EventLoop<Countdown, AnySelector> = EventLoop::new()?;
+/// el.timeout(0, Duration::from_millis(1))?;
+/// el.run(&mut countdown)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Panicking callbacks
 /// A callback may panic; the panic unwinds out of `run_once` or `run`, and a caller that

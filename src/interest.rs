@@ -10,6 +10,15 @@ const WRITABLE: u8 = 0b10;
 /// The readiness a registration asks for: readable, writable, or both. Never empty.
 ///
 /// Error and hang-up conditions are reported whatever the interest, as the kernels do.
+///
+/// ```
+/// use selectio::Interest;
+///
+/// let both = Interest::READABLE | Interest::WRITABLE;
+/// assert_eq!(both, Interest::BOTH);
+/// assert_eq!(both.remove(Interest::WRITABLE), Some(Interest::READABLE));
+/// assert_eq!(Interest::READABLE.remove(Interest::READABLE), None); // never empty
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Interest(NonZeroU8);
 
@@ -80,6 +89,28 @@ impl fmt::Debug for Interest {
 }
 
 /// How readiness is reported for a registration.
+///
+/// `Level` and `Oneshot` work on every backend; `Edge` only where the kernel has it, so
+/// ask the selector first ([`EventLoop::reregister`](crate::EventLoop::reregister) shows
+/// Oneshot's re-arming):
+///
+/// ```
+/// use selectio::{EventLoop, Handler, Mode, Selector};
+///
+/// struct App;
+///
+/// impl Handler for App {
+///     type Timeout = ();
+///     type Message = ();
+/// }
+///
+/// let el: EventLoop<App> = EventLoop::new()?;
+/// let caps = el.selector().capabilities();
+/// let mode = if caps.supports(Mode::Edge) { Mode::Edge } else { Mode::Level };
+/// println!("{} registers in {} mode", el.selector().name(), mode.name());
+/// assert_eq!("oneshot".parse::<Mode>()?, Mode::Oneshot);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// Reported by every `select` while the condition holds (until the data is drained).

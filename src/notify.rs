@@ -277,6 +277,48 @@ impl<M> fmt::Debug for Receiver<M> {
 
 /// Sends messages to an `EventLoop`'s [`Handler::notify`](crate::Handler::notify) from
 /// any thread. Made by [`EventLoop::channel`](crate::EventLoop::channel).
+///
+/// `Clone + Send`: give each thread its own. The channel is bounded
+/// ([`notify_capacity`](crate::Builder::notify_capacity)); a send that fails hands the
+/// message back in its [`NotifyError`].
+///
+/// ```
+/// use selectio::{EventLoop, Handler, NotifyError};
+///
+/// struct Results(Vec<u64>);
+///
+/// impl Handler for Results {
+///     type Timeout = ();
+///     type Message = u64;
+///
+///     fn notify(&mut self, el: &mut EventLoop<Self>, n: u64) {
+///         self.0.push(n);
+///         if self.0.len() == 3 {
+///             el.shutdown();
+///         }
+///     }
+/// }
+///
+/// let mut el: EventLoop<Results> = EventLoop::new()?;
+/// let sender = el.channel();
+/// let workers: Vec<_> = (1..=3)
+///     .map(|n| {
+///         let sender = sender.clone();
+///         std::thread::spawn(move || sender.send(n * n).unwrap()) // wakes the loop
+///     })
+///     .collect();
+/// let mut results = Results(Vec::new());
+/// el.run(&mut results)?;
+/// results.0.sort();
+/// assert_eq!(results.0, [1, 4, 9]);
+/// for worker in workers {
+///     worker.join().unwrap();
+/// }
+///
+/// drop(el); // a sender that outlives its loop gets its message back
+/// assert!(matches!(sender.send(16), Err(NotifyError::Closed(16))));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Sender<M> {
     shared: Arc<Shared<M>>,
 }

@@ -24,6 +24,39 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// Creates a pipe: `(read end, write end)`, both non-blocking and close-on-exec.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use selectio::{pipe, EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let (mut reader, mut writer) = pipe::pipe()?;
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&reader, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// writer.write_all(b"wake up")?;
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let mut buf = [0; 16];
+/// let n = reader.read(&mut buf)?;
+/// assert_eq!(&buf[..n], b"wake up");
+/// el.deregister(&reader)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[doc(alias = "pipe2")]
 pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
     let (r, w) = crate::sys::pipe()?;
@@ -41,6 +74,44 @@ fn adopt(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// The read end of a pipe. Reads return `WouldBlock` when the pipe is empty and `0`
 /// once every write end is closed and the pipe is drained.
+///
+/// Made by [`pipe`], or from a child process's stdout or stderr:
+///
+/// ```
+/// use std::io::Read;
+/// use std::process::{Command, Stdio};
+/// use std::time::Duration;
+/// use selectio::pipe::PipeReader;
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let mut child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn()?;
+/// let mut stdout = PipeReader::try_from(child.stdout.take().unwrap())?;
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&stdout, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let mut out = String::new();
+/// stdout.read_to_string(&mut out)?; // stops at the child's end of output
+/// assert_eq!(out, "hi\n");
+/// el.deregister(&stdout)?;
+/// child.wait()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct PipeReader {
     inner: io::PipeReader,
 }
@@ -97,6 +168,41 @@ impl fmt::Debug for PipeReader {
 
 /// The write end of a pipe. Writes return `WouldBlock` when the pipe is full and
 /// `BrokenPipe` once every read end is closed (see the module docs on `SIGPIPE`).
+///
+/// Made by [`pipe`], or from a child process's stdin. Register it for `WRITABLE` to be
+/// told when a full pipe has room again:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use selectio::{pipe, EventLoop, Handler, Interest, Mode, Token};
+///
+/// struct Room(bool);
+///
+/// impl Handler for Room {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn writable(&mut self, _: &mut EventLoop<Self>, _token: Token) {
+///         self.0 = true;
+///     }
+/// }
+///
+/// let (mut reader, mut writer) = pipe::pipe()?;
+/// while writer.write(&[0; 4096]).is_ok() {} // fill it: the last write is WouldBlock
+/// let mut el: EventLoop<Room> = EventLoop::new()?;
+/// el.register(&writer, Token(0), Interest::WRITABLE, Mode::Level)?;
+///
+/// let mut sink = Vec::new();
+/// let _ = reader.read_to_end(&mut sink); // drains it, then WouldBlock
+/// let mut room = Room(false);
+/// while !room.0 {
+///     el.run_once(&mut room, Some(Duration::from_secs(1)))?;
+/// }
+/// writer.write_all(b"more")?;
+/// el.deregister(&writer)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct PipeWriter {
     inner: io::PipeWriter,
 }

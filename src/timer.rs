@@ -31,7 +31,14 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A handle to a pending timer, for [`TimerWheel::cancel`].
+/// A handle to a pending timer, returned by [`EventLoop::timeout`](crate::EventLoop::timeout):
+/// cancel the timer with [`EventLoop::clear_timeout`](crate::EventLoop::clear_timeout) or
+/// move it with [`EventLoop::reset_timeout`](crate::EventLoop::reset_timeout) (on a bare
+/// [`TimerWheel`], [`TimerWheel::cancel`] and [`TimerWheel::reset`]).
+///
+/// It is `Copy` and stays harmless after its timer fired or was cancelled: those calls
+/// then return `false`, and a handle never touches a timer set later in its place or
+/// one of another loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timeout {
     index: u32,

@@ -8,6 +8,17 @@
 /// (`usize::MAX - 1`) belongs to the [`EventLoop`](crate::EventLoop)'s own source, and
 /// the loop refuses it the same way.
 ///
+/// A token is usually an index into the caller's table of connections:
+///
+/// ```
+/// use selectio::Token;
+///
+/// let names = ["listener", "client"];
+/// let token = Token(1); // registered with the client
+/// assert_eq!(names[token.0], "client");
+/// assert_eq!(usize::from(token), 1);
+/// ```
+///
 /// [`Event`]: crate::Event
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token(pub usize);

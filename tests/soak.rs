@@ -32,13 +32,8 @@
 //! moved, bytes lost and corrupted, memory per connection, bookkeeping bytes per
 //! registration, fds leaked, elapsed times. The connection soak and the bookkeeping
 //! measurement run in a child process each, so their memory figures start from a fresh
-//! heap. `echo_check_catches_a_flipped_bit` proves the byte check is live.
-//!
-//! Measured on the 2-core reference machine (2026-11-26, busy): at full size 9,000
-//! connections held on each of epoll, poll and polling, 1.5-2.2 GB echoed in 30 s, 0
-//! lost, 0 corrupted, 180-275 B of user memory per connection (both ends), about 12 KiB
-//! of kernel TCP buffers; 0 fds leaked; a million messages in 0.1-0.4 s, a million
-//! timers in 1.1-1.3 s (1 s of that is their spread).
+//! heap. `echo_check_catches_a_flipped_bit` proves the byte check is live. The figures
+//! of a full run are in `docs/benchmarks.md`.
 // Unix only: fd limits (RLIMIT_NOFILE), fd counting in /proc/self/fd or /dev/fd, pipes.
 #![cfg(unix)]
 

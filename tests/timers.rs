@@ -248,7 +248,7 @@ fn timers_fire_while_io_keeps_the_loop_busy<S: TestSelector>() {
     el.register(&a, Token(1), Interest::READABLE, Mode::Level)
         .unwrap();
     // 50 ms: room for several iterations even where the first select is slow (Wine under
-    // load took more than 5 ms).
+    // load, say).
     let (_, deadline) = arm(&mut el, 1, 50 * MS);
     let mut h = Recorder::new().on_timeout(|el, _, _| el.shutdown());
     el.run(&mut h).unwrap();

@@ -36,7 +36,8 @@ pub const EL_POLLING: &str = "EventLoop<Polling>";
 #[cfg(selectio_uring)]
 pub const EL_URING: &str = "EventLoop<Uring>";
 
-/// The performance targets of issue 5: `(contender, peer, least paired ratio)`.
+/// The performance targets the benchmark checks (DESIGN.md's budgets): `(contender,
+/// peer, least paired ratio)`.
 pub const TARGETS: [(&str, &str, f64); 4] = [
     (EL_EPOLL, RAW_EPOLL, 0.99),
     (EL_EPOLL, MIO, 1.00),

@@ -279,11 +279,56 @@ impl Listen for TcpSocket {
 impl_debug!(TcpSocket, local = local_addr);
 
 /// A listening TCP socket: [`accept`](TcpListener::accept) returns its connections.
+///
+/// Register it for `READABLE`: it is readable while connections wait to be accepted.
+/// [`EventLoop::listen`](crate::EventLoop::listen) makes one from a [`TcpSocket`] and
+/// registers it in one step; [`Acceptor`](crate::net::Acceptor) wraps it to survive
+/// running out of file descriptors.
+///
+/// ```
+/// use std::time::Duration;
+/// use selectio::net::{TcpListener, TcpStream};
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&listener, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// let client = TcpStream::connect(listener.local_addr()?)?;
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let (_stream, peer) = listener.accept()?; // a TcpStream, non-blocking already
+/// assert_eq!(peer, client.local_addr()?);
+/// el.deregister(&listener)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpListener {
     inner: net::TcpListener,
 }
 
-/// The original (mio 0.1) name of [`TcpListener`].
+/// The original (mio 0.1) name of [`TcpListener`], whose page has the example.
+///
+/// ```
+/// use selectio::net::{TcpAcceptor, TcpListener};
+///
+/// let acceptor: TcpAcceptor = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+/// assert!(acceptor.accept().is_err()); // WouldBlock: nobody has connected
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub type TcpAcceptor = TcpListener;
 
 impl TcpListener {
@@ -352,6 +397,50 @@ impl_debug!(TcpListener, local = local_addr);
 /// A connected (or connecting) TCP stream. Reads and writes never block: they return
 /// `WouldBlock`. Writes use `send(2)` with `MSG_NOSIGNAL`, so a closed peer is an error
 /// (`BrokenPipe`, `ConnectionReset`), never `SIGPIPE`.
+///
+/// `Read` and `Write` are implemented for `TcpStream` and `&TcpStream`. Read until
+/// `WouldBlock`, then wait for the next `readable`; a read of 0 bytes is the peer's end.
+///
+/// ```
+/// use std::io::{ErrorKind, Read, Write};
+/// use std::time::Duration;
+/// use selectio::net::{TcpListener, TcpStream};
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+/// let mut client = TcpStream::connect(listener.local_addr()?)?;
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&listener, Token(0), Interest::READABLE, Mode::Level)?;
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let (mut server, _) = listener.accept()?;
+/// el.register(&server, Token(1), Interest::READABLE, Mode::Level)?;
+///
+/// let mut buf = [0; 16];
+/// assert_eq!(server.read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+/// client.write_all(b"hi")?;
+/// while !seen.0.contains(&Token(1)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// assert_eq!(server.read(&mut buf)?, 2);
+/// el.deregister(&server)?;
+/// el.deregister(&listener)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpStream {
     inner: net::TcpStream,
     /// The error connect(2) failed with at once, until `take_error` reports it.

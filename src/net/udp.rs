@@ -16,6 +16,41 @@ use crate::Source;
 /// As with every datagram socket, a receive buffer smaller than the datagram gets its
 /// first bytes and the OS discards the rest (`recvfrom(2)`): size buffers for the
 /// largest datagram you accept (65 507 bytes of payload at most over IPv4).
+///
+/// ```
+/// use std::time::Duration;
+/// use selectio::net::UdpSocket;
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let server = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+/// let client = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+/// client.connect(server.local_addr()?)?; // `send` goes there from now on
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&server, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// client.send(b"ping")?;
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let mut buf = [0; 64];
+/// let (n, from) = server.recv_from(&mut buf)?;
+/// assert_eq!((&buf[..n], from), (&b"ping"[..], client.local_addr()?));
+/// el.deregister(&server)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct UdpSocket {
     inner: net::UdpSocket,
 }

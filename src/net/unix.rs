@@ -97,6 +97,51 @@ fn to_std_addr(
 /// An unconnected Unix stream socket to [`bind`](UnixSocket::bind), and then
 /// [`connect`](UnixSocket::connect) or [`listen`](UnixSocket::listen) on (directly, or
 /// through the `EventLoop`'s race-free `connect`/`listen`).
+///
+/// A path that does not fit in `sun_path` is an `InvalidInput` error, never truncated.
+///
+/// ```
+/// use selectio::net::{UnixListener, UnixSocket, UnixStream};
+/// use selectio::{EventLoop, Handler, Token};
+///
+/// const SERVER: Token = Token(0);
+/// const CLIENT: Token = Token(1);
+///
+/// #[derive(Default)]
+/// struct Both { listening: bool, connected: bool }
+///
+/// impl Handler for Both {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, el: &mut EventLoop<Self>, token: Token) {
+///         self.listening |= token == SERVER; // a connection waits
+///         if self.listening && self.connected { el.shutdown() }
+///     }
+///     fn writable(&mut self, el: &mut EventLoop<Self>, token: Token) {
+///         self.connected |= token == CLIENT; // connect(2) is decided
+///         if self.listening && self.connected { el.shutdown() }
+///     }
+/// }
+///
+/// let dir = std::env::temp_dir().join(format!("selectio-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("unix-socket.sock");
+/// let mut el: EventLoop<Both> = EventLoop::new()?;
+///
+/// let server = UnixSocket::new()?;
+/// server.bind(&path)?;
+/// let listener: UnixListener = el.listen(server, 16, SERVER)?;
+/// let client: UnixStream = el.connect(UnixSocket::new()?, &path, CLIENT)?;
+/// el.run(&mut Both::default())?;
+/// assert!(client.take_error()?.is_none());
+/// assert!(listener.accept().is_ok());
+///
+/// el.deregister(&client)?;
+/// el.deregister(&listener)?;
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct UnixSocket {
     inner: Socket,
 }
@@ -228,6 +273,43 @@ impl fmt::Debug for UnixSocket {
 
 /// A listening Unix stream socket: [`accept`](UnixListener::accept) returns its
 /// connections.
+///
+/// The socket file stays after the listener is dropped; remove it yourself.
+///
+/// ```
+/// use std::time::Duration;
+/// use selectio::net::{UnixListener, UnixStream};
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let dir = std::env::temp_dir().join(format!("selectio-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("unix-listener.sock");
+/// let listener = UnixListener::bind(&path)?;
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&listener, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// let _client = UnixStream::connect(&path)?;
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let (_stream, _addr) = listener.accept()?;
+/// el.deregister(&listener)?;
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct UnixListener {
     inner: net::UnixListener,
 }
@@ -295,6 +377,41 @@ impl_debug!(UnixListener, local = local_addr);
 /// A connected Unix stream socket. Reads and writes never block (`WouldBlock`); writes
 /// use `send(2)` with `MSG_NOSIGNAL` (std's `UnixStream` writes with `write(2)`, which
 /// raises `SIGPIPE` when the peer is gone), so a closed peer is `BrokenPipe`.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use selectio::net::UnixStream;
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let (mut ours, mut theirs) = UnixStream::pair()?;
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&ours, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// theirs.write_all(b"hello")?;
+/// drop(theirs); // then the end: a read of 0 bytes
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let mut text = String::new();
+/// ours.read_to_string(&mut text)?;
+/// assert_eq!(text, "hello");
+/// el.deregister(&ours)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct UnixStream {
     inner: net::UnixStream,
     /// The error connect(2) failed with at once, until `take_error` reports it.

@@ -16,6 +16,42 @@ use crate::Source;
 /// A Unix datagram socket, non-blocking and close-on-exec from birth. Every call that
 /// would block returns `WouldBlock`; a receive buffer smaller than the datagram gets
 /// its first bytes and the OS discards the rest (`recvfrom(2)`).
+///
+/// ```
+/// use std::time::Duration;
+/// use selectio::net::UnixDatagram;
+/// use selectio::{EventLoop, Handler, Interest, Mode, Token};
+///
+/// /// Records the tokens reported readable.
+/// struct Seen(Vec<Token>);
+///
+/// impl Handler for Seen {
+///     type Timeout = ();
+///     type Message = ();
+///
+///     fn readable(&mut self, _: &mut EventLoop<Self>, token: Token) {
+///         self.0.push(token);
+///     }
+/// }
+///
+/// let (a, b) = UnixDatagram::pair()?;
+/// let mut el: EventLoop<Seen> = EventLoop::new()?;
+/// el.register(&b, Token(0), Interest::READABLE, Mode::Level)?;
+///
+/// a.send(b"one")?;
+/// a.send(b"two")?; // datagrams keep their boundaries
+/// let mut seen = Seen(Vec::new());
+/// while !seen.0.contains(&Token(0)) {
+///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
+/// }
+/// let mut buf = [0; 16];
+/// let n = b.recv(&mut buf)?;
+/// assert_eq!(&buf[..n], b"one");
+/// let n = b.recv(&mut buf)?;
+/// assert_eq!(&buf[..n], b"two");
+/// el.deregister(&b)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct UnixDatagram {
     inner: net::UnixDatagram,
 }

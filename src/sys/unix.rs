@@ -215,7 +215,7 @@ impl WakeFd {
 
     /// A non-blocking pipe on every Unix, Linux included: poll(2) costs less per call
     /// with a pipe's read end in its array than with an eventfd (the poll backend's
-    /// choice, measured in `backends/poll.rs`), at one more descriptor.
+    /// choice: `backends/poll.rs` says why), at one more descriptor.
     #[cfg(any(selectio_poll, all(selectio_kqueue, not(selectio_linux_like))))]
     pub(crate) fn pipe() -> io::Result<WakeFd> {
         let (read, write) = pipe()?;
