@@ -119,22 +119,13 @@ fn peer(
 
 fn event_loop<S: Selector>(name: &'static str) -> Contender {
     Contender {
-        name,
-        serve: serve_event_loop::<S>,
-        idle: idle_event_loop::<S>,
         event_loop: true,
-        oneshot: true,
+        ..peer(name, serve_event_loop::<S>, idle_event_loop::<S>)
     }
 }
 
 fn selector<S: Selector>(name: &'static str) -> Contender {
-    Contender {
-        name,
-        serve: serve_selector::<S>,
-        idle: idle_selector::<S>,
-        event_loop: false,
-        oneshot: true,
-    }
+    peer(name, serve_selector::<S>, idle_selector::<S>)
 }
 
 /// The echo server on a bare `Selector`: `select`, then the events as decoded.
