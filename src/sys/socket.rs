@@ -14,7 +14,7 @@
 
 use std::io;
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 cfg_if::cfg_if! {
     if #[cfg(selectio_msg_nosignal)] {
@@ -49,10 +49,21 @@ pub(crate) fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
     }
 }
 
-/// `socketpair(2)`: two connected sockets, non-blocking and close-on-exec.
+/// `socketpair(2)`: two connected sockets, non-blocking and close-on-exec, each turned
+/// into `S` (a std socket type) and wrapped by `wrap`.
 #[cfg(unix)]
 #[doc(alias = "socketpair")]
-pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
+pub(crate) fn pair<S: From<Socket>, T>(
+    domain: Domain,
+    ty: Type,
+    wrap: impl Fn(S) -> T,
+) -> io::Result<(T, T)> {
+    let (a, b) = socket_pair(domain, ty)?;
+    Ok((wrap(a.into()), wrap(b.into())))
+}
+
+#[cfg(unix)]
+fn socket_pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
     cfg_if::cfg_if! {
         if #[cfg(selectio_atomic_sock_flags)] {
             // SOCK_NONBLOCK in the creating call; socket2 adds SOCK_CLOEXEC.
@@ -96,10 +107,15 @@ pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
     }
 }
 
-/// Makes a socket that was created elsewhere (`from_std`) non-blocking and
-/// close-on-exec (non-inheritable on Windows), after the fact: it already exists, so
-/// nothing can be atomic here. With `nosigpipe`, also [`set_nosigpipe`].
-pub(crate) fn adopt(socket: &Socket, nosigpipe: bool) -> io::Result<()> {
+/// Makes a socket that was created elsewhere (`from_std`: any type that owns one, std's
+/// included) non-blocking and close-on-exec (non-inheritable on Windows), after the
+/// fact: it already exists, so nothing can be atomic here. With `nosigpipe`, also
+/// [`set_nosigpipe`].
+pub(crate) fn adopt<S>(socket: &S, nosigpipe: bool) -> io::Result<()>
+where
+    for<'s> SockRef<'s>: From<&'s S>,
+{
+    let socket = &SockRef::from(socket);
     socket.set_nonblocking(true)?;
     #[cfg(unix)]
     socket.set_cloexec(true)?;
@@ -258,6 +274,25 @@ pub(crate) fn reset_sigpipe_to_default() -> io::Result<()> {
     Ok(())
 }
 
+/// Implements `$from` (`FromRawFd` on Unix, `FromRawSocket` on Windows) through
+/// `from_std_unchecked`/`from_socket`, which take the descriptor as it is: the caller
+/// promises it is open, owned, and of the right kind (and should make it non-blocking;
+/// `from_std` does that checked).
+macro_rules! from_raw {
+    ($from:ident::$method:ident($raw:ty) { $($ty:ty => $std:ty, $ctor:ident;)* }) => {$(
+        impl $from for $ty {
+            /// Takes ownership of the descriptor as it is: its flags are not changed (this
+            /// call cannot report an error), so pass a non-blocking, close-on-exec
+            /// (non-inheritable on Windows) one, or use `from_std`, which sets them.
+            unsafe fn $method(raw: $raw) -> Self {
+                // SAFETY: the caller upholds the trait's contract: `raw` is open and
+                // owned by nobody else.
+                <$ty>::$ctor(unsafe { <$std as $from>::$method(raw) })
+            }
+        }
+    )*};
+}
+
 #[cfg(unix)]
 mod from_raw_fd {
     use std::os::fd::{FromRawFd, RawFd};
@@ -266,35 +301,19 @@ mod from_raw_fd {
     use crate::net::{UnixDatagram, UnixListener, UnixSocket, UnixStream};
     use crate::pipe::{PipeReader, PipeWriter};
 
-    /// Implements `FromRawFd` through `from_std_unchecked`/`from_socket`, which take the
-    /// descriptor as it is: the caller promises it is open, owned, and of the right
-    /// kind (and should make it non-blocking; `from_std` does that checked).
-    macro_rules! from_raw_fd {
-        ($($ty:ty => $std:ty, $ctor:ident;)*) => {$(
-            impl FromRawFd for $ty {
-                /// Takes ownership of `fd` as it is: its flags are not changed (this call
-                /// cannot report an error), so pass a non-blocking, close-on-exec
-                /// descriptor, or use `from_std`, which sets them.
-                unsafe fn from_raw_fd(fd: RawFd) -> Self {
-                    // SAFETY: the caller upholds FromRawFd's contract: `fd` is open and
-                    // owned by nobody else.
-                    <$ty>::$ctor(unsafe { <$std>::from_raw_fd(fd) })
-                }
-            }
-        )*};
-    }
-
-    from_raw_fd! {
-        TcpSocket => socket2::Socket, from_socket;
-        TcpListener => std::net::TcpListener, from_std_unchecked;
-        TcpStream => std::net::TcpStream, from_std_unchecked;
-        UdpSocket => std::net::UdpSocket, from_std_unchecked;
-        UnixSocket => socket2::Socket, from_socket;
-        UnixListener => std::os::unix::net::UnixListener, from_std_unchecked;
-        UnixStream => std::os::unix::net::UnixStream, from_std_unchecked;
-        UnixDatagram => std::os::unix::net::UnixDatagram, from_std_unchecked;
-        PipeReader => std::io::PipeReader, from_std_unchecked;
-        PipeWriter => std::io::PipeWriter, from_std_unchecked;
+    from_raw! {
+        FromRawFd::from_raw_fd(RawFd) {
+            TcpSocket => socket2::Socket, from_socket;
+            TcpListener => std::net::TcpListener, from_std_unchecked;
+            TcpStream => std::net::TcpStream, from_std_unchecked;
+            UdpSocket => std::net::UdpSocket, from_std_unchecked;
+            UnixSocket => socket2::Socket, from_socket;
+            UnixListener => std::os::unix::net::UnixListener, from_std_unchecked;
+            UnixStream => std::os::unix::net::UnixStream, from_std_unchecked;
+            UnixDatagram => std::os::unix::net::UnixDatagram, from_std_unchecked;
+            PipeReader => std::io::PipeReader, from_std_unchecked;
+            PipeWriter => std::io::PipeWriter, from_std_unchecked;
+        }
     }
 }
 
@@ -304,28 +323,12 @@ mod from_raw_socket {
 
     use crate::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
-    /// Implements `FromRawSocket` through `from_std_unchecked`/`from_socket`, which take
-    /// the socket as it is: the caller promises it is open and owned (and should make it
-    /// non-blocking; `from_std` does that checked).
-    macro_rules! from_raw_socket {
-        ($($ty:ty => $std:ty, $ctor:ident;)*) => {$(
-            impl FromRawSocket for $ty {
-                /// Takes ownership of `socket` as it is: its mode is not changed (this
-                /// call cannot report an error), so pass a non-blocking socket, or use
-                /// `from_std`, which sets it.
-                unsafe fn from_raw_socket(socket: RawSocket) -> Self {
-                    // SAFETY: the caller upholds FromRawSocket's contract: `socket` is
-                    // open and owned by nobody else.
-                    <$ty>::$ctor(unsafe { <$std>::from_raw_socket(socket) })
-                }
-            }
-        )*};
-    }
-
-    from_raw_socket! {
-        TcpSocket => socket2::Socket, from_socket;
-        TcpListener => std::net::TcpListener, from_std_unchecked;
-        TcpStream => std::net::TcpStream, from_std_unchecked;
-        UdpSocket => std::net::UdpSocket, from_std_unchecked;
+    from_raw! {
+        FromRawSocket::from_raw_socket(RawSocket) {
+            TcpSocket => socket2::Socket, from_socket;
+            TcpListener => std::net::TcpListener, from_std_unchecked;
+            TcpStream => std::net::TcpStream, from_std_unchecked;
+            UdpSocket => std::net::UdpSocket, from_std_unchecked;
+        }
     }
 }
