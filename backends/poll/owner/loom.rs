@@ -92,6 +92,15 @@ impl Poll {
     fn select(&self) -> Vec<u32> {
         self.try_select().expect("one select at a time")
     }
+
+    /// A select that, if refused, wakes the one that runs.
+    fn select_or_wake(&self) -> Option<Vec<u32>> {
+        let seen = self.try_select();
+        if seen.is_none() {
+            self.wake();
+        }
+        seen
+    }
 }
 
 /// A thread registers while another selects, then wakes it: the change gets in (the
@@ -147,18 +156,11 @@ fn loom_two_changes_while_selecting() {
 fn loom_second_select_is_refused() {
     model("loom_second_select_is_refused", 3, || {
         let poll = Poll::new();
-        let other = poll.clone();
-        let second = thread::spawn(move || {
-            let seen = other.try_select();
-            if seen.is_none() {
-                other.wake();
-            }
-            seen
-        });
-        let first = poll.try_select();
-        if first.is_none() {
-            poll.wake();
-        }
+        let second = {
+            let poll = poll.clone();
+            thread::spawn(move || poll.select_or_wake())
+        };
+        let first = poll.select_or_wake();
         let second = second.join().unwrap();
         assert!(
             first.is_none() != second.is_none(),
