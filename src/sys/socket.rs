@@ -147,11 +147,16 @@ pub(crate) fn set_nosigpipe(socket: &Socket) -> io::Result<()> {
 pub(crate) fn connect_outcome(result: io::Result<()>) -> io::Result<Option<io::Result<()>>> {
     match result {
         Ok(()) => Ok(Some(Ok(()))),
-        Err(e) if connect_in_progress(&e) => Ok(None),
+        Err(e) if is_os_error(&e, CONNECT_IN_PROGRESS) => Ok(None),
         // A non-OS error (ours, such as a bad address) is the caller's as well.
-        Err(e) if e.raw_os_error().is_none() || connect_misused(&e) => Err(e),
+        Err(e) if e.raw_os_error().is_none() || is_os_error(&e, CONNECT_MISUSED) => Err(e),
         Err(e) => Ok(Some(Err(e))),
     }
+}
+
+/// Whether `e` carries one of the OS error codes `codes`.
+fn is_os_error(e: &io::Error, codes: &[i32]) -> bool {
+    e.raw_os_error().is_some_and(|code| codes.contains(&code))
 }
 
 /// `EINPROGRESS`: the handshake goes on (connect(2)). `EINTR`: POSIX says the
@@ -159,68 +164,50 @@ pub(crate) fn connect_outcome(result: io::Result<()>) -> io::Result<Option<io::R
 /// Not `EAGAIN`: for a Unix stream socket it means the listener's backlog is full and
 /// the socket stays unconnected (Linux unix_stream_connect), so it is a failure.
 #[cfg(unix)]
-fn connect_in_progress(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR))
-}
-
-/// Errors that are the caller's fault: the socket or the address was wrong, no
-/// connection was attempted (connect(2) ERRORS).
-#[cfg(unix)]
-fn connect_misused(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(
-            libc::EISCONN
-                | libc::EALREADY
-                | libc::EBADF
-                | libc::ENOTSOCK
-                | libc::EINVAL
-                | libc::EAFNOSUPPORT
-                | libc::EFAULT
-                | libc::ENAMETOOLONG
-                | libc::EOPNOTSUPP
-        )
-    )
-}
+const CONNECT_IN_PROGRESS: &[i32] = &[libc::EINPROGRESS, libc::EINTR];
 
 /// `WSAEWOULDBLOCK` (10035) is Winsock's "in progress" for a non-blocking connect
 /// (connect function docs: "WSAEWOULDBLOCK ... the connection cannot be completed
 /// immediately"). The codes are Winsock's fixed values (winerror.h).
 #[cfg(windows)]
-fn connect_in_progress(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(10035 | 10004))
-}
+const CONNECT_IN_PROGRESS: &[i32] = &[10035, 10004];
+
+/// Errors that are the caller's fault: the socket or the address was wrong, no
+/// connection was attempted (connect(2) ERRORS).
+#[cfg(unix)]
+const CONNECT_MISUSED: &[i32] = &[
+    libc::EISCONN,
+    libc::EALREADY,
+    libc::EBADF,
+    libc::ENOTSOCK,
+    libc::EINVAL,
+    libc::EAFNOSUPPORT,
+    libc::EFAULT,
+    libc::ENAMETOOLONG,
+    libc::EOPNOTSUPP,
+];
 
 /// Winsock's caller errors: WSAEFAULT 10014, WSAEINVAL 10022, WSAEALREADY 10037,
 /// WSAENOTSOCK 10038, WSAEAFNOSUPPORT 10047, WSAEISCONN 10056.
 #[cfg(windows)]
-fn connect_misused(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(10014 | 10022 | 10037 | 10038 | 10047 | 10056)
-    )
-}
+const CONNECT_MISUSED: &[i32] = &[10014, 10022, 10037, 10038, 10047, 10056];
 
 /// `EMFILE` (this process's limit) or `ENFILE` (the system's), Winsock's `WSAEMFILE`.
 pub(crate) fn is_fd_limit(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(unix)] {
-            matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-        } else {
-            e.raw_os_error() == Some(10024)
-        }
-    }
+    #[cfg(unix)]
+    const FD_LIMIT: &[i32] = &[libc::EMFILE, libc::ENFILE];
+    #[cfg(not(unix))]
+    const FD_LIMIT: &[i32] = &[10024];
+    is_os_error(e, FD_LIMIT)
 }
 
 /// `ENOBUFS`/`ENOMEM` (accept(2): "Not enough free memory"), Winsock's `WSAENOBUFS`.
 pub(crate) fn is_out_of_memory(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(unix)] {
-            matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM))
-        } else {
-            e.raw_os_error() == Some(10055)
-        }
-    }
+    #[cfg(unix)]
+    const OUT_OF_MEMORY: &[i32] = &[libc::ENOBUFS, libc::ENOMEM];
+    #[cfg(not(unix))]
+    const OUT_OF_MEMORY: &[i32] = &[10055];
+    is_os_error(e, OUT_OF_MEMORY)
 }
 
 /// accept(2) NOTES (Linux): "Linux accept() passes already-pending network errors on the
@@ -228,28 +215,22 @@ pub(crate) fn is_out_of_memory(e: &io::Error) -> bool {
 /// should detect the network errors defined for the protocol after accept() and treat
 /// them like EAGAIN by retrying." `EPROTO` is POSIX's "protocol error" for the same case.
 pub(crate) fn is_pending_network_error(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(selectio_linux_like)] {
-            matches!(
-                e.raw_os_error(),
-                Some(
-                    libc::EPROTO
-                        | libc::ENETDOWN
-                        | libc::ENOPROTOOPT
-                        | libc::EHOSTDOWN
-                        | libc::ENONET
-                        | libc::EHOSTUNREACH
-                        | libc::EOPNOTSUPP
-                        | libc::ENETUNREACH
-                )
-            )
-        } else if #[cfg(unix)] {
-            e.raw_os_error() == Some(libc::EPROTO)
-        } else {
-            let _ = e;
-            false
-        }
-    }
+    #[cfg(selectio_linux_like)]
+    const PENDING: &[i32] = &[
+        libc::EPROTO,
+        libc::ENETDOWN,
+        libc::ENOPROTOOPT,
+        libc::EHOSTDOWN,
+        libc::ENONET,
+        libc::EHOSTUNREACH,
+        libc::EOPNOTSUPP,
+        libc::ENETUNREACH,
+    ];
+    #[cfg(all(unix, not(selectio_linux_like)))]
+    const PENDING: &[i32] = &[libc::EPROTO];
+    #[cfg(not(unix))]
+    const PENDING: &[i32] = &[];
+    is_os_error(e, PENDING)
 }
 
 /// The bytes of `sockaddr_un.sun_path` (108 on Linux, 104 on the BSDs and Apple): a
