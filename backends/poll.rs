@@ -11,14 +11,14 @@
 //! - The waker is a pipe, also on Linux (`WakeFd::pipe`): poll(2) costs more per call
 //!   with an eventfd in the array, as the ping-pong of `benches/selector.rs` shows
 //!   (`docs/benchmarks.md` has the figures).
-//! - The array is owned by one thread at a time through one atomic word
-//!   (`owner.rs`): the selecting thread owns it for its whole `select`,
-//!   poll(2) included, and a second concurrent `select` is refused by the same word. A
-//!   thread that changes a registration while a `select` runs counts itself in that
-//!   word and wakes the poll through the waker; the selector then lets the waiting
-//!   changes apply and polls again with the time left. With no `select` running a change
-//!   makes no system call (a oneshot `reregister` per event stays cheap), and an
-//!   uncontended `select` pays one atomic compare-exchange in and one fetch-sub out.
+//! - The array is owned by one thread at a time through a `Mutex` (`owner.rs`): the
+//!   selecting thread holds it for its whole `select`, poll(2) included. A thread that
+//!   changes a registration and finds the array taken counts itself and wakes the poll
+//!   through the waker; the selector then waits on a condvar, the mutex released, until
+//!   the waiting changes have applied, and polls again with the time left. A second
+//!   concurrent `select` gets in the same way, sees that a `select` runs, and is refused.
+//!   A change that finds the array free makes no system call (a oneshot `reregister` per
+//!   event stays cheap), and an uncontended `select` or change costs one lock and unlock.
 //! - `wake()` sets `woken` and writes the waker only on its false → true change, so wakes
 //!   coalesce. A waker wake-up without `woken` (a registration change) makes `select`
 //!   poll again; with `woken` it returns.
@@ -159,9 +159,9 @@ impl Selector for Poll {
 
     #[doc(alias = "poll")]
     fn select(&self, events: &mut Events<Poll>, timeout: Option<Duration>) -> io::Result<()> {
-        // The owner word refuses a second `select` at once; it waits only for changes
-        // that own or wait for the array.
-        let Some(mut state) = self.state.select() else {
+        // A second `select` is refused (it wakes the first's poll to find out); this one
+        // waits only for the changes that own or wait for the array.
+        let Some(mut state) = self.state.select(|| self.wake_to_let_in()) else {
             return Err(busy());
         };
         events.clear();
@@ -169,7 +169,7 @@ impl Selector for Poll {
         // The first round polls for the whole timeout; the others are off the hot path.
         let woken = self.round(&mut state, events, timeout)?;
         if events.is_empty() && !woken {
-            self.more_rounds(&mut state, events, timeout, deadline)?;
+            self.more_rounds(state, events, timeout, deadline)?;
         }
         trace!(events = events.len(), "poll select");
         Ok(())
@@ -240,7 +240,7 @@ impl Poll {
     #[cold]
     fn more_rounds(
         &self,
-        state: &mut Owned<'_, State>,
+        mut state: Owned<'_, State>,
         events: &mut Events<Poll>,
         timeout: Option<Duration>,
         deadline: Option<Instant>,
@@ -255,12 +255,12 @@ impl Poll {
             }
             // A change counted before the waker write this select drained is seen here
             // (the write and the drain go through the waker's lock in the kernel); one
-            // counted after this check sees the select running and writes the waker, so
-            // the next poll(2) returns at once.
+            // counted after this check writes the waker after it, so the next poll(2)
+            // returns at once.
             if state.changes_waiting() {
-                state.let_changes_in();
+                state = state.let_changes_in();
             }
-            if self.round(state, events, left)? || !events.is_empty() {
+            if self.round(&mut state, events, left)? || !events.is_empty() {
                 return Ok(());
             }
         }
@@ -269,10 +269,17 @@ impl Poll {
     /// Applies a registration change, first waking a `select` blocked in poll(2) so it
     /// lets the change in.
     fn modify<R>(&self, change: impl FnOnce(&mut State) -> io::Result<R>) -> io::Result<R> {
+        let mut state = self.state.change(|| self.wake_to_let_in());
+        change(&mut state)
+    }
+
+    /// Wakes a `select` blocked in poll(2) (if one is) so that it lets in the change
+    /// waiting for the array.
+    #[cold]
+    fn wake_to_let_in(&self) {
         // notify maps a full pipe (already readable) to Ok; if it ever failed, the change
         // would still apply when the current poll(2) ends.
-        let mut state = self.state.change(|| drop(self.waker.notify()));
-        change(&mut state)
+        drop(self.waker.notify());
     }
 }
 

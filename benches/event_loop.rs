@@ -25,12 +25,11 @@
 //! below (each block says why it is sound).
 #![allow(unsafe_code)]
 
+mod common;
+
 #[cfg(selectio_epoll)]
 fn main() {
-    if let Err(err) = linux::main() {
-        eprintln!("event_loop bench: {err}");
-        std::process::exit(1);
-    }
+    common::exit_on_error("event_loop", linux::main());
 }
 
 #[cfg(not(selectio_epoll))]
@@ -46,6 +45,8 @@ mod linux {
 
     use selectio::backends::Epoll;
     use selectio::{EventLoop, Events, Handler, Interest, Mode, Ready, Selector, Token};
+
+    use crate::common::{env_number, summary, thread_cpu_time};
 
     const PIPE: Token = Token(7);
     /// Events per wait, in every contender.
@@ -81,10 +82,7 @@ mod linux {
 
     impl Settings {
         fn from_env() -> io::Result<Settings> {
-            let has = |flag: &str| std::env::args().any(|a| a == flag);
-            // `cargo bench` passes `--bench`; `cargo test --benches` does not: keep it short.
-            let quick =
-                std::env::var("SELECTIO_BENCH_QUICK").is_ok_and(|v| v == "1") || !has("--bench");
+            let quick = crate::common::quick();
             let rounds = env_number("SELECTIO_BENCH_ROUNDS")?.unwrap_or(if quick { 3 } else { 15 });
             let pingpongs = env_number("SELECTIO_BENCH_PINGPONGS")?.unwrap_or(if quick {
                 5_000
@@ -92,19 +90,10 @@ mod linux {
                 100_000
             });
             Ok(Settings {
-                rounds: rounds.max(1) as usize,
+                rounds: rounds.max(1),
                 pingpongs: pingpongs.max(SLICES),
                 quick,
             })
-        }
-    }
-
-    fn env_number(name: &str) -> io::Result<Option<u64>> {
-        match std::env::var(name) {
-            Ok(v) => v.trim().parse().map(Some).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
-            }),
-            Err(_) => Ok(None),
         }
     }
 
@@ -133,19 +122,6 @@ mod linux {
             }
         }
         Ok(times)
-    }
-
-    #[doc(alias = "clock_gettime")]
-    fn thread_cpu_time() -> io::Result<Duration> {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
 
     trait Contender {
@@ -377,12 +353,6 @@ mod linux {
     }
 
     // ---------------------------------------------------------------- table
-
-    fn summary(mut v: Vec<f64>, digits: usize) -> String {
-        v.sort_by(f64::total_cmp);
-        let (min, median, max) = (v[0], v[v.len() / 2], v[v.len() - 1]);
-        format!("{median:.digits$} [{min:.digits$}–{max:.digits$}]")
-    }
 
     fn print_table(all: &[Box<dyn Contender>], rounds: &[Vec<Timing>], s: &Settings) {
         let ns = |d: Duration| d.as_nanos() as f64 / s.pingpongs as f64;

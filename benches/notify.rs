@@ -20,6 +20,7 @@
 //! Environment: `SELECTIO_BENCH_MESSAGES` (burst N, default 1,000,000; lock-step uses
 //! N / 50), `SELECTIO_BENCH_ROUNDS`.
 
+mod common;
 #[path = "../tests/evloop_util/mod.rs"]
 mod evloop_util;
 
@@ -29,6 +30,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{env_number, summary};
 use evloop_util::CountingSelector;
 use selectio::DefaultSelector;
 use selectio::{EventLoop, Handler, NotifyError, Sender};
@@ -61,10 +63,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> io::Result<Settings> {
-        let has = |flag: &str| std::env::args().any(|a| a == flag);
-        // `cargo bench` passes `--bench`; `cargo test --benches` does not: keep it short.
-        let quick =
-            std::env::var("SELECTIO_BENCH_QUICK").is_ok_and(|v| v == "1") || !has("--bench");
+        let quick = common::quick();
         let messages = env_number("SELECTIO_BENCH_MESSAGES")?.unwrap_or(if quick {
             50_000
         } else {
@@ -73,20 +72,9 @@ impl Settings {
         let rounds = env_number("SELECTIO_BENCH_ROUNDS")?.unwrap_or(if quick { 3 } else { 7 });
         Ok(Settings {
             messages: messages.max(200),
-            rounds: rounds.max(1) as usize,
+            rounds: rounds.max(1),
             quick,
         })
-    }
-}
-
-fn env_number(name: &str) -> io::Result<Option<u64>> {
-    match std::env::var(name) {
-        Ok(v) => {
-            v.trim().parse().map(Some).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
-            })
-        }
-        Err(_) => Ok(None),
     }
 }
 
@@ -207,12 +195,6 @@ fn send_all(tx: &Sender<u64>, n: u64, lock_step: Option<&AtomicU64>) {
             }
         }
     }
-}
-
-fn summary(mut v: Vec<f64>, digits: usize) -> String {
-    v.sort_by(f64::total_cmp);
-    let (min, median, max) = (v[0], v[v.len() / 2], v[v.len() - 1]);
-    format!("{median:.digits$} [{min:.digits$}–{max:.digits$}]")
 }
 
 fn print_table(workloads: &[Workload], results: &[Vec<Measured>], s: &Settings) {

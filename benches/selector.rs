@@ -37,12 +37,11 @@
 //! Every block says why it is sound.
 #![allow(unsafe_code)]
 
+mod common;
+
 #[cfg(unix)]
 fn main() {
-    if let Err(err) = unix::main() {
-        eprintln!("selector bench: {err}");
-        std::process::exit(1);
-    }
+    common::exit_on_error("selector", unix::main());
 }
 
 #[cfg(not(unix))]
@@ -58,6 +57,8 @@ mod unix {
 
     use criterion::{Criterion, SamplingMode, Throughput};
     use selectio::{Events, Interest, Mode, Selector, Token};
+
+    use crate::common::{env_number, stats, thread_cpu_time};
 
     /// Token of the ping-pong pipe, in every contender.
     const PIPE: usize = 7;
@@ -104,12 +105,8 @@ mod unix {
 
     impl Settings {
         fn from_env_and_args() -> io::Result<Settings> {
-            let args: Vec<String> = std::env::args().collect();
-            let has = |flag: &str| args.iter().any(|a| a == flag);
-            // `cargo bench` passes `--bench`; `cargo test --benches` does not (criterion then
-            // runs each benchmark once): keep that run short too.
-            let quick =
-                std::env::var("SELECTIO_BENCH_QUICK").is_ok_and(|v| v == "1") || !has("--bench");
+            // Under `cargo test --benches` criterion runs each benchmark once.
+            let quick = crate::common::quick();
             let rounds = env_number("SELECTIO_BENCH_ROUNDS")?.unwrap_or(if quick { 3 } else { 15 });
             let pingpongs =
                 env_number("SELECTIO_BENCH_PINGPONGS")?.unwrap_or(if quick { 500 } else { 20_000 });
@@ -125,7 +122,11 @@ mod unix {
                 quick,
                 wall_clock,
                 // `--list` only lists criterion's benchmarks.
-                rounds: if has("--list") { 0 } else { rounds as usize },
+                rounds: if std::env::args().any(|a| a == "--list") {
+                    0
+                } else {
+                    rounds
+                },
                 pingpongs: pingpongs.max(1),
                 churn_fds: if quick { CHURN_FDS / 10 } else { CHURN_FDS },
             })
@@ -144,15 +145,6 @@ mod unix {
                 .measurement_time(measure)
                 .sample_size(samples)
                 .configure_from_args()
-        }
-    }
-
-    fn env_number(name: &str) -> io::Result<Option<u64>> {
-        match std::env::var(name) {
-            Ok(v) => v.trim().parse().map(Some).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
-            }),
-            Err(_) => Ok(None),
         }
     }
 
@@ -291,18 +283,6 @@ mod unix {
         let wall = start.elapsed();
         let cpu = thread_cpu_time()?.saturating_sub(cpu);
         Ok(Timing { wall, cpu })
-    }
-
-    /// CPU time the calling thread has used: time spent preempted by other processes does
-    /// not count.
-    fn thread_cpu_time() -> io::Result<Duration> {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec into `ts`, which outlives the call.
-        cvt(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) })?;
-        Ok(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
 
     // ---------------------------------------------------------------- reference loops
@@ -832,18 +812,6 @@ mod unix {
                 .push(total.iter().map(|t| per_op(t.wall)).collect());
         }
         Ok(rounds)
-    }
-
-    /// Median, min and max.
-    fn stats(mut values: Vec<f64>) -> (f64, f64, f64) {
-        values.sort_by(f64::total_cmp);
-        let n = values.len();
-        let median = if n % 2 == 1 {
-            values[n / 2]
-        } else {
-            (values[n / 2 - 1] + values[n / 2]) / 2.0
-        };
-        (median, values[0], values[n - 1])
     }
 
     fn print_table(all: &[Contender], rounds: &Rounds, s: &Settings) {

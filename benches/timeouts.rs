@@ -12,6 +12,8 @@
 //! SELECTIO_BENCH_ROUNDS=50 cargo bench --bench timeouts  # quicker
 //! ```
 
+mod common;
+
 #[cfg(not(unix))]
 fn main() {
     println!("timeouts: Unix only (it waits on an idle pipe)");
@@ -155,30 +157,31 @@ mod unix {
         }
     }
 
+    /// Adds backend `S`: its bare `select` to `selects`, its `EventLoop` timer to `timers`.
+    fn add<S: Selector>(
+        selects: &mut Vec<Box<dyn Contender>>,
+        timers: &mut Vec<Box<dyn Contender>>,
+    ) -> io::Result<()> {
+        selects.push(Box::new(Backend::<S>::new()?));
+        timers.push(Box::new(LoopTimer::<S>::new()?));
+        Ok(())
+    }
+
     pub(crate) fn main() -> io::Result<()> {
-        let rounds: usize = match std::env::var("SELECTIO_BENCH_ROUNDS") {
-            Ok(v) => v
-                .parse()
-                .map_err(|e| io::Error::other(format!("rounds: {e}")))?,
-            Err(_) => 300,
-        };
-        let mut contenders: Vec<Box<dyn Contender>> = vec![Box::new(PollingDirect::new()?)];
+        let rounds: usize = crate::common::env_number("SELECTIO_BENCH_ROUNDS")?.unwrap_or(300);
+        // Each backend's bare select, then each backend's EventLoop timer.
+        let mut selects: Vec<Box<dyn Contender>> = vec![Box::new(PollingDirect::new()?)];
+        let mut timers: Vec<Box<dyn Contender>> = Vec::new();
         #[cfg(selectio_epoll)]
-        contenders.push(Box::new(Backend::<selectio::backends::Epoll>::new()?));
+        add::<selectio::backends::Epoll>(&mut selects, &mut timers)?;
         #[cfg(selectio_kqueue)]
-        contenders.push(Box::new(Backend::<selectio::backends::Kqueue>::new()?));
+        add::<selectio::backends::Kqueue>(&mut selects, &mut timers)?;
         #[cfg(selectio_poll)]
-        contenders.push(Box::new(Backend::<selectio::backends::Poll>::new()?));
+        add::<selectio::backends::Poll>(&mut selects, &mut timers)?;
         #[cfg(selectio_polling)]
-        contenders.push(Box::new(Backend::<selectio::backends::Polling>::new()?));
-        #[cfg(selectio_epoll)]
-        contenders.push(Box::new(LoopTimer::<selectio::backends::Epoll>::new()?));
-        #[cfg(selectio_kqueue)]
-        contenders.push(Box::new(LoopTimer::<selectio::backends::Kqueue>::new()?));
-        #[cfg(selectio_poll)]
-        contenders.push(Box::new(LoopTimer::<selectio::backends::Poll>::new()?));
-        #[cfg(selectio_polling)]
-        contenders.push(Box::new(LoopTimer::<selectio::backends::Polling>::new()?));
+        add::<selectio::backends::Polling>(&mut selects, &mut timers)?;
+        let mut contenders = selects;
+        contenders.append(&mut timers);
         // samples[contender][timeout] = the waits, in µs.
         let mut samples = vec![vec![Vec::with_capacity(rounds); TIMEOUTS.len()]; contenders.len()];
         for round in 0..rounds {
@@ -210,8 +213,7 @@ mod unix {
         for (c, contender) in contenders.iter().enumerate() {
             write!(out, "| {:<24} |", contender.name())?;
             for waits in &mut samples[c] {
-                waits.sort_by(f64::total_cmp);
-                let (low, median) = (waits[0], waits[waits.len() / 2]);
+                let (median, low, _) = crate::common::stats(std::mem::take(waits));
                 write!(out, " {:>21} |", format!("{low:.0} / {median:.0}"))?;
             }
             writeln!(out)?;

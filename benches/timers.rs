@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 
 use selectio::{Timeout, TimerWheel};
 
+mod common;
+use common::{env_number, summary};
+
 const TICK: Duration = Duration::from_millis(1);
 /// Delays are spread over this many ticks (10 s).
 const SPAN_TICKS: u64 = 10_000;
@@ -124,10 +127,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> io::Result<Settings> {
-        let has = |flag: &str| std::env::args().any(|a| a == flag);
-        // `cargo bench` passes `--bench`; `cargo test --benches` does not: keep that short.
-        let quick =
-            std::env::var("SELECTIO_BENCH_QUICK").is_ok_and(|v| v == "1") || !has("--bench");
+        let quick = common::quick();
         let timers =
             env_number("SELECTIO_BENCH_TIMERS")?.unwrap_or(if quick { 50_000 } else { 1_000_000 });
         let rounds = env_number("SELECTIO_BENCH_ROUNDS")?.unwrap_or(if quick { 3 } else { 7 });
@@ -136,17 +136,6 @@ impl Settings {
             rounds: rounds.max(1),
             quick,
         })
-    }
-}
-
-fn env_number(name: &str) -> io::Result<Option<usize>> {
-    match std::env::var(name) {
-        Ok(v) => {
-            v.trim().parse().map(Some).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?}: {e}"))
-            })
-        }
-        Err(_) => Ok(None),
     }
 }
 
@@ -343,14 +332,6 @@ impl Samples {
     fn push(&mut self, r: Round) {
         self.0.push(r);
     }
-}
-
-/// "median [min–max]" of `values`.
-fn summary(mut values: Vec<f64>, digits: usize) -> String {
-    values.sort_by(f64::total_cmp);
-    let median = values[values.len() / 2];
-    let (min, max) = (values[0], values[values.len() - 1]);
-    format!("{median:.digits$} [{min:.digits$}–{max:.digits$}]")
 }
 
 fn print_table(contenders: &[Box<dyn Store>], samples: &[Samples], s: &Settings) {

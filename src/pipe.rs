@@ -117,22 +117,6 @@ pub struct PipeReader {
 }
 
 impl PipeReader {
-    /// Adopts a std read end, making it non-blocking and close-on-exec.
-    pub fn from_std(reader: io::PipeReader) -> io::Result<PipeReader> {
-        adopt(reader.as_fd())?;
-        Ok(PipeReader::from_std_unchecked(reader))
-    }
-
-    /// The std read end, still non-blocking.
-    pub fn into_std(self) -> io::PipeReader {
-        self.inner
-    }
-
-    /// Wraps a read end as it is.
-    pub(crate) fn from_std_unchecked(inner: io::PipeReader) -> PipeReader {
-        PipeReader { inner }
-    }
-
     fn from_owned(fd: OwnedFd) -> io::Result<PipeReader> {
         PipeReader::from_std(fd.into())
     }
@@ -207,24 +191,6 @@ pub struct PipeWriter {
     inner: io::PipeWriter,
 }
 
-impl PipeWriter {
-    /// Adopts a std write end, making it non-blocking and close-on-exec.
-    pub fn from_std(writer: io::PipeWriter) -> io::Result<PipeWriter> {
-        adopt(writer.as_fd())?;
-        Ok(PipeWriter::from_std_unchecked(writer))
-    }
-
-    /// The std write end, still non-blocking.
-    pub fn into_std(self) -> io::PipeWriter {
-        self.inner
-    }
-
-    /// Wraps a write end as it is.
-    pub(crate) fn from_std_unchecked(inner: io::PipeWriter) -> PipeWriter {
-        PipeWriter { inner }
-    }
-}
-
 /// The parent's end of a child's stdin, made non-blocking (`fcntl(2)` can fail).
 impl TryFrom<ChildStdin> for PipeWriter {
     type Error = io::Error;
@@ -242,6 +208,20 @@ impl fmt::Debug for PipeWriter {
             .field("fd", &self.as_raw_fd())
             .finish()
     }
+}
+
+crate::net::impl_std! {
+    PipeReader { inner: io::PipeReader },
+    /// Adopts a std read end, making it non-blocking and close-on-exec.
+    fn from_std(reader) = adopt(reader.as_fd());
+    /// The std read end, still non-blocking.
+    fn into_std;
+
+    PipeWriter { inner: io::PipeWriter },
+    /// Adopts a std write end, making it non-blocking and close-on-exec.
+    fn from_std(writer) = adopt(writer.as_fd());
+    /// The std write end, still non-blocking.
+    fn into_std;
 }
 
 crate::net::impl_descriptor!(PipeReader, PipeWriter);

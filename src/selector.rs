@@ -182,11 +182,9 @@
 //!   `SIGUSR1` handler the program installed. `hooks::watch_sigpipe` does replace
 //!   `SIGPIPE`'s disposition, and says so.
 //! - **Shared state.** Every `unsafe impl Send`/`Sync` in `backends/` states what it
-//!   hands out across threads, with the bound that follows, checked at compile time: the
-//!   poll backend's `Owner<T>` is `Sync` for `T: Send` only, as a `Mutex<T>` is (it gives
-//!   one thread at a time exclusive access and never shares `&T`), and its guard is `Sync`
-//!   only for `T: Sync`. The notify channel's sleep handshake and the poll backend's
-//!   ownership word are model-checked with loom (`.ci/loom`).
+//!   hands out across threads, with the bound that follows. The poll backend shares its
+//!   array through a `Mutex` and needs none. The notify channel's sleep handshake and the
+//!   poll backend's lock are model-checked with loom (`.ci/loom`).
 //!
 //! # Raw flags → [`Ready`](crate::Ready)
 //!

@@ -1,5 +1,5 @@
 //! The primitives of the cross-thread handshakes (the notify channel, the poll backend's
-//! ownership word): std's, or under `cfg(loom)` loom's, so that the loom models of
+//! lock): std's, or under `cfg(loom)` loom's, so that the loom models of
 //! `.ci/loom` check every interleaving of the very code that ships.
 //!
 //! A `cfg(loom)` build is for those models only: its primitives work inside
@@ -7,8 +7,8 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{atomic, Arc, Mutex, MutexGuard};
-// The poll backend's ownership word sleeps on a condvar; so does the notify channel's
-// test selector.
+// The poll backend's lock waits on a condvar for the changes it lets in; so does the
+// notify channel's test selector.
 #[cfg(all(not(loom), any(selectio_poll, test)))]
 pub(crate) use std::sync::Condvar;
 
@@ -19,33 +19,21 @@ pub(crate) use loom::sync::Condvar;
 #[cfg(loom)]
 pub(crate) use loom::sync::{atomic, Mutex, MutexGuard};
 
-/// `std::cell::UnsafeCell` with loom's closure-based access, which lets loom check that
-/// no two threads touch the value at once (the poll backend's ownership word).
+/// `mutex.try_lock()`.
 #[cfg(all(not(loom), selectio_poll))]
-#[derive(Debug, Default)]
-pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
-
-#[cfg(all(not(loom), selectio_poll))]
-impl<T> UnsafeCell<T> {
-    pub(crate) fn new(value: T) -> UnsafeCell<T> {
-        UnsafeCell(std::cell::UnsafeCell::new(value))
-    }
-
-    /// Calls `f` with a pointer to the value, for reading.
-    #[inline(always)]
-    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-        f(self.0.get())
-    }
-
-    /// Calls `f` with a pointer to the value, for writing.
-    #[inline(always)]
-    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        f(self.0.get())
-    }
+#[inline]
+pub(crate) fn try_lock<T>(mutex: &Mutex<T>) -> std::sync::TryLockResult<MutexGuard<'_, T>> {
+    mutex.try_lock()
 }
 
+/// `mutex.try_lock()` as if the mutex were always taken: loom counts a thread about to
+/// `try_lock` as blocked once another takes the mutex (tokio-rs/loom#376), a deadlock no
+/// real `try_lock` can cause. The models thus take the path of a try that fails; one
+/// that succeeds owns a free mutex and waits for nobody, so it has no handshake to check.
 #[cfg(all(loom, selectio_poll))]
-pub(crate) use loom::cell::UnsafeCell;
+pub(crate) fn try_lock<T>(_: &Mutex<T>) -> std::sync::TryLockResult<MutexGuard<'_, T>> {
+    Err(std::sync::TryLockError::WouldBlock)
+}
 
 /// Runs `f` under loom in every interleaving with at most `preemptions` preemptions
 /// (`LOOM_MAX_PREEMPTIONS` overrides it, for a deeper run by hand), and prints how many

@@ -1,270 +1,175 @@
-//! Who may touch the poll backend's state: one atomic word shared by `select` and the
-//! registration changes.
+//! Who may touch the poll backend's state: a `Mutex` that the selecting thread holds for
+//! its whole `select` and a registration change holds while it applies, a `Condvar` on
+//! which the `select` waits for the changes it lets in, and a count of those changes.
 //!
-//! The selecting thread owns the state for its whole `select`, poll(2) included (the
-//! kernel writes `revents` into the array), except when it lets waiting changes in
-//! between two polls. A change owns it in between. Uncontended, a `select` costs one
-//! compare-exchange to enter and one fetch-sub to leave, and a change the same; only a
-//! thread that must wait touches the mutex and condvar.
+//! The selecting thread holds the mutex through poll(2) (the kernel writes `revents`
+//! into the array), except when it lets waiting changes in between two polls: it then
+//! waits on the condvar, the mutex released, until the last of them is done. A change
+//! that finds the mutex taken counts itself and wakes the poll before it waits. Whether
+//! a `select` runs is a flag under the mutex, which the `select` leaves set while it lets
+//! changes in: a second `select` waits for the mutex like a change, sees the flag, and
+//! is refused. Uncontended, a `select` and a change each cost what the mutex costs.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::PoisonError;
+use std::sync::{PoisonError, TryLockError};
 
-use crate::sync::atomic::AtomicUsize;
-use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use crate::sync::{Condvar, Mutex, UnsafeCell};
-
-/// A `select` runs: a second one is refused, and a change wakes it.
-const SELECTING: usize = 1;
-/// The value is owned, by the selecting thread or by one change.
-const OWNED: usize = 2;
-/// A thread sleeps on the condvar until `OWNED` clears.
-const WAITING: usize = 4;
-/// One change waiting for the value; the bits from here up count them.
-const CHANGE: usize = 8;
+use crate::sync::atomic::Ordering::Relaxed;
+use crate::sync::atomic::{AtomicBool, AtomicUsize};
+use crate::sync::{self, Condvar, Mutex, MutexGuard};
 
 /// A value owned by one thread at a time: the selecting one, or a registration change.
 pub(super) struct Owner<T> {
-    word: AtomicUsize,
-    value: UnsafeCell<T>,
-    sleep: Mutex<()>,
-    wakeup: Condvar,
+    value: Mutex<T>,
+    /// A `select` runs (it may be letting changes in, the mutex released). Read and
+    /// written only under the mutex, which orders the accesses.
+    selecting: AtomicBool,
+    /// The changes (and `select`s) that found the mutex taken and are not done yet.
+    waiting: AtomicUsize,
+    /// Notified, under the mutex, by each counted change when it is done: a `select`
+    /// waits on it, the mutex released, until none is counted.
+    done: Condvar,
 }
 
-// SAFETY: `Owner` is a lock, `Sync` under `Mutex<T>`'s bound. An `&Owner` reaches the
-// value only through an `Owned`, and the `OWNED` bit lets one exist at a time (set with
-// Acquire, cleared with Release, so each owner's accesses happen before the next
-// owner's). The value thus passes from thread to thread, one after another, which
-// `T: Send` allows; the `Owner` itself never lets two threads hold `&T` at once. A
-// shared `Owned` would: it is `Sync` only when `T: Sync` (its `access` field). The
-// assertions in `mod bounds` keep both bounds.
-unsafe impl<T: Send> Sync for Owner<T> {}
-
-/// Exclusive access to the value; gives it back on drop.
+/// Exclusive access to the value, for a `select` (`Owner::select`) or a registration
+/// change (`Owner::change`); gives it back on drop.
 pub(super) struct Owned<'a, T> {
+    /// Declared before `value`, so dropped while the mutex is still held.
+    leave: Leave<'a, T>,
+    value: MutexGuard<'a, T>,
+}
+
+/// What an `Owned` undoes on drop, under the mutex.
+struct Leave<'a, T> {
     owner: &'a Owner<T>,
-    /// The bits this guard holds: `SELECTING | OWNED` for a select, `OWNED` for a change.
-    bits: usize,
-    /// The guard is an exclusive borrow of the value, and crosses threads as one: `Send`
-    /// when `T: Send`, and `Sync` only when `T: Sync`, since threads sharing a guard all
-    /// `deref` it to `&T` at once. Without this field it would be `Sync` whenever the
-    /// `Owner` is, that is for any `T: Send`, `Cell` included.
-    access: PhantomData<&'a mut T>,
+    /// A `select`'s guard: clears `selecting`.
+    selects: bool,
+    /// Counted in `waiting`: leaves the count and notifies a `select` waiting for it.
+    counted: bool,
 }
 
 impl<T> Owner<T> {
     pub(super) fn new(value: T) -> Owner<T> {
         Owner {
-            word: AtomicUsize::new(0),
-            value: UnsafeCell::new(value),
-            sleep: Mutex::new(()),
-            wakeup: Condvar::new(),
+            value: Mutex::new(value),
+            selecting: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+            done: Condvar::new(),
         }
     }
 
     /// Owns the value for a `select`, after the changes that own or wait for it; `None`
-    /// at once if another `select` runs.
-    pub(super) fn select(&self) -> Option<Owned<'_, T>> {
-        let entered = self
-            .word
-            .compare_exchange(0, SELECTING | OWNED, Acquire, Relaxed);
-        if let Err(mut word) = entered {
-            // Mark the select first, so a second one is refused while this one waits.
-            loop {
-                if word & SELECTING != 0 {
-                    return None;
-                }
-                match self
-                    .word
-                    .compare_exchange(word, word | SELECTING, Relaxed, Relaxed)
-                {
-                    Ok(_) => break,
-                    Err(now) => word = now,
-                }
-            }
-            self.wait_until(quiet);
-        }
-        Some(Owned {
-            owner: self,
-            bits: SELECTING | OWNED,
-            access: PhantomData,
-        })
-    }
-
-    /// Owns the value for a registration change; runs `selecting` first if a `select`
-    /// runs, which must make it let the change in (wake its poll).
-    pub(super) fn change(&self, selecting: impl FnOnce()) -> Owned<'_, T> {
-        if self
-            .word
-            .compare_exchange(0, OWNED, Acquire, Relaxed)
-            .is_err()
-        {
-            // Counted in the same word the select enters and leaves by: either it sees
-            // this change before it polls, or this sees it selecting and wakes it.
-            if self.word.fetch_add(CHANGE, Relaxed) & SELECTING != 0 {
-                selecting();
-            }
-            self.wait_until(|w| (w & OWNED == 0).then_some((w - CHANGE) | OWNED));
-        }
-        Owned {
-            owner: self,
-            bits: OWNED,
-            access: PhantomData,
-        }
-    }
-
-    /// Owns the value only if nobody does (for `Debug`).
-    pub(super) fn try_change(&self) -> Option<Owned<'_, T>> {
-        let free = self.word.compare_exchange(0, OWNED, Acquire, Relaxed);
-        free.ok().map(|_| Owned {
-            owner: self,
-            bits: OWNED,
-            access: PhantomData,
-        })
-    }
-
-    /// Sleeps until `take` turns the word into a new one (taking the value).
-    fn wait_until(&self, take: impl Fn(usize) -> Option<usize>) {
-        let mut guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            let word = self.word.load(Relaxed);
-            let cas = |new| self.word.compare_exchange(word, new, Acquire, Relaxed);
-            match take(word) {
-                Some(new) if cas(new).is_ok() => return,
-                Some(_) => continue,
-                // `WAITING` is set, and cleared only under the mutex held here: the
-                // thread that frees the value will see it and notify.
-                None if word & WAITING == 0 && cas(word | WAITING).is_err() => continue,
-                None => {}
-            }
-            guard = self
-                .wakeup
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    /// Clears `bits` (which hold `OWNED`) and wakes the threads waiting for the value.
+    /// if another `select` runs. `wake` is `change`'s: a `select` that finds the mutex
+    /// taken waits for it like a change, to see whether a `select` holds it.
     #[inline]
-    fn release(&self, bits: usize) {
-        if self.word.fetch_sub(bits, Release) & WAITING != 0 {
-            self.wake_waiters();
+    pub(super) fn select(&self, wake: impl FnOnce()) -> Option<Owned<'_, T>> {
+        let mut owned = self.change(wake);
+        if self.selecting.load(Relaxed) {
+            return None;
         }
+        self.selecting.store(true, Relaxed);
+        owned.leave.selects = true;
+        if owned.leave.counted {
+            // No longer waiting: the changes counted behind it go first, below.
+            owned.leave.counted = false;
+            self.waiting.fetch_sub(1, Relaxed);
+        }
+        Some(owned.let_changes_in())
     }
 
-    #[cold]
-    fn wake_waiters(&self) {
-        // Under the mutex, so every waiter that set `WAITING` is already asleep.
-        let _guard = self.sleep.lock().unwrap_or_else(PoisonError::into_inner);
-        self.word.fetch_and(!WAITING, Relaxed);
-        self.wakeup.notify_all();
+    /// Owns the value for a registration change. If it is taken, runs `wake` first,
+    /// which must make a running `select` let the change in (wake its poll).
+    #[inline]
+    pub(super) fn change(&self, wake: impl FnOnce()) -> Owned<'_, T> {
+        if let Some(owned) = self.try_change() {
+            return owned;
+        }
+        // Counted before the wake-up: the `select` the wake-up reaches, or one that
+        // starts later, sees the count under the mutex and lets this change in first.
+        self.waiting.fetch_add(1, Relaxed);
+        wake();
+        let value = self.value.lock().unwrap_or_else(PoisonError::into_inner);
+        self.owned(value, true)
     }
-}
 
-/// The select's condition: no change owns or waits for the value.
-fn quiet(word: usize) -> Option<usize> {
-    (word & OWNED == 0 && word < CHANGE).then_some(word | OWNED)
+    /// Owns the value only if nobody does (for `Debug`, and a change's first try).
+    #[inline]
+    pub(super) fn try_change(&self) -> Option<Owned<'_, T>> {
+        // A panic while the value was owned does not lock every later call out.
+        let value = match sync::try_lock(&self.value) {
+            Ok(value) => value,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(self.owned(value, false))
+    }
+
+    #[inline]
+    fn owned<'a>(&'a self, value: MutexGuard<'a, T>, counted: bool) -> Owned<'a, T> {
+        let leave = Leave {
+            owner: self,
+            selects: false,
+            counted,
+        };
+        Owned { leave, value }
+    }
 }
 
 impl<T> Owned<'_, T> {
     /// Whether a change waits for the value (a `select` asks before it polls again).
+    #[inline]
     pub(super) fn changes_waiting(&self) -> bool {
-        self.owner.word.load(Relaxed) >= CHANGE
+        self.leave.owner.waiting.load(Relaxed) != 0
     }
 
     /// Lets the waiting changes apply, then owns the value again (a `select` between
-    /// two polls).
-    pub(super) fn let_changes_in(&mut self) {
-        self.owner.release(OWNED);
-        self.owner.wait_until(quiet);
+    /// two polls). A counted change leaves the count under the mutex and then notifies,
+    /// so the wait misses none.
+    pub(super) fn let_changes_in(self) -> Self {
+        let Owned { leave, mut value } = self;
+        while leave.owner.waiting.load(Relaxed) != 0 {
+            value = leave
+                .owner
+                .done
+                .wait(value)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        Owned { leave, value }
+    }
+}
+
+impl<T> Drop for Leave<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.selects {
+            self.owner.selecting.store(false, Relaxed);
+        }
+        if self.counted {
+            self.owner.waiting.fetch_sub(1, Relaxed);
+            self.owner.done.notify_one();
+        }
     }
 }
 
 impl<T> Deref for Owned<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: this guard holds `OWNED`, so no other guard exists, and the previous
-        // owner's accesses happen before this one (see `Sync for Owner`). The `&T` borrows
-        // the guard, so no `&mut T` from `deref_mut` can be alive beside it; other `&T`
-        // from this same guard may be, on threads sharing it only if `T: Sync`.
-        self.owner.value.with(|value| unsafe { &*value })
+        &self.value
     }
 }
 
 impl<T> DerefMut for Owned<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: this guard holds `OWNED`, so no other guard exists, and the previous
-        // owner's accesses happen before this one (see `Sync for Owner`); the `&mut T`
-        // borrows the guard mutably, so no other reference from it is alive.
-        self.owner.value.with_mut(|value| unsafe { &mut *value })
-    }
-}
-
-impl<T> Drop for Owned<'_, T> {
-    fn drop(&mut self) {
-        self.owner.release(self.bits);
+        &mut self.value
     }
 }
 
 impl<T> fmt::Debug for Owner<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let word = self.word.load(Relaxed);
         f.debug_struct("Owner")
-            .field("selecting", &(word & SELECTING != 0))
-            .field("owned", &(word & OWNED != 0))
-            .field("changes_waiting", &(word / CHANGE))
-            .finish()
+            .field("waiting", &self.waiting.load(Relaxed))
+            .finish_non_exhaustive()
     }
-}
-
-/// The thread-safety bounds above, checked when the crate compiles: a bound that changes
-/// fails the build here.
-mod bounds {
-    use std::cell::Cell;
-    use std::marker::PhantomData;
-    use std::rc::Rc;
-    use std::sync::MutexGuard;
-
-    use super::super::state::State;
-    use super::{Owned, Owner};
-
-    /// `Probe::<T>::SYNC` is `true` exactly when `T: Sync`, and `SEND` when `T: Send`:
-    /// the inherent constants apply only under their bound, and the trait's defaults
-    /// answer otherwise.
-    struct Probe<T: ?Sized>(PhantomData<T>);
-
-    trait Fallback {
-        const SYNC: bool = false;
-        const SEND: bool = false;
-    }
-
-    impl<T: ?Sized> Fallback for Probe<T> {}
-
-    impl<T: ?Sized + Sync> Probe<T> {
-        const SYNC: bool = true;
-    }
-
-    impl<T: ?Sized + Send> Probe<T> {
-        const SEND: bool = true;
-    }
-
-    type Guard<T> = Owned<'static, T>;
-
-    // The `Owner` is `Sync` for any `T: Send`, like `Mutex<T>`, and no looser: a value
-    // that may not move between threads (`Rc`, a `MutexGuard`) may not be shared in one.
-    const _: () = assert!(Probe::<Owner<Cell<u8>>>::SYNC);
-    const _: () = assert!(!Probe::<Owner<Rc<u8>>>::SYNC);
-    const _: () = assert!(!Probe::<Owner<MutexGuard<'static, u8>>>::SYNC);
-    // A guard shared between threads shares `&T`: only for `T: Sync`. It moves to
-    // another thread as `&mut T` does.
-    const _: () = assert!(!Probe::<Guard<Cell<u8>>>::SYNC);
-    const _: () = assert!(Probe::<Guard<Cell<u8>>>::SEND);
-    const _: () = assert!(!Probe::<Guard<Rc<u8>>>::SEND);
-    // What the poll backend needs.
-    const _: () = assert!(Probe::<Owner<State>>::SYNC);
-    const _: () = assert!(Probe::<Guard<State>>::SYNC && Probe::<Guard<State>>::SEND);
 }
 
 #[cfg(all(test, loom))]
@@ -279,18 +184,37 @@ mod tests {
     #[test]
     fn a_second_select_is_refused_and_changes_wait() {
         let owner = Owner::new(0u32);
-        let sel = owner.select().expect("free");
-        assert!(owner.select().is_none());
+        let sel = owner.select(|| panic!("free")).expect("free");
         assert!(owner.try_change().is_none());
         drop(sel);
         *owner.change(|| panic!("no select runs")) += 1;
-        assert_eq!(*owner.select().expect("free again"), 1);
+        assert_eq!(*owner.select(|| panic!("free")).expect("free again"), 1);
+    }
+
+    #[test]
+    fn a_select_that_lets_changes_in_refuses_a_second_one() {
+        let owner = Arc::new(Owner::new(0u32));
+        let mut sel = owner.select(|| {}).expect("free");
+        let second = {
+            let owner = Arc::clone(&owner);
+            thread::spawn(move || owner.select(|| {}).is_none())
+        };
+        // The second `select` counts itself like a change; let it in to be refused.
+        while !second.is_finished() {
+            if sel.changes_waiting() {
+                sel = sel.let_changes_in();
+            }
+            thread::yield_now();
+        }
+        assert!(second.join().expect("second select"), "not refused");
+        drop(sel);
+        assert!(owner.select(|| {}).is_some(), "the first select ended");
     }
 
     #[test]
     fn changes_from_other_threads_are_let_in_between_polls() {
         let owner = Arc::new(Owner::new(0u64));
-        let mut sel = owner.select().expect("free");
+        let mut sel = owner.select(|| {}).expect("free");
         let changers: Vec<_> = (0..4)
             .map(|_| {
                 let owner = Arc::clone(&owner);
@@ -304,7 +228,7 @@ mod tests {
         while !changers.iter().all(|t| t.is_finished()) {
             let before = *sel;
             if sel.changes_waiting() {
-                sel.let_changes_in();
+                sel = sel.let_changes_in();
             }
             assert!(*sel >= before);
             thread::yield_now();
@@ -313,6 +237,6 @@ mod tests {
         changers
             .into_iter()
             .for_each(|t| t.join().expect("changer"));
-        assert_eq!(*owner.select().expect("free"), 4000);
+        assert_eq!(*owner.select(|| {}).expect("free"), 4000);
     }
 }

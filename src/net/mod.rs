@@ -155,6 +155,39 @@ macro_rules! impl_debug {
 }
 pub(crate) use impl_debug;
 
+/// Implements, for each `$ty`, a wrapper of `inner: $std` (and of the other fields
+/// listed, which start as given): `from_std`, which passes its argument `$arg` through
+/// `$adopt` (which makes it non-blocking and close-on-exec) and wraps it; `into_std`,
+/// which gives `inner` back; and the crate's `from_std_unchecked`, which wraps one as it
+/// is (for `FromRawFd`, and for sockets born non-blocking). The doc comments written
+/// before `from_std` and `into_std` are theirs.
+macro_rules! impl_std {
+    ($(
+        $ty:ident { inner: $std:ty $(, $field:ident: $value:expr)* },
+        $(#[$from_doc:meta])* fn from_std($arg:ident) = $adopt:expr;
+        $(#[$into_doc:meta])* fn into_std;
+    )*) => {$(
+        impl $ty {
+            $(#[$from_doc])*
+            pub fn from_std($arg: $std) -> std::io::Result<$ty> {
+                $adopt?;
+                Ok($ty::from_std_unchecked($arg))
+            }
+
+            $(#[$into_doc])*
+            pub fn into_std(self) -> $std {
+                self.inner
+            }
+
+            /// Wraps `inner` as it is, flags unchanged.
+            pub(crate) fn from_std_unchecked(inner: $std) -> $ty {
+                $ty { inner $(, $field: $value)* }
+            }
+        }
+    )*};
+}
+pub(crate) use impl_std;
+
 /// Implements the descriptor traits (`AsRawFd`, `AsFd`, `IntoRawFd` on Unix;
 /// `AsRawSocket`, `AsSocket`, `IntoRawSocket` on Windows) by delegating to `self.inner`.
 /// `FromRawFd`/`FromRawSocket` are in `crate::sys::socket` (they are `unsafe`).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use socket2::{Domain, SockRef, Socket, Type};
 
 use super::{
-    impl_debug, impl_descriptor, impl_read, impl_write, invalid_input, private, Connect,
+    impl_debug, impl_descriptor, impl_read, impl_std, impl_write, invalid_input, private, Connect,
     ConnectError, Listen,
 };
 use crate::sys::socket as sys;
@@ -373,23 +373,6 @@ impl TcpListener {
     pub fn ttl(&self) -> io::Result<u32> {
         super::ttl(&SockRef::from(&self.inner))
     }
-
-    /// Adopts a std listener, making it non-blocking and close-on-exec (and
-    /// `SO_NOSIGPIPE` on Apple, which accepted sockets inherit).
-    pub fn from_std(listener: net::TcpListener) -> io::Result<TcpListener> {
-        sys::adopt(&SockRef::from(&listener), true)?;
-        Ok(TcpListener::from_std_unchecked(listener))
-    }
-
-    /// The std listener, still non-blocking.
-    pub fn into_std(self) -> net::TcpListener {
-        self.inner
-    }
-
-    /// Wraps a listener as it is.
-    pub(crate) fn from_std_unchecked(inner: net::TcpListener) -> TcpListener {
-        TcpListener { inner }
-    }
 }
 
 impl_debug!(TcpListener, local = local_addr);
@@ -509,26 +492,6 @@ impl TcpStream {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.connect_error.take(|| self.inner.take_error())
     }
-
-    /// Adopts a std stream, making it non-blocking and close-on-exec (and
-    /// `SO_NOSIGPIPE` on Apple).
-    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
-        sys::adopt(&SockRef::from(&stream), true)?;
-        Ok(TcpStream::from_std_unchecked(stream))
-    }
-
-    /// The std stream, still non-blocking. A stored connect error is dropped.
-    pub fn into_std(self) -> net::TcpStream {
-        self.inner
-    }
-
-    /// Wraps a stream as it is.
-    pub(crate) fn from_std_unchecked(inner: net::TcpStream) -> TcpStream {
-        TcpStream {
-            inner,
-            connect_error: ConnectError::default(),
-        }
-    }
 }
 
 impl_read!(TcpStream);
@@ -539,5 +502,21 @@ impl_write!(
 );
 
 impl_debug!(TcpStream, local = local_addr, peer = peer_addr);
+
+impl_std! {
+    TcpListener { inner: net::TcpListener },
+    /// Adopts a std listener, making it non-blocking and close-on-exec (and
+    /// `SO_NOSIGPIPE` on Apple, which accepted sockets inherit).
+    fn from_std(listener) = sys::adopt(&listener, true);
+    /// The std listener, still non-blocking.
+    fn into_std;
+
+    TcpStream { inner: net::TcpStream, connect_error: ConnectError::default() },
+    /// Adopts a std stream, making it non-blocking and close-on-exec (and
+    /// `SO_NOSIGPIPE` on Apple).
+    fn from_std(stream) = sys::adopt(&stream, true);
+    /// The std stream, still non-blocking. A stored connect error is dropped.
+    fn into_std;
+}
 
 impl_descriptor!(TcpSocket, TcpListener, TcpStream);

@@ -6,7 +6,7 @@ use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, SockRef, Type};
 
-use super::{impl_descriptor, ShowAddr};
+use super::{impl_descriptor, impl_std, ShowAddr};
 use crate::sys::socket as sys;
 use crate::Source;
 
@@ -206,22 +206,14 @@ impl UdpSocket {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.take_error()
     }
+}
 
+impl_std! {
+    UdpSocket { inner: net::UdpSocket },
     /// Adopts a std socket, making it non-blocking and close-on-exec.
-    pub fn from_std(socket: net::UdpSocket) -> io::Result<UdpSocket> {
-        sys::adopt(&SockRef::from(&socket), false)?;
-        Ok(UdpSocket::from_std_unchecked(socket))
-    }
-
+    fn from_std(socket) = sys::adopt(&socket, false);
     /// The std socket, still non-blocking.
-    pub fn into_std(self) -> net::UdpSocket {
-        self.inner
-    }
-
-    /// Wraps a socket as it is.
-    pub(crate) fn from_std_unchecked(inner: net::UdpSocket) -> UdpSocket {
-        UdpSocket { inner }
-    }
+    fn into_std;
 }
 
 impl fmt::Debug for UdpSocket {

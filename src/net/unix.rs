@@ -15,7 +15,7 @@ use std::path::Path;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use super::{
-    impl_debug, impl_descriptor, impl_read, impl_write, invalid_input, private, Connect,
+    impl_debug, impl_descriptor, impl_read, impl_std, impl_write, invalid_input, private, Connect,
     ConnectError, Listen,
 };
 use crate::sys::socket as sys;
@@ -353,23 +353,6 @@ impl UnixListener {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.take_error()
     }
-
-    /// Adopts a std listener, making it non-blocking and close-on-exec (and
-    /// `SO_NOSIGPIPE` on Apple, which accepted sockets inherit).
-    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
-        sys::adopt(&SockRef::from(&listener), true)?;
-        Ok(UnixListener::from_std_unchecked(listener))
-    }
-
-    /// The std listener, still non-blocking.
-    pub fn into_std(self) -> net::UnixListener {
-        self.inner
-    }
-
-    /// Wraps a listener as it is.
-    pub(crate) fn from_std_unchecked(inner: net::UnixListener) -> UnixListener {
-        UnixListener { inner }
-    }
 }
 
 impl_debug!(UnixListener, local = local_addr);
@@ -422,11 +405,7 @@ impl UnixStream {
     /// Two connected streams (`socketpair(2)`), non-blocking and close-on-exec.
     #[doc(alias = "socketpair")]
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
-        let (a, b) = sys::pair(Domain::UNIX, Type::STREAM)?;
-        Ok((
-            UnixStream::from_std_unchecked(a.into()),
-            UnixStream::from_std_unchecked(b.into()),
-        ))
+        sys::pair(Domain::UNIX, Type::STREAM, UnixStream::from_std_unchecked)
     }
 
     /// Connects to the listener at `path` without blocking: see
@@ -460,30 +439,6 @@ impl UnixStream {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.connect_error.take(|| self.inner.take_error())
     }
-
-    /// Adopts a std stream, making it non-blocking and close-on-exec.
-    ///
-    /// On Apple, which has no `MSG_NOSIGNAL`, `SO_NOSIGPIPE` cannot be added here (it
-    /// fails with `EINVAL` on a connected Unix socket, rust-lang/socket2#631): a stream
-    /// std created keeps raising `SIGPIPE` on a write to a closed peer, which Rust
-    /// programs ignore by default. Streams selectio creates or accepts have it.
-    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
-        sys::adopt(&SockRef::from(&stream), false)?;
-        Ok(UnixStream::from_std_unchecked(stream))
-    }
-
-    /// The std stream, still non-blocking. A stored connect error is dropped.
-    pub fn into_std(self) -> net::UnixStream {
-        self.inner
-    }
-
-    /// Wraps a stream as it is.
-    pub(crate) fn from_std_unchecked(inner: net::UnixStream) -> UnixStream {
-        UnixStream {
-            inner,
-            connect_error: ConnectError::default(),
-        }
-    }
 }
 
 impl_read!(UnixStream);
@@ -493,5 +448,25 @@ impl_write!(
 );
 
 impl_debug!(UnixStream, local = local_addr, peer = peer_addr);
+
+impl_std! {
+    UnixListener { inner: net::UnixListener },
+    /// Adopts a std listener, making it non-blocking and close-on-exec (and
+    /// `SO_NOSIGPIPE` on Apple, which accepted sockets inherit).
+    fn from_std(listener) = sys::adopt(&listener, true);
+    /// The std listener, still non-blocking.
+    fn into_std;
+
+    UnixStream { inner: net::UnixStream, connect_error: ConnectError::default() },
+    /// Adopts a std stream, making it non-blocking and close-on-exec.
+    ///
+    /// On Apple, which has no `MSG_NOSIGNAL`, `SO_NOSIGPIPE` cannot be added here (it
+    /// fails with `EINVAL` on a connected Unix socket, rust-lang/socket2#631): a stream
+    /// std created keeps raising `SIGPIPE` on a write to a closed peer, which Rust
+    /// programs ignore by default. Streams selectio creates or accepts have it.
+    fn from_std(stream) = sys::adopt(&stream, false);
+    /// The std stream, still non-blocking. A stored connect error is dropped.
+    fn into_std;
+}
 
 impl_descriptor!(UnixSocket, UnixListener, UnixStream);

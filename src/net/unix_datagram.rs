@@ -8,8 +8,8 @@ use std::path::Path;
 
 use socket2::{Domain, SockRef, Type};
 
-use super::impl_descriptor;
 use super::unix::{path_addr, std_addr};
+use super::{impl_descriptor, impl_std};
 use crate::sys::socket as sys;
 use crate::Source;
 
@@ -81,11 +81,7 @@ impl UnixDatagram {
     /// Two connected sockets (`socketpair(2)`), non-blocking and close-on-exec.
     #[doc(alias = "socketpair")]
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
-        let (a, b) = sys::pair(Domain::UNIX, Type::DGRAM)?;
-        Ok((
-            UnixDatagram::from_std_unchecked(a.into()),
-            UnixDatagram::from_std_unchecked(b.into()),
-        ))
+        sys::pair(Domain::UNIX, Type::DGRAM, UnixDatagram::from_std_unchecked)
     }
 
     /// Sets the default peer to the socket at `path`: [`send`](UnixDatagram::send)
@@ -145,22 +141,14 @@ impl UnixDatagram {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.take_error()
     }
+}
 
+impl_std! {
+    UnixDatagram { inner: net::UnixDatagram },
     /// Adopts a std socket, making it non-blocking and close-on-exec.
-    pub fn from_std(socket: net::UnixDatagram) -> io::Result<UnixDatagram> {
-        sys::adopt(&SockRef::from(&socket), false)?;
-        Ok(UnixDatagram::from_std_unchecked(socket))
-    }
-
+    fn from_std(socket) = sys::adopt(&socket, false);
     /// The std socket, still non-blocking.
-    pub fn into_std(self) -> net::UnixDatagram {
-        self.inner
-    }
-
-    /// Wraps a socket as it is.
-    pub(crate) fn from_std_unchecked(inner: net::UnixDatagram) -> UnixDatagram {
-        UnixDatagram { inner }
-    }
+    fn into_std;
 }
 
 impl fmt::Debug for UnixDatagram {

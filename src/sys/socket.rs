@@ -14,7 +14,7 @@
 
 use std::io;
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 cfg_if::cfg_if! {
     if #[cfg(selectio_msg_nosignal)] {
@@ -49,10 +49,21 @@ pub(crate) fn new_socket(domain: Domain, ty: Type) -> io::Result<Socket> {
     }
 }
 
-/// `socketpair(2)`: two connected sockets, non-blocking and close-on-exec.
+/// `socketpair(2)`: two connected sockets, non-blocking and close-on-exec, each turned
+/// into `S` (a std socket type) and wrapped by `wrap`.
 #[cfg(unix)]
 #[doc(alias = "socketpair")]
-pub(crate) fn pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
+pub(crate) fn pair<S: From<Socket>, T>(
+    domain: Domain,
+    ty: Type,
+    wrap: impl Fn(S) -> T,
+) -> io::Result<(T, T)> {
+    let (a, b) = socket_pair(domain, ty)?;
+    Ok((wrap(a.into()), wrap(b.into())))
+}
+
+#[cfg(unix)]
+fn socket_pair(domain: Domain, ty: Type) -> io::Result<(Socket, Socket)> {
     cfg_if::cfg_if! {
         if #[cfg(selectio_atomic_sock_flags)] {
             // SOCK_NONBLOCK in the creating call; socket2 adds SOCK_CLOEXEC.
@@ -96,10 +107,15 @@ pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
     }
 }
 
-/// Makes a socket that was created elsewhere (`from_std`) non-blocking and
-/// close-on-exec (non-inheritable on Windows), after the fact: it already exists, so
-/// nothing can be atomic here. With `nosigpipe`, also [`set_nosigpipe`].
-pub(crate) fn adopt(socket: &Socket, nosigpipe: bool) -> io::Result<()> {
+/// Makes a socket that was created elsewhere (`from_std`: any type that owns one, std's
+/// included) non-blocking and close-on-exec (non-inheritable on Windows), after the
+/// fact: it already exists, so nothing can be atomic here. With `nosigpipe`, also
+/// [`set_nosigpipe`].
+pub(crate) fn adopt<S>(socket: &S, nosigpipe: bool) -> io::Result<()>
+where
+    for<'s> SockRef<'s>: From<&'s S>,
+{
+    let socket = &SockRef::from(socket);
     socket.set_nonblocking(true)?;
     #[cfg(unix)]
     socket.set_cloexec(true)?;
@@ -131,11 +147,16 @@ pub(crate) fn set_nosigpipe(socket: &Socket) -> io::Result<()> {
 pub(crate) fn connect_outcome(result: io::Result<()>) -> io::Result<Option<io::Result<()>>> {
     match result {
         Ok(()) => Ok(Some(Ok(()))),
-        Err(e) if connect_in_progress(&e) => Ok(None),
+        Err(e) if is_os_error(&e, CONNECT_IN_PROGRESS) => Ok(None),
         // A non-OS error (ours, such as a bad address) is the caller's as well.
-        Err(e) if e.raw_os_error().is_none() || connect_misused(&e) => Err(e),
+        Err(e) if e.raw_os_error().is_none() || is_os_error(&e, CONNECT_MISUSED) => Err(e),
         Err(e) => Ok(Some(Err(e))),
     }
+}
+
+/// Whether `e` carries one of the OS error codes `codes`.
+fn is_os_error(e: &io::Error, codes: &[i32]) -> bool {
+    e.raw_os_error().is_some_and(|code| codes.contains(&code))
 }
 
 /// `EINPROGRESS`: the handshake goes on (connect(2)). `EINTR`: POSIX says the
@@ -143,68 +164,50 @@ pub(crate) fn connect_outcome(result: io::Result<()>) -> io::Result<Option<io::R
 /// Not `EAGAIN`: for a Unix stream socket it means the listener's backlog is full and
 /// the socket stays unconnected (Linux unix_stream_connect), so it is a failure.
 #[cfg(unix)]
-fn connect_in_progress(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR))
-}
-
-/// Errors that are the caller's fault: the socket or the address was wrong, no
-/// connection was attempted (connect(2) ERRORS).
-#[cfg(unix)]
-fn connect_misused(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(
-            libc::EISCONN
-                | libc::EALREADY
-                | libc::EBADF
-                | libc::ENOTSOCK
-                | libc::EINVAL
-                | libc::EAFNOSUPPORT
-                | libc::EFAULT
-                | libc::ENAMETOOLONG
-                | libc::EOPNOTSUPP
-        )
-    )
-}
+const CONNECT_IN_PROGRESS: &[i32] = &[libc::EINPROGRESS, libc::EINTR];
 
 /// `WSAEWOULDBLOCK` (10035) is Winsock's "in progress" for a non-blocking connect
 /// (connect function docs: "WSAEWOULDBLOCK ... the connection cannot be completed
 /// immediately"). The codes are Winsock's fixed values (winerror.h).
 #[cfg(windows)]
-fn connect_in_progress(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(10035 | 10004))
-}
+const CONNECT_IN_PROGRESS: &[i32] = &[10035, 10004];
+
+/// Errors that are the caller's fault: the socket or the address was wrong, no
+/// connection was attempted (connect(2) ERRORS).
+#[cfg(unix)]
+const CONNECT_MISUSED: &[i32] = &[
+    libc::EISCONN,
+    libc::EALREADY,
+    libc::EBADF,
+    libc::ENOTSOCK,
+    libc::EINVAL,
+    libc::EAFNOSUPPORT,
+    libc::EFAULT,
+    libc::ENAMETOOLONG,
+    libc::EOPNOTSUPP,
+];
 
 /// Winsock's caller errors: WSAEFAULT 10014, WSAEINVAL 10022, WSAEALREADY 10037,
 /// WSAENOTSOCK 10038, WSAEAFNOSUPPORT 10047, WSAEISCONN 10056.
 #[cfg(windows)]
-fn connect_misused(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(10014 | 10022 | 10037 | 10038 | 10047 | 10056)
-    )
-}
+const CONNECT_MISUSED: &[i32] = &[10014, 10022, 10037, 10038, 10047, 10056];
 
 /// `EMFILE` (this process's limit) or `ENFILE` (the system's), Winsock's `WSAEMFILE`.
 pub(crate) fn is_fd_limit(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(unix)] {
-            matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-        } else {
-            e.raw_os_error() == Some(10024)
-        }
-    }
+    #[cfg(unix)]
+    const FD_LIMIT: &[i32] = &[libc::EMFILE, libc::ENFILE];
+    #[cfg(not(unix))]
+    const FD_LIMIT: &[i32] = &[10024];
+    is_os_error(e, FD_LIMIT)
 }
 
 /// `ENOBUFS`/`ENOMEM` (accept(2): "Not enough free memory"), Winsock's `WSAENOBUFS`.
 pub(crate) fn is_out_of_memory(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(unix)] {
-            matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM))
-        } else {
-            e.raw_os_error() == Some(10055)
-        }
-    }
+    #[cfg(unix)]
+    const OUT_OF_MEMORY: &[i32] = &[libc::ENOBUFS, libc::ENOMEM];
+    #[cfg(not(unix))]
+    const OUT_OF_MEMORY: &[i32] = &[10055];
+    is_os_error(e, OUT_OF_MEMORY)
 }
 
 /// accept(2) NOTES (Linux): "Linux accept() passes already-pending network errors on the
@@ -212,28 +215,22 @@ pub(crate) fn is_out_of_memory(e: &io::Error) -> bool {
 /// should detect the network errors defined for the protocol after accept() and treat
 /// them like EAGAIN by retrying." `EPROTO` is POSIX's "protocol error" for the same case.
 pub(crate) fn is_pending_network_error(e: &io::Error) -> bool {
-    cfg_if::cfg_if! {
-        if #[cfg(selectio_linux_like)] {
-            matches!(
-                e.raw_os_error(),
-                Some(
-                    libc::EPROTO
-                        | libc::ENETDOWN
-                        | libc::ENOPROTOOPT
-                        | libc::EHOSTDOWN
-                        | libc::ENONET
-                        | libc::EHOSTUNREACH
-                        | libc::EOPNOTSUPP
-                        | libc::ENETUNREACH
-                )
-            )
-        } else if #[cfg(unix)] {
-            e.raw_os_error() == Some(libc::EPROTO)
-        } else {
-            let _ = e;
-            false
-        }
-    }
+    #[cfg(selectio_linux_like)]
+    const PENDING: &[i32] = &[
+        libc::EPROTO,
+        libc::ENETDOWN,
+        libc::ENOPROTOOPT,
+        libc::EHOSTDOWN,
+        libc::ENONET,
+        libc::EHOSTUNREACH,
+        libc::EOPNOTSUPP,
+        libc::ENETUNREACH,
+    ];
+    #[cfg(all(unix, not(selectio_linux_like)))]
+    const PENDING: &[i32] = &[libc::EPROTO];
+    #[cfg(not(unix))]
+    const PENDING: &[i32] = &[];
+    is_os_error(e, PENDING)
 }
 
 /// The bytes of `sockaddr_un.sun_path` (108 on Linux, 104 on the BSDs and Apple): a
@@ -258,6 +255,25 @@ pub(crate) fn reset_sigpipe_to_default() -> io::Result<()> {
     Ok(())
 }
 
+/// Implements `$from` (`FromRawFd` on Unix, `FromRawSocket` on Windows) through
+/// `from_std_unchecked`/`from_socket`, which take the descriptor as it is: the caller
+/// promises it is open, owned, and of the right kind (and should make it non-blocking;
+/// `from_std` does that checked).
+macro_rules! from_raw {
+    ($from:ident::$method:ident($raw:ty) { $($ty:ty => $std:ty, $ctor:ident;)* }) => {$(
+        impl $from for $ty {
+            /// Takes ownership of the descriptor as it is: its flags are not changed (this
+            /// call cannot report an error), so pass a non-blocking, close-on-exec
+            /// (non-inheritable on Windows) one, or use `from_std`, which sets them.
+            unsafe fn $method(raw: $raw) -> Self {
+                // SAFETY: the caller upholds the trait's contract: `raw` is open and
+                // owned by nobody else.
+                <$ty>::$ctor(unsafe { <$std as $from>::$method(raw) })
+            }
+        }
+    )*};
+}
+
 #[cfg(unix)]
 mod from_raw_fd {
     use std::os::fd::{FromRawFd, RawFd};
@@ -266,35 +282,19 @@ mod from_raw_fd {
     use crate::net::{UnixDatagram, UnixListener, UnixSocket, UnixStream};
     use crate::pipe::{PipeReader, PipeWriter};
 
-    /// Implements `FromRawFd` through `from_std_unchecked`/`from_socket`, which take the
-    /// descriptor as it is: the caller promises it is open, owned, and of the right
-    /// kind (and should make it non-blocking; `from_std` does that checked).
-    macro_rules! from_raw_fd {
-        ($($ty:ty => $std:ty, $ctor:ident;)*) => {$(
-            impl FromRawFd for $ty {
-                /// Takes ownership of `fd` as it is: its flags are not changed (this call
-                /// cannot report an error), so pass a non-blocking, close-on-exec
-                /// descriptor, or use `from_std`, which sets them.
-                unsafe fn from_raw_fd(fd: RawFd) -> Self {
-                    // SAFETY: the caller upholds FromRawFd's contract: `fd` is open and
-                    // owned by nobody else.
-                    <$ty>::$ctor(unsafe { <$std>::from_raw_fd(fd) })
-                }
-            }
-        )*};
-    }
-
-    from_raw_fd! {
-        TcpSocket => socket2::Socket, from_socket;
-        TcpListener => std::net::TcpListener, from_std_unchecked;
-        TcpStream => std::net::TcpStream, from_std_unchecked;
-        UdpSocket => std::net::UdpSocket, from_std_unchecked;
-        UnixSocket => socket2::Socket, from_socket;
-        UnixListener => std::os::unix::net::UnixListener, from_std_unchecked;
-        UnixStream => std::os::unix::net::UnixStream, from_std_unchecked;
-        UnixDatagram => std::os::unix::net::UnixDatagram, from_std_unchecked;
-        PipeReader => std::io::PipeReader, from_std_unchecked;
-        PipeWriter => std::io::PipeWriter, from_std_unchecked;
+    from_raw! {
+        FromRawFd::from_raw_fd(RawFd) {
+            TcpSocket => socket2::Socket, from_socket;
+            TcpListener => std::net::TcpListener, from_std_unchecked;
+            TcpStream => std::net::TcpStream, from_std_unchecked;
+            UdpSocket => std::net::UdpSocket, from_std_unchecked;
+            UnixSocket => socket2::Socket, from_socket;
+            UnixListener => std::os::unix::net::UnixListener, from_std_unchecked;
+            UnixStream => std::os::unix::net::UnixStream, from_std_unchecked;
+            UnixDatagram => std::os::unix::net::UnixDatagram, from_std_unchecked;
+            PipeReader => std::io::PipeReader, from_std_unchecked;
+            PipeWriter => std::io::PipeWriter, from_std_unchecked;
+        }
     }
 }
 
@@ -304,28 +304,12 @@ mod from_raw_socket {
 
     use crate::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
-    /// Implements `FromRawSocket` through `from_std_unchecked`/`from_socket`, which take
-    /// the socket as it is: the caller promises it is open and owned (and should make it
-    /// non-blocking; `from_std` does that checked).
-    macro_rules! from_raw_socket {
-        ($($ty:ty => $std:ty, $ctor:ident;)*) => {$(
-            impl FromRawSocket for $ty {
-                /// Takes ownership of `socket` as it is: its mode is not changed (this
-                /// call cannot report an error), so pass a non-blocking socket, or use
-                /// `from_std`, which sets it.
-                unsafe fn from_raw_socket(socket: RawSocket) -> Self {
-                    // SAFETY: the caller upholds FromRawSocket's contract: `socket` is
-                    // open and owned by nobody else.
-                    <$ty>::$ctor(unsafe { <$std>::from_raw_socket(socket) })
-                }
-            }
-        )*};
-    }
-
-    from_raw_socket! {
-        TcpSocket => socket2::Socket, from_socket;
-        TcpListener => std::net::TcpListener, from_std_unchecked;
-        TcpStream => std::net::TcpStream, from_std_unchecked;
-        UdpSocket => std::net::UdpSocket, from_std_unchecked;
+    from_raw! {
+        FromRawSocket::from_raw_socket(RawSocket) {
+            TcpSocket => socket2::Socket, from_socket;
+            TcpListener => std::net::TcpListener, from_std_unchecked;
+            TcpStream => std::net::TcpStream, from_std_unchecked;
+            UdpSocket => std::net::UdpSocket, from_std_unchecked;
+        }
     }
 }

@@ -1,7 +1,8 @@
-//! loom models of the ownership word with the poll backend's waker: `Poll::select`,
-//! `Poll::modify` and `Poll::wake`, step for step, over a model pipe whose poll(2) blocks
-//! until the pipe is written. A change that cannot get in, or a wake that is lost, shows
-//! as a deadlock; two owners touching the value at once, as a race on its cell.
+//! loom models of the poll backend's lock (its mutex, condvar and word) with its waker:
+//! `Poll::select`, `Poll::modify` and `Poll::wake`, step for step, over a model pipe
+//! whose poll(2) blocks until the pipe is written. A change that cannot get in, or a wake
+//! that is lost, shows as a deadlock; a change applied twice or not at all, as a failed
+//! assertion.
 
 use loom::thread;
 
@@ -69,9 +70,9 @@ impl Poll {
 
     /// `Poll::select` with no timeout: `round` (the kernel writes the array, the waker
     /// fires, `waker_fired`), then `more_rounds` until a user wake. Returns the
-    /// registrations of its last poll.
-    fn select(&self) -> Vec<u32> {
-        let mut state = self.state.select().expect("one select at a time");
+    /// registrations of its last poll, or `None` if another select runs.
+    fn try_select(&self) -> Option<Vec<u32>> {
+        let mut state = self.state.select(|| self.waker.notify())?;
         loop {
             // The kernel writes `revents` into the array the select owns.
             state.as_mut_slice().reverse();
@@ -80,12 +81,25 @@ impl Poll {
             if self.woken.swap(false, SeqCst) {
                 let mut seen = state.clone();
                 seen.sort_unstable();
-                return seen;
+                return Some(seen);
             }
             if state.changes_waiting() {
-                state.let_changes_in();
+                state = state.let_changes_in();
             }
         }
+    }
+
+    fn select(&self) -> Vec<u32> {
+        self.try_select().expect("one select at a time")
+    }
+
+    /// A select that, if refused, wakes the one that runs.
+    fn select_or_wake(&self) -> Option<Vec<u32>> {
+        let seen = self.try_select();
+        if seen.is_none() {
+            self.wake();
+        }
+        seen
     }
 }
 
@@ -130,8 +144,27 @@ fn loom_two_changes_while_selecting() {
             "woken before the waking change: {seen:?}"
         );
         changers.into_iter().for_each(|c| c.join().unwrap());
-        let mut all = poll.state.select().expect("no select runs").clone();
+        let mut all = poll.state.change(|| {}).clone();
         all.sort_unstable();
         assert_eq!(all, [1, 2]);
+    });
+}
+
+/// Two threads select at once: one of them is refused (the other's poll is woken for it
+/// to find out, and lets it in) and then wakes the other, whose select ends.
+#[test]
+fn loom_second_select_is_refused() {
+    model("loom_second_select_is_refused", 3, || {
+        let poll = Poll::new();
+        let second = {
+            let poll = poll.clone();
+            thread::spawn(move || poll.select_or_wake())
+        };
+        let first = poll.select_or_wake();
+        let second = second.join().unwrap();
+        assert!(
+            first.is_none() != second.is_none(),
+            "exactly one select is refused: {first:?}, {second:?}"
+        );
     });
 }
