@@ -124,19 +124,23 @@ impl Echo {
             let stream = match listener.accept() {
                 Ok((stream, _peer)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => break eprintln!("echo: accept: {e}"),
+                Err(e) => {
+                    // Out of descriptors, the Acceptor has shed the waiting connections;
+                    // if even that cannot help, `Acceptor::backoff` says how long to pause.
+                    eprintln!("echo: accept: {e}");
+                    break;
+                }
             };
             self.stats.accepted += 1;
             let token = Token(self.stats.accepted); // never reused, never LISTENER
             match el.register(&stream, token, Interest::READABLE, self.mode) {
                 Err(e) => eprintln!("echo: register: {e}"), // the client sees a close
                 Ok(()) => {
-                    let (pending, written, interest) = (Vec::new(), 0, Interest::READABLE);
                     let conn = Conn {
                         stream,
-                        pending,
-                        written,
-                        interest,
+                        pending: Vec::new(),
+                        written: 0,
+                        interest: Interest::READABLE,
                     };
                     self.conns.insert(token, conn);
                 }
@@ -159,10 +163,8 @@ impl Echo {
                 return;
             }
             conn.interest = interest;
-            if el
-                .reregister(&conn.stream, token, interest, self.mode)
-                .is_ok()
-            {
+            let rearmed = el.reregister(&conn.stream, token, interest, self.mode);
+            if rearmed.is_ok() {
                 return;
             }
         }
@@ -252,7 +254,8 @@ impl Conn {
             while self.written < self.pending.len() {
                 match (&self.stream).write(&self.pending[self.written..]) {
                     Ok(n) => {
-                        (self.written, stats.echoed) = (self.written + n, stats.echoed + n as u64)
+                        self.written += n;
+                        stats.echoed += n as u64;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         stats.stalls += 1;

@@ -26,7 +26,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
-use selectio::net::{TcpListener, TcpSocket, TcpStream};
+use selectio::net::{Acceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::{AnySelector, EventLoop, Handler, Interest, Mode, Ready, Selector, Timeout, Token};
 
 /// The listener's token; connections get `Token(1)`, `Token(2)`, …
@@ -35,8 +35,12 @@ pub const LISTENER: Token = Token(0);
 pub const IDLE: Duration = Duration::from_secs(10);
 /// The largest request head accepted, request line and final empty line included.
 pub const MAX_HEAD: usize = 8 * 1024;
-/// The response body.
+/// The response body, and the head that announces it.
 pub const BODY: &[u8] = b"Hello, world!\n";
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n";
+/// The heads of the error responses, which have no body.
+const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n";
+const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n";
 
 #[cfg(unix)]
 const STOP_SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
@@ -72,7 +76,7 @@ pub fn run(addr: SocketAddr, idle: Duration) -> io::Result<()> {
 /// The server: the listener and the connections.
 #[derive(Debug)]
 pub struct Server {
-    listener: Option<TcpListener>,
+    listener: Option<Acceptor<TcpListener>>,
     conns: HashMap<Token, Conn>,
     mode: Mode,
     idle: Duration,
@@ -91,22 +95,22 @@ impl Server {
         mode: Mode,
         idle: Duration,
     ) -> io::Result<Server> {
-        let listener = Some(el.listen_with(socket, 1024, LISTENER, mode)?);
-        let (conns, stopping, served, accepted) = (HashMap::new(), false, 0, 0);
+        // listen(2) and register in one step: no connection can slip in between.
+        let listener = el.listen_with(socket, 1024, LISTENER, mode)?;
         Ok(Server {
-            listener,
-            conns,
+            listener: Some(Acceptor::new(listener)?),
+            conns: HashMap::new(),
             mode,
             idle,
-            stopping,
-            served,
-            accepted,
+            stopping: false,
+            served: 0,
+            accepted: 0,
         })
     }
 
     /// Accepts every waiting connection, registers it and starts its idle timer.
     fn accept<S: Selector>(&mut self, el: &mut EventLoop<Server, S>) {
-        let Some(listener) = &self.listener else {
+        let Some(listener) = &mut self.listener else {
             return;
         };
         while let Ok((stream, _peer)) = listener.accept() {
@@ -119,11 +123,20 @@ impl Server {
             // If registering fails, the timer finds no connection when it fires.
             let registered = el.register(&stream, token, Interest::READABLE, self.mode);
             if registered.is_ok() {
-                self.conns.insert(token, Conn::new(stream, timer));
+                let conn = Conn {
+                    stream,
+                    input: Vec::with_capacity(MAX_HEAD), // never grows: see `pump`
+                    skip: 0,
+                    out: Vec::with_capacity(4096),
+                    closing: false,
+                    interest: Interest::READABLE,
+                    timer,
+                };
+                self.conns.insert(token, conn);
             }
-        } // WouldBlock: none waits any more (or an error, for which there is no cure here)
+        } // WouldBlock: none waits any more (for other errors, see echo_server's accept)
         if self.mode == Mode::Oneshot {
-            let _ = el.reregister(listener, LISTENER, Interest::READABLE, Mode::Oneshot);
+            let _ = el.reregister(&*listener, LISTENER, Interest::READABLE, Mode::Oneshot);
         }
     }
 
@@ -137,10 +150,8 @@ impl Server {
             Ok(Some(interest)) if self.mode != Mode::Oneshot && interest == conn.interest => {}
             Ok(Some(interest)) => {
                 conn.interest = interest;
-                if el
-                    .reregister(&conn.stream, token, interest, self.mode)
-                    .is_err()
-                {
+                let rearmed = el.reregister(&conn.stream, token, interest, self.mode);
+                if rearmed.is_err() {
                     self.close(el, token);
                 }
             }
@@ -225,20 +236,6 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, timer: Timeout) -> Conn {
-        let (input, out) = (Vec::with_capacity(MAX_HEAD), Vec::with_capacity(4096));
-        let (skip, closing, interest) = (0, false, Interest::READABLE);
-        Conn {
-            stream,
-            input,
-            skip,
-            out,
-            closing,
-            interest,
-            timer,
-        }
-    }
-
     /// No request in progress: nothing unparsed, no body to skip, nothing to write.
     fn is_idle(&self) -> bool {
         self.input.is_empty() && self.skip == 0 && self.out.is_empty()
@@ -287,25 +284,23 @@ impl Conn {
             let end = self.input.windows(4).position(|w| w == b"\r\n\r\n");
             let reply = match end {
                 Some(end) => parse(&self.input[..end + 2]),
-                None if self.input.len() == MAX_HEAD => Err("431 Request Header Fields Too Large"),
+                None if self.input.len() == MAX_HEAD => Err(TOO_LARGE),
                 None => return, // the rest of the head has not come yet
             };
             self.input.drain(..end.map_or(0, |end| end + 4));
-            let (status, body, close): (_, &[u8], _) = match reply {
+            let (head, body, close): (_, &[u8], _) = match reply {
                 Ok((close, skip)) => {
                     self.skip = skip;
-                    ("200 OK", BODY, close)
+                    (OK, BODY, close)
                 }
-                Err(status) => (status, b"", true),
+                Err(head) => (head, b"", true),
             };
             self.closing = close;
-            let (length, connection) =
-                (body.len(), if close { "Connection: close\r\n" } else { "" });
-            let _ = write!(
-                self.out,
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
-            );
-            let _ = write!(self.out, "Content-Length: {length}\r\n{connection}\r\n");
+            self.out.extend_from_slice(head);
+            if close {
+                self.out.extend_from_slice(b"Connection: close\r\n");
+            }
+            self.out.extend_from_slice(b"\r\n");
             self.out.extend_from_slice(body);
             *served += 1;
         }
@@ -314,9 +309,8 @@ impl Conn {
 
 /// Parses a request head (the request line and the header lines, each ending in CRLF):
 /// whether to close after the response (`Connection: close`, or HTTP/1.0) and the body
-/// length (`Content-Length`), or the status of the error response.
-fn parse(head: &[u8]) -> Result<(bool, u64), &'static str> {
-    const BAD: &str = "400 Bad Request";
+/// length (`Content-Length`), or the head of the error response.
+fn parse(head: &[u8]) -> Result<(bool, u64), &'static [u8]> {
     let mut lines = head
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
@@ -324,18 +318,18 @@ fn parse(head: &[u8]) -> Result<(bool, u64), &'static str> {
     let mut close = match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(_method), Some(_target), Some(b"HTTP/1.1"), None) => false,
         (Some(_method), Some(_target), Some(b"HTTP/1.0"), None) => true, // just close
-        _ => return Err(BAD),
+        _ => return Err(BAD_REQUEST),
     };
     let mut body = 0;
     for line in lines.filter(|line| !line.is_empty()) {
-        let colon = line.iter().position(|&b| b == b':').ok_or(BAD)?;
+        let colon = line.iter().position(|&b| b == b':').ok_or(BAD_REQUEST)?;
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(b"connection") {
             let mut options = value.split(|&b| b == b',');
             close |= options.any(|o| o.trim_ascii().eq_ignore_ascii_case(b"close"));
         } else if name.eq_ignore_ascii_case(b"content-length") {
-            let digits = std::str::from_utf8(value).map_err(|_| BAD)?;
-            body = digits.parse().map_err(|_| BAD)?;
+            let digits = std::str::from_utf8(value).map_err(|_| BAD_REQUEST)?;
+            body = digits.parse().map_err(|_| BAD_REQUEST)?;
         }
     }
     Ok((close, body))
