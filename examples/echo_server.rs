@@ -34,12 +34,6 @@ pub const LISTENER: Token = Token(0);
 /// How long connections may flush what they owe after a stop signal.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// The signals that stop the server (there are none outside Unix).
-#[cfg(unix)]
-const STOP_SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
-#[cfg(not(unix))]
-const STOP_SIGNALS: [i32; 0] = [];
-
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
     let addr = addr.as_deref().unwrap_or("127.0.0.1:7000");
@@ -51,7 +45,8 @@ pub fn run(addr: SocketAddr, grace: Duration) -> io::Result<()> {
     let selector = AnySelector::from_env()?;
     let backend = selector.name();
     let mut el = EventLoop::builder().build_with(selector)?;
-    for signal in STOP_SIGNALS {
+    #[cfg(unix)] // signals are Unix's
+    for signal in [libc::SIGINT, libc::SIGTERM] {
         el.watch_signal(signal)?; // from now on, the signal calls `Handler::signal`
     }
     let socket = TcpSocket::for_addr(addr)?;

@@ -42,11 +42,6 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Lengt
 const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n";
 const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n";
 
-#[cfg(unix)]
-const STOP_SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
-#[cfg(not(unix))]
-const STOP_SIGNALS: [i32; 0] = [];
-
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
     let addr = addr.as_deref().unwrap_or("127.0.0.1:8080");
@@ -58,7 +53,8 @@ pub fn run(addr: SocketAddr, idle: Duration) -> io::Result<()> {
     let selector = AnySelector::from_env()?;
     let backend = selector.name();
     let mut el = EventLoop::builder().build_with(selector)?;
-    for signal in STOP_SIGNALS {
+    #[cfg(unix)] // signals are Unix's
+    for signal in [libc::SIGINT, libc::SIGTERM] {
         el.watch_signal(signal)?;
     }
     let socket = TcpSocket::for_addr(addr)?;
