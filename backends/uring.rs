@@ -46,6 +46,12 @@
 //!   `io_uring_enter` with `GETEVENTS`, which every `select` makes whenever the
 //!   overflow flag is set. A `select` reaps at most `capacity` completions; the rest
 //!   stay in the ring for the next one, in order, so none starves.
+//! - Dropping the selector closes the ring; the kernel then tears it down from a worker
+//!   that sends each thread that ever submitted to it (the selecting thread, and any that
+//!   registered) task work with `TWA_SIGNAL`. A thread blocked at that moment in an
+//!   interruptible wait with a timeout (a socket read under `SO_RCVTIMEO`) sees it fail
+//!   once with `EINTR`; cancelling every request before the close does not avoid it, as
+//!   the task work removes the thread's link to the ring, not a request.
 //! - Timeouts: `IORING_ENTER_EXT_ARG` with a `timespec`, exact and clamped like the
 //!   others (`sys::timeout_timespec`). A wait that ends on completions the caller never
 //!   sees (stale generations, cancellations) waits again for the time left.

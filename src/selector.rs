@@ -96,7 +96,9 @@
 //!   with the next `select`, which resolves the number then: if the registered fd was
 //!   closed and the number reused meanwhile, the request polls (and holds) the new file
 //!   under the old token, until the number is registered or deregistered. Deregister
-//!   before close on uring.
+//!   before close on uring. Dropping a uring selector makes each thread that used it
+//!   take one task-work notification from the kernel shortly after: a blocking call with
+//!   a timeout that the thread is in then may fail once with `Interrupted`.
 //!
 //! **The selector's own descriptors**
 //! - [ ] `selector_own_fds_are_refused`: `register`, `reregister` and `deregister` refuse
