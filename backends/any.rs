@@ -7,7 +7,7 @@ use std::sync::{Mutex, TryLockError};
 use std::time::Duration;
 
 use crate::selector::errors;
-use crate::{Capabilities, Event, Events, Interest, Mode, RawSource, Selector, Token};
+use crate::{BorrowedSource, Capabilities, Event, Events, Interest, Mode, Selector, Token};
 
 #[cfg(selectio_epoll)]
 use super::Epoll;
@@ -353,7 +353,7 @@ impl Selector for AnySelector {
 
     fn register(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
@@ -363,7 +363,7 @@ impl Selector for AnySelector {
 
     fn reregister(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
@@ -371,7 +371,7 @@ impl Selector for AnySelector {
         dispatch!(&self.inner, d => d.selector.reregister(fd, token, interest, mode))
     }
 
-    fn deregister(&self, fd: RawSource) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()> {
         dispatch!(&self.inner, d => d.selector.deregister(fd))
     }
 
