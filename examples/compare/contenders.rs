@@ -160,9 +160,8 @@ fn serve_selector<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
             if token == LISTENER {
                 while let Some(stream) = echo::accept(&args.listener)? {
                     let t = slab.insert(stream);
-                    if let Some(conn) = slab.get(t) {
-                        sel.register(conn.stream.as_fd(), Token(t), Interest::READABLE, mode)?;
-                    }
+                    let conn = slab.get(t).expect("the connection just inserted");
+                    sel.register(conn.stream.as_fd(), Token(t), Interest::READABLE, mode)?;
                 }
                 continue;
             }
