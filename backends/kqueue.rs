@@ -435,7 +435,8 @@ impl Changes {
 
     /// One change per filter of `interest` (`EVFILT_READ`, `EVFILT_WRITE`) on `fd`.
     fn filters(&mut self, fd: RawFd, interest: Interest, flags: Flags, token: Token) {
-        // fd -1 becomes an ident above INT_MAX, which the kernels answer with EBADF.
+        // A negative fd (only an unsafe borrow makes one) becomes an ident above INT_MAX,
+        // which the kernels answer with EBADF.
         let ident = fd as usize;
         if interest.is_readable() {
             self.push(ident, EVFILT_READ, flags, READ_FFLAGS.unwrap_or(0), token);

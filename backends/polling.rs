@@ -767,7 +767,7 @@ fn poll_mode(mode: Mode) -> PollMode {
     }
 }
 
-/// The identity of an open `fd`; -1 or a closed fd is `InvalidInput` (fstat's EBADF).
+/// The identity of an open `fd`; a negative or closed fd is `InvalidInput` (fstat's EBADF).
 #[cfg(unix)]
 fn identity(op: &str, fd: RawSource) -> io::Result<Identity> {
     sys::fd_identity(fd).map_err(|e| os_error(op, fd, e))
@@ -780,6 +780,7 @@ fn identity(op: &str, fd: RawSource) -> io::Result<Identity> {
 fn identity(op: &str, sock: RawSource) -> io::Result<Identity> {
     /// getsockopt: "WSAENOTSOCK: The descriptor is not a socket" (Winsock error codes).
     const WSAENOTSOCK: i32 = 10038;
+    // No `BorrowedSocket` holds it (the type's niche); checked so the borrow below holds.
     if sock == RawSource::MAX {
         return Err(invalid_input(op, sock, "INVALID_SOCKET"));
     }

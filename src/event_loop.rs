@@ -765,7 +765,8 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         mode: Mode,
     ) -> io::Result<()> {
         refuse_loop_token(token)?;
-        let (src, fd) = (io.source(), crate::source::raw(io.source()));
+        let src = io.source();
+        let fd = crate::source::raw(src);
         self.selector.register(src, token, interest, mode)?;
         // Events already fetched for `token` belong to an older registration, and a
         // previous entry for this fd was closed without `deregister`.
@@ -786,7 +787,8 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         mode: Mode,
     ) -> io::Result<()> {
         refuse_loop_token(token)?;
-        let (src, fd) = (io.source(), crate::source::raw(io.source()));
+        let src = io.source();
+        let fd = crate::source::raw(src);
         self.selector.reregister(src, token, interest, mode)?;
         self.adopt(token);
         if let Some(old) = self.registry.insert(fd, token) {
@@ -808,7 +810,8 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// its kernel entry alive, and a level-triggered one then wakes every `select` until
     /// the last duplicate closes. Deregister before closing.
     pub fn deregister<E: Source + ?Sized>(&mut self, io: &E) -> io::Result<()> {
-        let (src, fd) = (io.source(), crate::source::raw(io.source()));
+        let src = io.source();
+        let fd = crate::source::raw(src);
         let result = self.selector.deregister(src);
         let (gone, closed) = match &result {
             Ok(()) => (true, false),

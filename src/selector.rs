@@ -407,6 +407,7 @@ pub(crate) fn admit(
         ?mode,
         "selector change"
     );
+    // Read by the trace only, which compiles to nothing without the `tracing` feature.
     let _ = interest;
     Ok(())
 }
