@@ -65,11 +65,9 @@ impl<T: std::os::windows::io::AsSocket> Source for T {
     }
 }
 
-/// A number the property hands a selector on purpose (closed, reused, invalid, or the
+/// A number a property hands a selector on purpose (closed, reused, invalid, or the
 /// selector's own), borrowed through the one helper that exists for this suite.
-pub(crate) fn number(n: RawSource) -> BorrowedSource<'static> {
-    crate::sys::borrow_number_for_conformance(n)
-}
+pub(crate) use crate::sys::borrow_number_for_conformance as number;
 
 /// One end of a [`Cx::pipe`]: a pipe end on Unix, a loopback TCP stream elsewhere.
 #[cfg(unix)]
