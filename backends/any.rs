@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::selector::errors;
 use crate::selector::Capabilities;
-use crate::{Event, Events, Interest, Mode, RawSource, Selector, Token};
+use crate::{BorrowedSource, Event, Events, Interest, Mode, Selector, Token};
 
 #[cfg(selectio_epoll)]
 use super::Epoll;
@@ -398,7 +398,7 @@ impl Selector for AnySelector {
 
     fn register(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
@@ -408,7 +408,7 @@ impl Selector for AnySelector {
 
     fn reregister(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
@@ -416,7 +416,7 @@ impl Selector for AnySelector {
         dispatch!(&self.inner, d => d.selector.reregister(fd, token, interest, mode))
     }
 
-    fn deregister(&self, fd: RawSource) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()> {
         dispatch!(&self.inner, d => d.selector.deregister(fd))
     }
 

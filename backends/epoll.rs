@@ -9,11 +9,11 @@
 //!   duplicate is closed), so its number can be registered again at once.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::selector::{errors, Capabilities, SelectLock, Support};
+use crate::selector::{self, errors, Capabilities, SelectLock, Support};
 use crate::sys::{self, WakeFd};
 use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
 
@@ -56,29 +56,34 @@ impl Selector for Epoll {
         Capabilities::new(Support::Native, Support::Native, Support::Native)
     }
 
-    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
-        self.capabilities().check(NAME, token, mode)?;
-        self.refuse_own("register", fd)?;
-        trace!(fd, token = token.0, ?interest, ?mode, "epoll register");
+    fn register(
+        &self,
+        fd: BorrowedFd<'_>,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
+        self.admit("register", fd, (token, interest, mode))?;
         let mut ev = epoll_event(token, interest, mode);
         ctl(&self.ep, libc::EPOLL_CTL_ADD, fd, &mut ev).map_err(|e| ctl_error("register", fd, e))
     }
 
     fn reregister(
         &self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        self.capabilities().check(NAME, token, mode)?;
-        self.refuse_own("reregister", fd)?;
-        trace!(fd, token = token.0, ?interest, ?mode, "epoll reregister");
+        let fd = fd.as_raw_fd();
+        self.admit("reregister", fd, (token, interest, mode))?;
         let mut ev = epoll_event(token, interest, mode);
         ctl(&self.ep, libc::EPOLL_CTL_MOD, fd, &mut ev).map_err(|e| ctl_error("reregister", fd, e))
     }
 
-    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
         trace!(fd, "epoll deregister");
         self.refuse_own("deregister", fd)?;
         // Linux before 2.6.9 wanted a non-null event even for DEL; an empty one costs nothing.
@@ -128,6 +133,12 @@ impl Selector for Epoll {
 }
 
 impl Epoll {
+    /// `register`/`reregister`'s checks: token, mode, and none of our own fds.
+    fn admit(&self, op: &str, fd: RawFd, reg: (Token, Interest, Mode)) -> io::Result<()> {
+        let caps = self.capabilities();
+        selector::admit(NAME, caps, op, fd, reg, |op, fd| self.refuse_own(op, fd))
+    }
+
     /// The epoll fd and the waker's eventfd are the selector's: a caller that changed the
     /// waker's registration would take over `wake()` (its event under the caller's token,
     /// never drained: every later `select` would return at once).

@@ -66,7 +66,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::mem;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -80,7 +80,7 @@ use ffi::{EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR, EV_DELETE, E
 use libc as ffi;
 
 use self::oneshot::Arming;
-use crate::selector::{errors, Capabilities, SelectLock, Support};
+use crate::selector::{self, errors, Capabilities, SelectLock, Support};
 use crate::sys::{self, WakeFd};
 use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
 
@@ -187,9 +187,15 @@ impl Selector for Kqueue {
         Capabilities::new(Support::Native, Support::Native, Support::Native)
     }
 
-    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
-        trace!(fd, token = token.0, ?interest, ?mode, "kqueue register");
-        self.refuse_own("register", fd)?;
+    fn register(
+        &self,
+        fd: BorrowedFd<'_>,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
+        self.admit("register", fd, (token, interest, mode))?;
         if READ_FFLAGS.is_none() && interest.is_readable() && is_regular_file(fd) {
             // Never "always ready" here (see READ_FFLAGS): refused, as epoll refuses it.
             let msg = "a regular file is readable for kqueue only before its end";
@@ -201,17 +207,18 @@ impl Selector for Kqueue {
 
     fn reregister(
         &self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        trace!(fd, token = token.0, ?interest, ?mode, "kqueue reregister");
-        self.refuse_own("reregister", fd)?;
+        let fd = fd.as_raw_fd();
+        self.admit("reregister", fd, (token, interest, mode))?;
         self.set("reregister", fd, (token, interest, mode))
     }
 
-    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
         trace!(fd, "kqueue deregister");
         self.refuse_own("deregister", fd)?;
         let mut registry = self.registry();
@@ -304,6 +311,12 @@ impl Selector for Kqueue {
 }
 
 impl Kqueue {
+    /// `register`/`reregister`'s checks: token, mode, and none of our own fds.
+    fn admit(&self, op: &str, fd: RawFd, reg: (Token, Interest, Mode)) -> io::Result<()> {
+        let caps = self.capabilities();
+        selector::admit(NAME, caps, op, fd, reg, |op, fd| self.refuse_own(op, fd))
+    }
+
     /// The kqueue fd and the waker's pipe (where there is one) are the selector's: an
     /// `EV_ADD` on the waker's fd would retag its knote and take over `wake()`.
     fn refuse_own(&self, op: &str, fd: RawFd) -> io::Result<()> {
@@ -328,7 +341,6 @@ impl Kqueue {
     /// which also re-arms a fired oneshot and re-runs the filter for a ready source.
     fn set(&self, op: &str, fd: RawFd, new: Registration) -> io::Result<()> {
         let (token, interest, mode) = new;
-        self.capabilities().check(NAME, token, mode)?;
         let register = op == "register";
         let mut registry = self.registry();
         let current = registry.get(&fd).map(|&(reg, _)| reg);
@@ -423,7 +435,8 @@ impl Changes {
 
     /// One change per filter of `interest` (`EVFILT_READ`, `EVFILT_WRITE`) on `fd`.
     fn filters(&mut self, fd: RawFd, interest: Interest, flags: Flags, token: Token) {
-        // fd -1 becomes an ident above INT_MAX, which the kernels answer with EBADF.
+        // A negative fd (only an unsafe borrow makes one) becomes an ident above INT_MAX,
+        // which the kernels answer with EBADF.
         let ident = fd as usize;
         if interest.is_readable() {
             self.push(ident, EVFILT_READ, flags, READ_FFLAGS.unwrap_or(0), token);

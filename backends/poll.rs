@@ -34,7 +34,7 @@ mod state;
 
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,7 @@ use libc::c_short;
 
 use self::owner::{Owned, Owner};
 use self::state::{Slot, State};
-use crate::selector::{errors, Capabilities, Support};
+use crate::selector::{self, errors, Capabilities, Support};
 use crate::sys;
 use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
 
@@ -94,10 +94,15 @@ impl Selector for Poll {
         Capabilities::new(Support::Native, Support::Unsupported, Support::Emulated)
     }
 
-    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
-        self.capabilities().check(NAME, token, mode)?;
-        trace!(fd, token = token.0, ?interest, ?mode, "poll register");
-        refuse_own(&self.waker, "register", fd)?;
+    fn register(
+        &self,
+        fd: BorrowedFd<'_>,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
+        self.admit("register", fd, (token, interest, mode))?;
         // fstat refuses -1 and closed fds, and gives the identity for the reuse check.
         let identity = sys::fd_identity(fd).map_err(|e| fd_error("register", fd, e))?;
         self.modify(|st| {
@@ -119,14 +124,13 @@ impl Selector for Poll {
 
     fn reregister(
         &self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        self.capabilities().check(NAME, token, mode)?;
-        trace!(fd, token = token.0, ?interest, ?mode, "poll reregister");
-        refuse_own(&self.waker, "reregister", fd)?;
+        let fd = fd.as_raw_fd();
+        self.admit("reregister", fd, (token, interest, mode))?;
         self.modify(|st| {
             let i = st.find(fd)?;
             // A parked slot's close went unseen (see `deregister`).
@@ -140,7 +144,8 @@ impl Selector for Poll {
         })
     }
 
-    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
         trace!(fd, "poll deregister");
         refuse_own(&self.waker, "deregister", fd)?;
         self.modify(|st| {
@@ -203,6 +208,14 @@ impl Selector for Poll {
 }
 
 impl Poll {
+    /// `register`/`reregister`'s checks: token, mode, and not our waker.
+    fn admit(&self, op: &str, fd: RawFd, reg: (Token, Interest, Mode)) -> io::Result<()> {
+        let caps = self.capabilities();
+        selector::admit(NAME, caps, op, fd, reg, |op, fd| {
+            refuse_own(&self.waker, op, fd)
+        })
+    }
+
     /// One poll(2): stores the registrations' events, and says whether a user wake came.
     #[inline(always)]
     fn round(

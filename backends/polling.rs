@@ -32,18 +32,16 @@ use std::collections::HashMap;
 use std::io;
 use std::num::NonZeroUsize;
 use std::ops::{Deref, DerefMut};
-#[cfg(unix)]
-use std::os::fd::BorrowedFd as BorrowedSource;
-#[cfg(windows)]
-use std::os::windows::io::BorrowedSocket as BorrowedSource;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use polling::{PollMode, Poller};
 
-use crate::selector::{errors, Capabilities, SelectGuard, SelectLock, Support};
-use crate::{sys, Event, Events, Interest, Mode, RawSource, Ready, Selector, Token};
+use crate::selector::{self, errors, Capabilities, SelectGuard, SelectLock, Support};
+use crate::{
+    sys, BorrowedSource, Event, Events, Interest, Mode, RawSource, Ready, Selector, Token,
+};
 
 const NAME: &str = "polling";
 
@@ -200,14 +198,13 @@ impl Selector for Polling {
 
     fn register(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        self.caps.check(NAME, token, mode)?;
-        trace!(?fd, token = token.0, ?interest, ?mode, "polling register");
-        self.refuse_poller_fd("register", fd)?;
+        let fd = crate::source::raw(fd);
+        self.admit("register", fd, (token, interest, mode))?;
         let identity = identity("register", fd)?;
         let mut reg = self.registry();
         if let Some((i, old)) = reg.find(fd) {
@@ -252,13 +249,15 @@ impl Selector for Polling {
 
     fn reregister(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        self.caps.check(NAME, token, mode)?;
-        trace!(?fd, token = token.0, ?interest, ?mode, "polling reregister");
+        let fd = crate::source::raw(fd);
+        // The poller's fd is never in the registry, so refusing it here answers what
+        // `unknown` would.
+        self.admit("reregister", fd, (token, interest, mode))?;
         let mut reg = self.registry();
         let Some((i, slot)) = reg.find(fd) else {
             return Err(self.unknown("reregister", fd));
@@ -286,7 +285,8 @@ impl Selector for Polling {
         Ok(())
     }
 
-    fn deregister(&self, fd: RawSource) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()> {
+        let fd = crate::source::raw(fd);
         trace!(?fd, "polling deregister");
         let mut reg = self.registry();
         let Some((i, slot)) = reg.find(fd) else {
@@ -440,6 +440,13 @@ fn split_key(key: usize) -> (usize, usize) {
 }
 
 impl Polling {
+    /// `register`/`reregister`'s checks: token, mode, and not the poller's own fd.
+    fn admit(&self, op: &str, fd: RawSource, reg: (Token, Interest, Mode)) -> io::Result<()> {
+        selector::admit(NAME, self.caps, op, fd, reg, |op, fd| {
+            self.refuse_poller_fd(op, fd)
+        })
+    }
+
     /// The poller's own epoll or kqueue fd is refused by name.
     fn refuse_poller_fd(&self, op: &str, fd: RawSource) -> io::Result<()> {
         // polling gives its fd where it has one: not on poll(2) (nor on Windows).
@@ -760,7 +767,7 @@ fn poll_mode(mode: Mode) -> PollMode {
     }
 }
 
-/// The identity of an open `fd`; -1 or a closed fd is `InvalidInput` (fstat's EBADF).
+/// The identity of an open `fd`; a negative or closed fd is `InvalidInput` (fstat's EBADF).
 #[cfg(unix)]
 fn identity(op: &str, fd: RawSource) -> io::Result<Identity> {
     sys::fd_identity(fd).map_err(|e| os_error(op, fd, e))
@@ -773,6 +780,7 @@ fn identity(op: &str, fd: RawSource) -> io::Result<Identity> {
 fn identity(op: &str, sock: RawSource) -> io::Result<Identity> {
     /// getsockopt: "WSAENOTSOCK: The descriptor is not a socket" (Winsock error codes).
     const WSAENOTSOCK: i32 = 10038;
+    // No `BorrowedSocket` holds it (the type's niche); checked so the borrow below holds.
     if sock == RawSource::MAX {
         return Err(invalid_input(op, sock, "INVALID_SOCKET"));
     }

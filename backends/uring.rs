@@ -61,7 +61,7 @@ mod wait;
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 
 use self::table::{is_other_file, Oracle, Reg, Table};
 use self::wait::Waited;
-use crate::selector::{errors, Capabilities, SelectLock, Support};
+use crate::selector::{self, errors, Capabilities, SelectLock, Support};
 use crate::sys::WakeFd;
 use crate::{Event, Events, Interest, Mode, Ready, Selector, Token};
 
@@ -172,10 +172,15 @@ impl Selector for Uring {
         Capabilities::new(Support::Emulated, Support::Native, Support::Native)
     }
 
-    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> io::Result<()> {
-        self.capabilities().check(NAME, token, mode)?;
-        self.refuse_own("register", fd)?;
-        trace!(fd, token = token.0, ?interest, ?mode, "uring register");
+    fn register(
+        &self,
+        fd: BorrowedFd<'_>,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
+        self.admit("register", fd, (token, interest, mode))?;
         let mut table = self.lock_table();
         let (identity, known) = self
             .oracle
@@ -209,14 +214,13 @@ impl Selector for Uring {
 
     fn reregister(
         &self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        self.capabilities().check(NAME, token, mode)?;
-        self.refuse_own("reregister", fd)?;
-        trace!(fd, token = token.0, ?interest, ?mode, "uring reregister");
+        let fd = fd.as_raw_fd();
+        self.admit("reregister", fd, (token, interest, mode))?;
         let mut table = self.lock_table();
         let Some((gen, old)) = table.get(fd) else {
             return Err(errors::not_registered(NAME, fd));
@@ -236,7 +240,8 @@ impl Selector for Uring {
         self.submit_if_waiting()
     }
 
-    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let fd = fd.as_raw_fd();
         trace!(fd, "uring deregister");
         self.refuse_own("deregister", fd)?;
         let mut table = self.lock_table();
@@ -304,6 +309,12 @@ impl Selector for Uring {
 }
 
 impl Uring {
+    /// `register`/`reregister`'s checks: token, mode, and none of our own fds.
+    fn admit(&self, op: &str, fd: RawFd, reg: (Token, Interest, Mode)) -> io::Result<()> {
+        let caps = self.capabilities();
+        selector::admit(NAME, caps, op, fd, reg, |op, fd| self.refuse_own(op, fd))
+    }
+
     fn lock_table(&self) -> MutexGuard<'_, Table> {
         // A panic while the lock was held left the table consistent: every change to it
         // is one assignment.

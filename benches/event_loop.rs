@@ -40,7 +40,7 @@ fn main() {
 #[cfg(selectio_epoll)]
 mod linux {
     use std::io::{self, PipeReader, PipeWriter, Read, Write};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
     use std::time::{Duration, Instant};
 
     use selectio::backends::Epoll;
@@ -254,12 +254,7 @@ mod linux {
         fn new() -> io::Result<BareEpoll> {
             let selector = Epoll::new()?;
             let pipe = Pipe::new()?;
-            selector.register(
-                pipe.reader.as_raw_fd(),
-                PIPE,
-                Interest::READABLE,
-                Mode::Level,
-            )?;
+            selector.register(pipe.reader.as_fd(), PIPE, Interest::READABLE, Mode::Level)?;
             Ok(BareEpoll {
                 selector,
                 events: Events::with_capacity(CAPACITY)?,

@@ -229,7 +229,7 @@ mod unix {
 
     impl<S: Selector> Ops for Backend<S> {
         fn pingpong(&mut self, pipe: &Pipe, n: u64) -> io::Result<Timing> {
-            let fd = pipe.rx.as_raw_fd();
+            let fd = pipe.rx.as_fd();
             self.sel
                 .register(fd, Token(PIPE), Interest::READABLE, Mode::Level)?;
             let (sel, events) = (&self.sel, &mut self.events);
@@ -253,10 +253,10 @@ mod unix {
             let sel = &self.sel;
             timed(n, || {
                 for (i, (fd, interest)) in fds.iter().enumerate() {
-                    sel.register(fd.as_raw_fd(), Token(i), *interest, Mode::Level)?;
+                    sel.register(fd.as_fd(), Token(i), *interest, Mode::Level)?;
                 }
                 fds.iter()
-                    .try_for_each(|(fd, _)| sel.deregister(fd.as_raw_fd()))
+                    .try_for_each(|(fd, _)| sel.deregister(fd.as_fd()))
             })
         }
 

@@ -55,7 +55,7 @@ mod unix {
             let selector = S::new()?;
             let pipe = selectio::pipe::pipe()?;
             let token = Token(1);
-            selector.register(pipe.0.raw_source(), token, Interest::READABLE, Mode::Level)?;
+            selector.register(pipe.0.source(), token, Interest::READABLE, Mode::Level)?;
             Ok(Backend {
                 selector,
                 events: Events::with_capacity(64)?,

@@ -183,7 +183,7 @@ fn print_pingpong(duration: Duration) -> io::Result<()> {
 #[cfg(unix)]
 mod pingpong {
     use std::io::{self, Read, Write};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     use std::os::unix::net::UnixStream;
     use std::time::{Duration, Instant};
 
@@ -197,8 +197,8 @@ mod pingpong {
         let (mut a, mut b) = UnixStream::pair()?;
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
-        sel.register(a.as_raw_fd(), A, Interest::READABLE, Mode::Level)?;
-        sel.register(b.as_raw_fd(), B, Interest::READABLE, Mode::Level)?;
+        sel.register(a.as_fd(), A, Interest::READABLE, Mode::Level)?;
+        sel.register(b.as_fd(), B, Interest::READABLE, Mode::Level)?;
         let mut events = Events::with_capacity(16)?;
         let start = Instant::now();
         let mut trips = 0u64;
@@ -213,8 +213,8 @@ mod pingpong {
             trips += 1;
         };
         let elapsed = start.elapsed();
-        sel.deregister(a.as_raw_fd())?;
-        sel.deregister(b.as_raw_fd())?;
+        sel.deregister(a.as_fd())?;
+        sel.deregister(b.as_fd())?;
         result.map(|()| (trips, elapsed))
     }
 

@@ -870,8 +870,9 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         mode: Mode,
     ) -> io::Result<()> {
         refuse_loop_token(token)?;
-        let fd = io.raw_source();
-        self.selector.register(fd, token, interest, mode)?;
+        let src = io.source();
+        let fd = crate::source::raw(src);
+        self.selector.register(src, token, interest, mode)?;
         // Events already fetched for `token` belong to an older registration, and a
         // previous entry for this fd was closed without `deregister`.
         if let Some(old) = self.registry.insert(fd, token) {
@@ -927,8 +928,9 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
         mode: Mode,
     ) -> io::Result<()> {
         refuse_loop_token(token)?;
-        let fd = io.raw_source();
-        self.selector.reregister(fd, token, interest, mode)?;
+        let src = io.source();
+        let fd = crate::source::raw(src);
+        self.selector.reregister(src, token, interest, mode)?;
         self.adopt(token);
         if let Some(old) = self.registry.insert(fd, token) {
             if old != token {
@@ -949,8 +951,9 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// its kernel entry alive, and a level-triggered one then wakes every `select` until
     /// the last duplicate closes. Deregister before closing.
     pub fn deregister<E: Source + ?Sized>(&mut self, io: &E) -> io::Result<()> {
-        let fd = io.raw_source();
-        let result = self.selector.deregister(fd);
+        let src = io.source();
+        let fd = crate::source::raw(src);
+        let result = self.selector.deregister(src);
         let (gone, closed) = match &result {
             Ok(()) => (true, false),
             Err(e) => match e.kind() {

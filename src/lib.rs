@@ -232,17 +232,34 @@ pub use interest::{Interest, Mode};
 pub use notify::{NotifyError, Sender};
 pub use selector::Selector;
 pub use source::Source;
-#[cfg(unix)]
-pub use source::SourceFd;
 pub use timer::{Timeout, TimerError, TimerWheel};
 pub use token::Token;
 
-/// What a [`Selector`] watches: a file descriptor on Unix, a socket on Windows.
+/// What a [`Selector`] watches, borrowed for one call: a file descriptor on Unix
+/// ([`BorrowedFd`](std::os::fd::BorrowedFd)), a socket on Windows
+/// ([`BorrowedSocket`](https://doc.rust-lang.org/std/os/windows/io/struct.BorrowedSocket.html)).
+///
+/// Every [`Source`] hands one out; a descriptor from C is borrowed with the `unsafe`
+/// `BorrowedFd::borrow_raw` (see [`Source`]).
 #[cfg(unix)]
-pub type RawSource = std::os::fd::RawFd;
-/// What a [`Selector`] watches: a file descriptor on Unix, a socket on Windows.
+pub type BorrowedSource<'a> = std::os::fd::BorrowedFd<'a>;
+/// What a [`Selector`] watches, borrowed for one call: a file descriptor on Unix
+/// (`BorrowedFd`), a socket on Windows
+/// ([`BorrowedSocket`](std::os::windows::io::BorrowedSocket)).
+///
+/// Every [`Source`] hands one out; a socket from C is borrowed with the `unsafe`
+/// `BorrowedSocket::borrow_raw`.
 #[cfg(windows)]
-pub type RawSource = std::os::windows::io::RawSocket;
+pub type BorrowedSource<'a> = std::os::windows::io::BorrowedSocket<'a>;
+
+/// The number behind a [`BorrowedSource`], as the backends and the loop's registry key
+/// it: never taken from a caller in a safe fn.
+#[cfg(unix)]
+pub(crate) type RawSource = std::os::fd::RawFd;
+/// The number behind a [`BorrowedSource`], as the backends and the loop's registry key
+/// it: never taken from a caller in a safe fn.
+#[cfg(windows)]
+pub(crate) type RawSource = std::os::windows::io::RawSocket;
 
 /// The README's Rust examples, compiled and run by `cargo test --doc` so that they
 /// cannot drift from the API.

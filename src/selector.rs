@@ -48,13 +48,24 @@
 //!   `InvalidInput` by `register` and `reregister`.
 //! - [ ] `unsupported_edge_is_refused`: where [`Capabilities`] says Edge is unsupported,
 //!   `register(…, Mode::Edge)` is `Unsupported` naming the backend.
-//! - [ ] `invalid_fd_is_an_error`: fd `-1` and a closed fd are errors, not panics.
+//! - [ ] `invalid_fd_is_an_error`: a negative fd and a closed fd are errors, not panics.
+//!   Safe code cannot name either (a [`BorrowedSource`] is open for its lifetime, and
+//!   `-1` is no `BorrowedFd` at all); they come through an `unsafe` `borrow_raw` that
+//!   broke its contract, which a backend answers as for any other number.
 //! - [ ] `regular_file_is_refused_or_always_ready`: epoll refuses regular files (`EPERM`,
 //!   mapped to a message); the other backends report them always ready.
 //! - [ ] `failed_calls_do_not_disturb_registrations`: nothing already registered changes
 //!   when a call fails.
 //!
 //! **Closing a registered fd**
+//!
+//! A registration outlives the [`BorrowedSource`] it was made with, so safe code may
+//! close a registered fd, and a new file that gets its number is registered through an
+//! ordinary borrow of that file. Handing a selector the closed number itself (to
+//! `deregister` it, say) takes an `unsafe` `borrow_raw` whose contract the caller breaks
+//! (the conformance suite does, on purpose); a backend answers it as below, as it would
+//! any number, never touching a file through it.
+//!
 //! - [ ] `close_while_registered_does_not_spin`: closing without `deregister` causes no
 //!   busy loop, no crash, at most one error/closed event; once a `select` has run since
 //!   the close, `deregister` of the closed fd fails (`InvalidInput`: not an open fd, or
@@ -172,11 +183,13 @@
 //!   let mut events = Events::<DefaultSelector>::with_capacity(256).unwrap();
 //!   events.raw_mut().shrink_to(1); // no such method: the storage is not reachable
 //!   ```
-//! - **Descriptors.** Registration calls take a descriptor number and never close, read
-//!   or write it; a closed or foreign number is an error or at worst another file's
-//!   readiness, never memory unsafety. The selector's own fds are refused
-//!   (`selector_own_fds_are_refused`). The socket and pipe types own their fds
-//!   (`OwnedFd`) and hand out borrows only.
+//! - **Descriptors.** Registration calls take a [`BorrowedSource`] (a `BorrowedFd`, a
+//!   `BorrowedSocket` on Windows), never a bare number, and never close, read or write
+//!   it. A closed, reused or foreign number reaches a selector only through an `unsafe`
+//!   `borrow_raw` whose contract the caller broke; the backends still treat what they get
+//!   as a number, so even then it is an error or at worst another file's readiness, never
+//!   memory unsafety. The selector's own fds are refused (`selector_own_fds_are_refused`).
+//!   The socket and pipe types own their fds (`OwnedFd`) and hand out borrows only.
 //! - **Threads and signals.** `select` is refused while another thread selects
 //!   (`ResourceBusy`), never racing on the buffers. The conformance suite's
 //!   `hooks::Interrupter` signals a thread only while it lives (a thread-local destructor
@@ -210,7 +223,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::{Event, Events, Interest, Mode, RawSource, Token};
+use crate::{BorrowedSource, Event, Events, Interest, Mode, RawSource, Token};
 
 /// A readiness backend: epoll, kqueue, poll(2), polling, or your own.
 ///
@@ -230,9 +243,12 @@ pub trait Selector: Send + Sync + Sized + 'static {
     fn capabilities(&self) -> Capabilities;
 
     /// Starts watching `fd` for `interest`, reporting events tagged with `token`.
+    ///
+    /// The selector keeps the fd's number, not the borrow: the registration outlives it,
+    /// and closing the fd without `deregister` is handled as the checklist says.
     fn register(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
@@ -242,14 +258,14 @@ pub trait Selector: Send + Sync + Sized + 'static {
     /// oneshot registration.
     fn reregister(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()>;
 
     /// Stops watching `fd`. No later `select` reports it.
-    fn deregister(&self, fd: RawSource) -> io::Result<()>;
+    fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()>;
 
     /// Waits for readiness, at most `timeout` (`None`: no limit), and stores at most
     /// `events.capacity()` events in `events` (cleared first).
@@ -367,6 +383,33 @@ impl Drop for SelectGuard<'_> {
     fn drop(&mut self) {
         self.lock.busy.store(false, Ordering::Release);
     }
+}
+
+/// The opening of every backend's `register` and `reregister` (`op`): a reserved token
+/// or an unsupported mode is refused by [`Capabilities::check`], then one of the
+/// selector's own descriptors by `refuse_own(op, fd)`, and what passed is traced.
+pub(crate) fn admit(
+    backend: &str,
+    caps: Capabilities,
+    op: &str,
+    fd: RawSource,
+    (token, interest, mode): (Token, Interest, Mode),
+    refuse_own: impl FnOnce(&str, RawSource) -> io::Result<()>,
+) -> io::Result<()> {
+    caps.check(backend, token, mode)?;
+    refuse_own(op, fd)?;
+    trace!(
+        backend,
+        op,
+        ?fd,
+        token = token.0,
+        ?interest,
+        ?mode,
+        "selector change"
+    );
+    // Read by the trace only, which compiles to nothing without the `tracing` feature.
+    let _ = interest;
+    Ok(())
 }
 
 /// Error constructors shared by the backends, so every backend words the same misuse

@@ -27,7 +27,7 @@ mod unix {
     use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
     use crate::sys::signal::{self, Watch};
-    use crate::RawSource;
+    use crate::BorrowedSource;
 
     /// One loop's watches and the pipe their deliveries wake it through.
     pub(crate) struct Signals {
@@ -51,8 +51,8 @@ mod unix {
         }
 
         /// The pipe's read end, for the selector.
-        pub(crate) fn source(&self) -> RawSource {
-            self.read.as_raw_fd()
+        pub(crate) fn source(&self) -> BorrowedSource<'_> {
+            self.read.as_fd()
         }
 
         /// Starts hearing `sig`; `AlreadyExists` when this loop already does.
@@ -141,7 +141,7 @@ mod other {
     use std::convert::Infallible;
     use std::io;
 
-    use crate::RawSource;
+    use crate::BorrowedSource;
 
     /// No signals outside Unix: [`Signals::new`] fails, so no value exists.
     #[derive(Debug)]
@@ -155,7 +155,7 @@ mod other {
             ))
         }
 
-        pub(crate) fn source(&self) -> RawSource {
+        pub(crate) fn source(&self) -> BorrowedSource<'_> {
             match self.0 {}
         }
 

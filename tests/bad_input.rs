@@ -6,8 +6,8 @@
 //!
 //! Selector and `EventLoop` cases are generic and run on every backend this host has
 //! (`epoll::…`, `poll::…`, `polling::…`, `kqueue::…`, `uring::…`, and `AnySelector` over each:
-//! `any_epoll::…`); the others run once. Cases that need a bare fd (`SourceFd`, a closed
-//! or negative fd, a pipe, a Unix socket) are `#[cfg(unix)]`; the rest compile for
+//! `any_epoll::…`); the others run once. Cases that need a bare fd (a closed or negative
+//! number borrowed with `BorrowedFd::borrow_raw`, a pipe, a Unix socket) are `#[cfg(unix)]`; the rest compile for
 //! Windows too. Where the OS decides the kind, the documented set is accepted.
 //!
 //! A case that panics, hangs or gives a vague error is a bug in the library: it stays
@@ -30,6 +30,8 @@ use selectio::{
 };
 
 use bad_util::*;
+#[cfg(unix)]
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// A token no case gives to the witness.
 const T1: Token = Token(1);
@@ -102,25 +104,20 @@ fn reserved_token_register_is_invalid_input<S: Selector>(new: fn() -> io::Result
     let (sel, _w) = with_witness(new);
     let other = witness();
     for mode in sel.capabilities().modes() {
-        let r = sel.register(
-            other.raw_source(),
-            Token::RESERVED,
-            Interest::READABLE,
-            mode,
-        );
+        let r = sel.register(other.source(), Token::RESERVED, Interest::READABLE, mode);
         expect_err(r, &[InvalidInput], &[sel.name(), "RESERVED"]);
     }
     // Nothing was registered: the fd is still free, the witness still works.
-    sel.register(other.raw_source(), T1, Interest::READABLE, Mode::Level)
+    sel.register(other.source(), T1, Interest::READABLE, Mode::Level)
         .expect("the refused fd is not registered");
-    sel.deregister(other.raw_source()).unwrap();
+    sel.deregister(other.source()).unwrap();
     assert_witness_delivers(&sel);
 }
 
 /// `reregister` with [`Token::RESERVED`]: `InvalidInput`; the registration keeps its token.
 fn reserved_token_reregister_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, w) = with_witness(new);
-    let r = sel.reregister(w.raw_source(), Token::RESERVED, Interest::BOTH, Mode::Level);
+    let r = sel.reregister(w.source(), Token::RESERVED, Interest::BOTH, Mode::Level);
     expect_err(r, &[InvalidInput], &[sel.name(), "RESERVED"]);
     assert_witness_delivers(&sel);
 }
@@ -129,10 +126,10 @@ fn reserved_token_reregister_is_invalid_input<S: Selector>(new: fn() -> io::Resu
 /// first registration keeps its token.
 fn duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, w) = with_witness(new);
-    let fd = w.raw_source();
+    let fd = w.source();
     for mode in sel.capabilities().modes() {
         let r = sel.register(fd, T1, Interest::BOTH, mode);
-        expect_err(r, &[AlreadyExists], &[sel.name(), &fd.to_string()]);
+        expect_err(r, &[AlreadyExists], &[sel.name(), &number(&fd)]);
     }
     let mut events = Events::<S>::with_capacity(8).unwrap();
     sel.select(&mut events, Some(Duration::from_secs(5)))
@@ -146,9 +143,9 @@ fn duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result<S>)
 fn reregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
     let stranger = witness();
-    let fd = stranger.raw_source();
+    let fd = stranger.source();
     let r = sel.reregister(fd, T1, Interest::READABLE, Mode::Level);
-    expect_err(r, &[NotFound], &[sel.name(), &fd.to_string()]);
+    expect_err(r, &[NotFound], &[sel.name(), &number(&fd)]);
     // It did not register it either.
     assert_silent(&sel, T1);
     assert_witness_delivers(&sel);
@@ -158,12 +155,8 @@ fn reregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
 fn deregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
     let stranger = witness();
-    let fd = stranger.raw_source();
-    expect_err(
-        sel.deregister(fd),
-        &[NotFound],
-        &[sel.name(), &fd.to_string()],
-    );
+    let fd = stranger.source();
+    expect_err(sel.deregister(fd), &[NotFound], &[sel.name(), &number(&fd)]);
     assert_witness_delivers(&sel);
 }
 
@@ -171,17 +164,13 @@ fn deregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
 fn deregister_twice_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
     let other = witness();
-    let fd = other.raw_source();
+    let fd = other.source();
     sel.register(fd, T1, Interest::READABLE, Mode::Level)
         .unwrap();
     sel.deregister(fd).unwrap();
-    expect_err(
-        sel.deregister(fd),
-        &[NotFound],
-        &[sel.name(), &fd.to_string()],
-    );
+    expect_err(sel.deregister(fd), &[NotFound], &[sel.name(), &number(&fd)]);
     let r = sel.reregister(fd, T1, Interest::READABLE, Mode::Level);
-    expect_err(r, &[NotFound], &[sel.name(), &fd.to_string()]);
+    expect_err(r, &[NotFound], &[sel.name(), &number(&fd)]);
     assert_silent(&sel, T1);
     assert_witness_delivers(&sel);
 }
@@ -192,7 +181,7 @@ fn unsupported_mode_is_unsupported<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, w) = with_witness(new);
     let caps = sel.capabilities();
     let other = witness();
-    let fd = other.raw_source();
+    let fd = other.source();
     for mode in Mode::ALL {
         if caps.support(mode) != Support::Unsupported {
             sel.register(fd, T1, Interest::READABLE, mode)
@@ -203,7 +192,7 @@ fn unsupported_mode_is_unsupported<S: Selector>(new: fn() -> io::Result<S>) {
         let name = format!("{mode:?}");
         let r = sel.register(fd, T1, Interest::READABLE, mode);
         expect_err(r, &[Unsupported], &[sel.name(), &name]);
-        let r = sel.reregister(w.raw_source(), T1, Interest::READABLE, mode);
+        let r = sel.reregister(w.source(), T1, Interest::READABLE, mode);
         expect_err(r, &[Unsupported], &[sel.name(), &name]);
     }
     assert_silent(&sel, T1);
@@ -241,7 +230,7 @@ fn concurrent_select_is_resource_busy<S: Selector>(new: fn() -> io::Result<S>) {
         sel.wake().unwrap();
         blocked.join().unwrap().expect("the first select");
     });
-    sel.register(w.raw_source(), WITNESS, Interest::READABLE, Mode::Level)
+    sel.register(w.source(), WITNESS, Interest::READABLE, Mode::Level)
         .unwrap();
     assert_witness_delivers(&sel);
 }
@@ -255,7 +244,7 @@ fn select_duration_max_does_not_overflow<S: Selector>(new: fn() -> io::Result<S>
     })
     .expect("select with Duration::MAX");
     assert!(events.iter().any(|e| e.token() == WITNESS));
-    sel.deregister(w.raw_source()).unwrap();
+    sel.deregister(w.source()).unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(20));
@@ -290,20 +279,24 @@ fn largest_valid_token_round_trips<S: Selector>(new: fn() -> io::Result<S>) {
     let w = witness();
     let big = Token(usize::MAX - 1);
     for mode in sel.capabilities().modes() {
-        sel.register(w.raw_source(), big, Interest::READABLE, mode)
+        sel.register(w.source(), big, Interest::READABLE, mode)
             .unwrap();
         assert!(next_event_for(&sel, big).is_readable());
-        sel.deregister(w.raw_source()).unwrap();
+        sel.deregister(w.source()).unwrap();
     }
 }
 
-/// A negative fd (`SourceFd(-1)`): `InvalidInput` naming the backend and the fd, for
-/// `register`, `reregister` and `deregister`.
+/// A negative fd: `InvalidInput` naming the backend and the fd, for `register`,
+/// `reregister` and `deregister`. Not `-1`: that is no `BorrowedFd` at all (the type's
+/// niche; `borrow_raw(-1)` panics), so the type rules that case out.
 #[cfg(unix)]
 fn negative_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
-    for fd in [-1, -42, i32::MIN] {
-        let name = fd.to_string();
+    for n in [-2, -42, i32::MIN] {
+        let name = n.to_string();
+        #[allow(unsafe_code)]
+        // SAFETY: no file has a negative number: the selector must answer it as a number.
+        let fd = unsafe { BorrowedFd::borrow_raw(n) };
         for mode in sel.capabilities().modes() {
             let r = sel.register(fd, T1, Interest::READABLE, mode);
             expect_err(r, &[InvalidInput, NotFound], &[sel.name(), &name]);
@@ -323,9 +316,13 @@ fn negative_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
 #[cfg(unix)]
 fn never_opened_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
-    for fd in [i32::MAX, 1 << 30] {
+    for n in [i32::MAX, 1 << 30] {
+        #[allow(unsafe_code)]
+        // SAFETY: no fd table is this large, so no file has the number: the selector must
+        // answer it as a number.
+        let fd = unsafe { BorrowedFd::borrow_raw(n) };
         let r = sel.register(fd, T1, Interest::READABLE, Mode::Level);
-        expect_err(r, &[InvalidInput], &[sel.name(), &fd.to_string()]);
+        expect_err(r, &[InvalidInput], &[sel.name(), &number(&fd)]);
     }
     assert_witness_delivers(&sel);
 }
@@ -334,14 +331,18 @@ fn never_opened_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
 #[cfg(unix)]
 fn closed_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
-    let fd = {
+    let n = {
         let (r, _w) = selectio::pipe::pipe().unwrap();
-        r.raw_source()
+        r.as_raw_fd()
     };
+    #[allow(unsafe_code)]
+    // SAFETY: `n` is closed on purpose (`serial()` keeps it unused): the selector must
+    // answer it as a number.
+    let fd = unsafe { BorrowedFd::borrow_raw(n) };
     // `serial()` keeps the other cases of this binary from reusing the number meanwhile.
     for mode in sel.capabilities().modes() {
         let r = sel.register(fd, T1, Interest::READABLE, mode);
-        expect_err(r, &[InvalidInput], &[sel.name(), &fd.to_string()]);
+        expect_err(r, &[InvalidInput], &[sel.name(), &number(&fd)]);
     }
     assert_witness_delivers(&sel);
 }
@@ -352,11 +353,11 @@ fn closed_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
 fn regular_file_is_refused_or_always_ready<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
     let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
-    let fd = file.raw_source();
+    let fd = file.source();
     match sel.register(fd, T1, Interest::READABLE, Mode::Level) {
         Err(e) => {
             assert_eq!(e.kind(), InvalidInput, "{e}");
-            assert_names(&e.to_string(), &[sel.name(), &fd.to_string()]);
+            assert_names(&e.to_string(), &[sel.name(), &number(&fd)]);
         }
         Ok(()) => {
             assert!(next_event_for(&sel, T1).is_readable());
@@ -371,15 +372,19 @@ fn regular_file_is_refused_or_always_ready<S: Selector>(new: fn() -> io::Result<
 #[cfg(unix)]
 fn deregister_after_close_is_an_answer<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
-    let fd = {
+    let n = {
         let (r, _wr) = selectio::pipe::pipe().unwrap();
-        sel.register(r.raw_source(), T1, Interest::READABLE, Mode::Level)
+        sel.register(r.source(), T1, Interest::READABLE, Mode::Level)
             .unwrap();
-        r.raw_source()
+        r.as_raw_fd()
     };
+    #[allow(unsafe_code)]
+    // SAFETY: `n` was registered and is closed on purpose: the selector must answer it as
+    // a number.
+    let fd = unsafe { BorrowedFd::borrow_raw(n) };
     if let Err(e) = sel.deregister(fd) {
         assert!(matches!(e.kind(), NotFound | InvalidInput), "{e}");
-        assert_names(&e.to_string(), &[sel.name(), &fd.to_string()]);
+        assert_names(&e.to_string(), &[sel.name(), &number(&fd)]);
     }
     assert_witness_delivers(&sel);
 }
@@ -411,7 +416,7 @@ fn loop_duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Resul
     let w = witness();
     el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
         .unwrap();
-    let fd = w.raw_source().to_string();
+    let fd = number(&w);
     let r = el.register(&w, T1, Interest::BOTH, Mode::Level);
     expect_err(r, &[AlreadyExists], &[el.selector().name(), &fd]);
     assert_eq!(el.registered(), 1);
@@ -427,7 +432,7 @@ fn loop_deregister_twice_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
         .unwrap();
     el.deregister(&w).unwrap();
-    let fd = w.raw_source().to_string();
+    let fd = number(&w);
     expect_err(el.deregister(&w), &[NotFound], &[el.selector().name(), &fd]);
     assert_eq!(el.registered(), 0);
 }
@@ -436,7 +441,7 @@ fn loop_deregister_twice_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
 fn loop_reregister_unregistered_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     let mut el = event_loop(new);
     let w = witness();
-    let fd = w.raw_source().to_string();
+    let fd = number(&w);
     let r = el.reregister(&w, T1, Interest::READABLE, Mode::Level);
     expect_err(r, &[NotFound], &[el.selector().name(), &fd]);
     assert_eq!(el.registered(), 0);
@@ -554,7 +559,7 @@ fn loop_listen_reserved_token_registers_nothing<S: Selector>(new: fn() -> io::Re
 fn loop_listen_unbound_unix_registers_nothing<S: Selector>(new: fn() -> io::Result<S>) {
     let mut el = event_loop(new);
     let sock = selectio::net::UnixSocket::new().unwrap();
-    let fd = sock.raw_source().to_string();
+    let fd = number(&sock);
     let r = el.listen(sock, 16, T1);
     expect_err(r, &[InvalidInput], &[&fd, "bind"]);
     assert_eq!(el.registered(), 0);
@@ -573,11 +578,15 @@ fn loop_deregister_after_close_forgets<S: Selector>(new: fn() -> io::Result<S>) 
         let (r, _wr) = selectio::pipe::pipe().unwrap();
         el.register(&r, T1, Interest::READABLE, Mode::Level)
             .unwrap();
-        r.raw_source()
+        r.as_raw_fd()
     };
-    if let Err(e) = el.deregister(&selectio::SourceFd(fd)) {
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` was registered and is closed on purpose: the loop and its selector must
+    // answer it as a number.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    if let Err(e) = el.deregister(&fd) {
         assert!(matches!(e.kind(), NotFound | InvalidInput), "{e}");
-        assert_names(&e.to_string(), &[&fd.to_string()]);
+        assert_names(&e.to_string(), &[&number(&fd)]);
     }
     assert_eq!(el.registered(), 1, "only the witness is left");
     assert_loop_witness(&mut el, &mut h);
@@ -595,11 +604,11 @@ fn loop_reused_fd_number_gets_the_new_token<S: Selector>(new: fn() -> io::Result
         let (r, _w) = selectio::pipe::pipe().unwrap();
         el.register(&r, T1, Interest::READABLE, Mode::Level)
             .unwrap();
-        r.raw_source()
+        r.as_raw_fd()
     };
     let (r, mut wr) = selectio::pipe::pipe().unwrap();
     // `serial()` makes the reuse likely; the case holds whether or not it happens.
-    let reused = r.raw_source() == old;
+    let reused = r.as_raw_fd() == old;
     el.register(&r, T2, Interest::READABLE, Mode::Level)
         .unwrap_or_else(|e| panic!("register a new fd (number reused: {reused}): {e}"));
     wr.write_all(b"x").unwrap();
@@ -610,7 +619,11 @@ fn loop_reused_fd_number_gets_the_new_token<S: Selector>(new: fn() -> io::Result
     // of the new pipe.
     assert!(old_token.len() <= 1, "reused {reused}: {old_token:?}");
     el.deregister(&r).unwrap();
-    let _ = el.deregister(&selectio::SourceFd(old));
+    #[allow(unsafe_code)]
+    // SAFETY: `old` is closed on purpose (or `r`'s number, deregistered already): the loop
+    // and its selector must answer it as a number.
+    let old = unsafe { BorrowedFd::borrow_raw(old) };
+    let _ = el.deregister(&old);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1030,14 +1043,14 @@ fn tcp_bind_wrong_family_is_invalid_input() {
     let _serial = serial();
     let v4 = TcpSocket::v4().unwrap();
     let addr6 = SocketAddr::from((Ipv6Addr::LOCALHOST, 0));
-    let fd = v4.raw_source().to_string();
+    let fd = number(&v4);
     expect_err(
         v4.bind(addr6),
         &[InvalidInput],
         &[&fd, &addr6.to_string(), "family"],
     );
     if let Ok(v6) = TcpSocket::v6() {
-        let fd = v6.raw_source().to_string();
+        let fd = number(&v6);
         let r = v6.bind(loopback());
         expect_err(r, &[InvalidInput], &[&fd, "127.0.0.1", "family"]);
     }
@@ -1050,7 +1063,7 @@ fn tcp_bind_twice_is_invalid_input() {
     let _serial = serial();
     let sock = TcpSocket::v4().unwrap();
     sock.bind(loopback()).unwrap();
-    let fd = sock.raw_source().to_string();
+    let fd = number(&sock);
     expect_err(
         sock.bind(loopback()),
         &[InvalidInput],
@@ -1164,13 +1177,13 @@ fn udp_send_to_with_an_empty_buffer_sends_an_empty_datagram() {
     let b = UdpSocket::bind(loopback()).unwrap();
     assert_eq!(a.send_to(&[], b.local_addr().unwrap()).unwrap(), 0);
     let sel = DefaultSelector::new().unwrap();
-    sel.register(b.raw_source(), T1, Interest::READABLE, Mode::Level)
+    sel.register(b.source(), T1, Interest::READABLE, Mode::Level)
         .unwrap();
     assert!(next_event_for(&sel, T1).is_readable());
     let mut buf = [0u8; 8];
     let (n, from) = b.recv_from(&mut buf).unwrap();
     assert_eq!((n, from), (0, a.local_addr().unwrap()));
-    sel.deregister(b.raw_source()).unwrap();
+    sel.deregister(b.source()).unwrap();
 }
 
 /// `send` on a UDP socket that was never connected: an error saying so (no peer).
@@ -1320,7 +1333,7 @@ mod unix {
         let dir = TempDir::new("twice");
         let sock = UnixSocket::new().unwrap();
         sock.bind(dir.0.join("a")).unwrap();
-        let fd = sock.raw_source().to_string();
+        let fd = number(&sock);
         let r = sock.bind(dir.0.join("b"));
         expect_err(r, &[InvalidInput], &[&fd, "already bound"]);
     }

@@ -14,7 +14,9 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use evloop_util::*;
-use selectio::{Builder, EventLoop, Handler, Interest, Mode, Ready, Selector, Source, Token};
+use selectio::{
+    BorrowedSource, Builder, EventLoop, Handler, Interest, Mode, Ready, Selector, Token,
+};
 
 const T0: Token = Token(0);
 const T1: Token = Token(1);
@@ -200,8 +202,11 @@ fn register_from_timeout_is_reported_in_a_later_iteration<S: TestSelector>() {
     el.timeout(0, Duration::ZERO).unwrap();
     let mut h = Recorder::new()
         .on_timeout(|el, _, _| {
-            // Through a raw-fd adapter; deregistered below through the socket itself.
-            let fd = Raw(a.raw_source());
+            // Through a borrowed raw number, as a descriptor from C comes; deregistered
+            // below through the socket itself.
+            #[allow(unsafe_code)]
+            // SAFETY: `a` owns the number and outlives this borrow.
+            let fd = unsafe { BorrowedSource::borrow_raw(raw(&a)) };
             el.register(&fd, T1, Interest::READABLE, Mode::Level)
                 .unwrap();
         })
@@ -458,7 +463,7 @@ fn post_ready_in_an_unordered_batch_waits_for_next_iteration<S: TestSelector>() 
 fn fd_reuse_attempt<S: TestSelector>(new_token: Token) -> Option<()> {
     let (a, _a1) = readable_pair();
     let (b, _b1) = readable_pair();
-    let old_fd = b.raw_source();
+    let old_fd = raw(&b);
     let closed = RefCell::new(Some(b));
     let reused: RefCell<Option<(Stream, Stream)>> = RefCell::new(None);
     let spare = RefCell::new(Vec::new());
@@ -477,7 +482,7 @@ fn fd_reuse_attempt<S: TestSelector>(new_token: Token) -> Option<()> {
         if token == T1 && closed.borrow_mut().take().is_some() {
             for _ in 0..8 {
                 let p = pair();
-                if p.0.raw_source() == old_fd {
+                if raw(&p.0) == old_fd {
                     el.register(&p.0, new_token, Interest::READABLE, Mode::Level)
                         .unwrap();
                     *reused.borrow_mut() = Some(p);
@@ -982,14 +987,18 @@ fn closing_attempt<S: TestSelector>() -> Option<()> {
         .unwrap();
     el.register(&b, T2, Interest::READABLE, Mode::Level)
         .unwrap();
-    let a_fd = a.raw_source();
+    let a_fd = raw(&a);
     drop(a);
     let mut h = Recorder::new();
     for _ in 0..5 {
         el.run_once(&mut h, ZERO).unwrap();
     }
     el.deregister(&b).unwrap();
-    let deregistered = el.deregister(&Raw(a_fd));
+    #[allow(unsafe_code)]
+    // SAFETY: `a_fd` is closed on purpose (or reused by another test's file): the loop
+    // and its selector must treat it as a number, never touching the file.
+    let closed = unsafe { BorrowedSource::borrow_raw(a_fd) };
+    let deregistered = el.deregister(&closed);
     if number_in_use(a_fd) {
         return None;
     }
@@ -1018,7 +1027,7 @@ fn closing_attempt<S: TestSelector>() -> Option<()> {
 
 /// Whether a file is open under descriptor number `fd` in this process (Windows: no
 /// such check; the caller allows for reuse there).
-fn number_in_use(fd: selectio::RawSource) -> bool {
+fn number_in_use(fd: RawSource) -> bool {
     #[cfg(target_os = "linux")]
     return std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists();
     #[cfg(all(unix, not(target_os = "linux")))]

@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
@@ -33,8 +33,7 @@ use evloop_util::*;
 use selectio::conformance::hooks;
 use selectio::net::{Accept, Acceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::{
-    EventLoop, Events, Handler, Interest, Mode, NotifyError, Ready, Selector, Sender, SourceFd,
-    Token,
+    EventLoop, Events, Handler, Interest, Mode, NotifyError, Ready, Selector, Sender, Token,
 };
 use socket2::SockRef;
 
@@ -725,7 +724,7 @@ fn accept_all<H: Handler<S, Timeout = u64>, S: Selector, L>(
     acceptor: &mut Acceptor<L>,
     seen: &mut Accepts,
 ) where
-    L: Accept<Stream = TcpStream> + AsRawFd,
+    L: Accept<Stream = TcpStream> + AsFd,
 {
     loop {
         match acceptor.accept() {
@@ -897,9 +896,9 @@ impl Accept for AbortingListener {
     }
 }
 
-impl AsRawFd for AbortingListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+impl AsFd for AbortingListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
     }
 }
 
@@ -1118,7 +1117,11 @@ fn registered_fd_closed_while_its_dup_lives_then_deregistered_brings_no_events<S
         let dup = SockRef::from(&ours).try_clone().expect("dup");
         let fd = ours.as_raw_fd();
         drop(ours);
-        let result = el.deregister(&SourceFd(fd));
+        #[allow(unsafe_code)]
+        // SAFETY: `fd` is closed on purpose (its file lives on in `dup`): the loop and its
+        // selector must answer it as a number.
+        let closed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let result = el.deregister(&closed);
         assert_eq!(
             el.registered(),
             0,
@@ -1376,13 +1379,8 @@ fn signal_storm_loses_no_cross_thread_registration<S: TestSelector>() {
         for i in 0..SOCKETS {
             let (ours, peer) = tcp_pair();
             (&peer).write_all(b"!").unwrap();
-            sel2.register(
-                ours.as_raw_fd(),
-                Token(i),
-                Interest::READABLE,
-                Mode::Oneshot,
-            )
-            .expect("register from another thread");
+            sel2.register(ours.as_fd(), Token(i), Interest::READABLE, Mode::Oneshot)
+                .expect("register from another thread");
             pairs.push((ours, peer));
             if i % 10 == 9 {
                 thread::sleep(Duration::from_millis(2));
@@ -1412,7 +1410,7 @@ fn signal_storm_loses_no_cross_thread_registration<S: TestSelector>() {
     let signals = storm.stop();
     let pairs = registrar.join().unwrap();
     for (ours, _) in &pairs {
-        sel.deregister(ours.as_raw_fd()).unwrap();
+        sel.deregister(ours.as_fd()).unwrap();
     }
     eprintln!("[{name}] {signals} signals, {interrupted} interrupted selects");
 }

@@ -176,7 +176,7 @@ mod mutants {
 
     use proptest::test_runner::{TestError, TestRunner};
     use selectio::selector::Capabilities;
-    use selectio::{Event, Events, RawSource, Token};
+    use selectio::{BorrowedSource, Event, Events, Token};
 
     use super::*;
 
@@ -221,11 +221,23 @@ mod mutants {
             self.inner.capabilities()
         }
 
-        fn register(&self, fd: RawSource, t: Token, i: Interest, m: Mode) -> io::Result<()> {
+        fn register(
+            &self,
+            fd: BorrowedSource<'_>,
+            t: Token,
+            i: Interest,
+            m: Mode,
+        ) -> io::Result<()> {
             self.inner.register(fd, t, i, Self::mode(m))
         }
 
-        fn reregister(&self, fd: RawSource, t: Token, i: Interest, m: Mode) -> io::Result<()> {
+        fn reregister(
+            &self,
+            fd: BorrowedSource<'_>,
+            t: Token,
+            i: Interest,
+            m: Mode,
+        ) -> io::Result<()> {
             match self.inner.reregister(fd, t, i, Self::mode(m)) {
                 Err(e) if BUG == ADOPT_UNKNOWN && e.kind() == io::ErrorKind::NotFound => {
                     self.inner.register(fd, t, i, Self::mode(m))
@@ -234,7 +246,7 @@ mod mutants {
             }
         }
 
-        fn deregister(&self, fd: RawSource) -> io::Result<()> {
+        fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()> {
             match BUG {
                 IGNORE_DEREGISTER => Ok(()),
                 _ => self.inner.deregister(fd),

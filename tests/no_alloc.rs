@@ -10,7 +10,7 @@
 #![cfg(unix)]
 
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use selectio::conformance::{count_allocations as allocations, CountingAllocator};
@@ -51,8 +51,7 @@ fn steady_state<S: Selector>(new: fn() -> io::Result<S>) {
     let mut events = Events::with_capacity(64).expect("Events::with_capacity");
     for mode in sel.capabilities().modes() {
         let mut pipe = io::pipe().expect("pipe");
-        let fd = pipe.0.as_raw_fd();
-        sel.register(fd, TOKEN, Interest::READABLE, mode)
+        sel.register(pipe.0.as_fd(), TOKEN, Interest::READABLE, mode)
             .expect("register");
         let mut total = 0;
         for i in 0..1_010 {
@@ -62,11 +61,11 @@ fn steady_state<S: Selector>(new: fn() -> io::Result<S>) {
                 total += counted;
             }
             if mode == Mode::Oneshot {
-                sel.reregister(fd, TOKEN, Interest::READABLE, mode)
+                sel.reregister(pipe.0.as_fd(), TOKEN, Interest::READABLE, mode)
                     .expect("reregister");
             }
         }
-        sel.deregister(fd).expect("deregister");
+        sel.deregister(pipe.0.as_fd()).expect("deregister");
         assert_eq!(
             total,
             0,

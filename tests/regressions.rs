@@ -605,7 +605,7 @@ every_backend!(regressions);
 #[cfg(target_os = "linux")]
 mod review {
     use std::io::Write;
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
     use std::time::Duration;
 
     use selectio::backends::{Poll, Polling};
@@ -630,19 +630,19 @@ mod review {
         let (ra, mut wa) = pipe();
         let n = ra.as_raw_fd();
         let keep = ra.try_clone().expect("dup"); // e.g. a forked child's copy
-        sel.register(n, Token(1), Interest::READABLE, Mode::Level)
+        sel.register(ra.as_fd(), Token(1), Interest::READABLE, Mode::Level)
             .unwrap();
         drop(ra); // closed without deregister; epoll keeps (file A, n) as key 0
                   // A new pipe B gets number n and registers under Token(2): the entry is stale.
         let (rb, _wb) = pipe();
         assert_eq!(rb.as_raw_fd(), n, "the new reader reuses the number");
-        sel.register(n, Token(2), Interest::READABLE, Mode::Level)
+        sel.register(rb.as_fd(), Token(2), Interest::READABLE, Mode::Level)
             .unwrap();
         // A select retires key 0 into the free list.
         sel.select(&mut ev, Some(Duration::ZERO)).unwrap();
         // An unrelated fd C now takes key 0.
         let (rc, _wc) = pipe();
-        sel.register(rc.as_raw_fd(), Token(3), Interest::READABLE, Mode::Level)
+        sel.register(rc.as_fd(), Token(3), Interest::READABLE, Mode::Level)
             .unwrap();
         // Only file A (which nobody registered any more, and which C is not) gets data.
         wa.write_all(b"x").unwrap();
@@ -669,16 +669,20 @@ mod review {
         let (ra, mut wa) = pipe();
         let n = ra.as_raw_fd();
         let keep = ra.try_clone().expect("dup");
-        sel.register(n, Token(1), Interest::READABLE, Mode::Level)
+        sel.register(ra.as_fd(), Token(1), Interest::READABLE, Mode::Level)
             .unwrap();
         drop(ra);
+        #[allow(unsafe_code)]
+        // SAFETY: `n` is closed on purpose (its file lives on in `keep`): the selector
+        // must answer it as a number.
+        let closed = unsafe { BorrowedFd::borrow_raw(n) };
         assert!(
-            sel.deregister(n).is_err(),
+            sel.deregister(closed).is_err(),
             "deregister of a closed fd is an error"
         );
         sel.select(&mut ev, Some(Duration::ZERO)).unwrap();
         let (rc, _wc) = pipe();
-        sel.register(rc.as_raw_fd(), Token(3), Interest::READABLE, Mode::Level)
+        sel.register(rc.as_fd(), Token(3), Interest::READABLE, Mode::Level)
             .unwrap();
         wa.write_all(b"x").unwrap();
         sel.select(&mut ev, Some(Duration::from_millis(200)))
@@ -703,7 +707,7 @@ mod review {
         let mut ev = Events::<Poll>::with_capacity(16).unwrap();
         let (r, mut w) = pipe();
         let n = r.as_raw_fd();
-        sel.register(n, Token(1), Interest::READABLE, Mode::Oneshot)
+        sel.register(r.as_fd(), Token(1), Interest::READABLE, Mode::Oneshot)
             .unwrap();
         w.write_all(b"x").unwrap();
         sel.select(&mut ev, Some(Duration::from_secs(5))).unwrap();
@@ -716,7 +720,10 @@ mod review {
             sel.select(&mut ev, Some(Duration::from_millis(20)))
                 .unwrap();
         }
-        let result = sel.deregister(n);
+        #[allow(unsafe_code)]
+        // SAFETY: `n` is closed on purpose: the selector must answer it as a number.
+        let closed = unsafe { BorrowedFd::borrow_raw(n) };
+        let result = sel.deregister(closed);
         assert!(
             result.is_err(),
             "deregister of fd {n}, closed three selects ago, returned {result:?}"

@@ -34,7 +34,7 @@ fn select_on_a_used_buffer_stays_in_bounds<S: Selector>() {
     let pipes = ready_pipes();
     for (i, (r, _)) in pipes.iter().enumerate() {
         selector
-            .register(r.raw_source(), Token(i), Interest::READABLE, Mode::Level)
+            .register(r.source(), Token(i), Interest::READABLE, Mode::Level)
             .expect("register");
     }
     for capacity in [256, 64, 1] {
@@ -62,7 +62,7 @@ fn select_on_a_used_buffer_stays_in_bounds<S: Selector>() {
         assert!(reported >= 4 * capacity.min(200), "{reported} events");
     }
     for (r, _) in &pipes {
-        selector.deregister(r.raw_source()).expect("deregister");
+        selector.deregister(r.source()).expect("deregister");
     }
 }
 

@@ -50,8 +50,8 @@ use std::time::{Duration, Instant};
 
 use selectio::net::{TcpListener, TcpSocket, TcpStream};
 use selectio::pipe::{PipeReader, PipeWriter};
+use selectio::{BorrowedSource, Source, Token};
 use selectio::{DefaultSelector, EventLoop, Handler, Interest, Mode, NotifyError, Selector};
-use selectio::{Source, SourceFd, Token};
 
 use soak_util::echo::{Client, Phase, Server, LISTENER};
 use soak_util::{alone, isolated, open_fds, per, size, test_path, Bytes, Deadline};
@@ -354,13 +354,13 @@ fn registration_bookkeeping<S: Selector>() {
     let n = pipes.len() * 2;
     let sel = S::new().expect("selector");
     let name = sel.name();
-    let ends = |i: usize, (r, w): &(PipeReader, PipeWriter)| {
-        let reader = (r.raw_source(), Token(2 * i), Interest::READABLE);
-        [
-            reader,
-            (w.raw_source(), Token(2 * i + 1), Interest::WRITABLE),
-        ]
-    };
+    fn ends(
+        i: usize,
+        (r, w): &(PipeReader, PipeWriter),
+    ) -> [(BorrowedSource<'_>, Token, Interest); 2] {
+        let reader = (r.source(), Token(2 * i), Interest::READABLE);
+        [reader, (w.source(), Token(2 * i + 1), Interest::WRITABLE)]
+    }
     let bare = cost(n, || {
         for (fd, token, interest) in pipes.iter().enumerate().flat_map(|(i, p)| ends(i, p)) {
             sel.register(fd, token, interest, Mode::Level)
@@ -373,12 +373,12 @@ fn registration_bookkeeping<S: Selector>() {
     let mut el: EventLoop<Idle, S> = EventLoop::new().expect("EventLoop");
     let looped = cost(n, || {
         for (fd, token, interest) in pipes.iter().enumerate().flat_map(|(i, p)| ends(i, p)) {
-            el.register(&SourceFd(fd), token, interest, Mode::Level)
+            el.register(&fd, token, interest, Mode::Level)
                 .expect("register");
         }
     });
     for (fd, _, _) in pipes.iter().enumerate().flat_map(|(i, p)| ends(i, p)) {
-        el.deregister(&SourceFd(fd)).expect("deregister");
+        el.deregister(&fd).expect("deregister");
     }
     assert_eq!(el.registered(), 0, "[{name}] left registered");
     println!(

@@ -148,7 +148,7 @@ impl Kqueue {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsFd, AsRawFd};
     use std::os::unix::net::UnixStream;
     use std::ptr;
     use std::time::Duration;
@@ -193,7 +193,7 @@ mod tests {
         let kq = Kqueue::new().unwrap();
         let (a, mut b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
-        let (fd, token) = (a.as_raw_fd(), Token(1));
+        let (fd, token) = (a.as_fd(), Token(1));
         kq.register(fd, token, Interest::BOTH, Mode::Oneshot)
             .unwrap();
         let began = kq.arming.now();

@@ -5,7 +5,7 @@
 use std::io;
 use std::net::TcpStream;
 use std::num::NonZeroUsize;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use selectio::{EventLoop, Handler, Interest, Mode, Selector, Token};
 
@@ -133,7 +133,7 @@ fn serve_selector<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
     let sel = S::new()?;
     let mut events = selectio::Events::<S>::with_capacity(EVENTS)?;
     let mode = conn_mode(&sel, &args);
-    let listener_fd = args.listener.as_raw_fd();
+    let listener_fd = args.listener.as_fd();
     sel.register(
         listener_fd,
         Token(LISTENER),
@@ -151,18 +151,20 @@ fn serve_selector<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
             let token = ev.token().0;
             if token == LISTENER {
                 while let Some(stream) = echo::accept(&args.listener)? {
-                    let fd = stream.as_raw_fd();
                     let t = slab.insert(stream);
-                    sel.register(fd, Token(t), Interest::READABLE, mode)?;
+                    let conn = slab.get(t).expect("the connection just inserted");
+                    sel.register(conn.stream.as_fd(), Token(t), Interest::READABLE, mode)?;
                 }
                 continue;
             }
             let Some(conn) = slab.get(token) else {
                 continue;
             };
-            let (fd, t) = (conn.stream.as_raw_fd(), Token(token));
+            let t = Token(token);
             let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            match conn.ready(readable, ev.is_writable() || ev.is_write_closed()) {
+            let change = conn.ready(readable, ev.is_writable() || ev.is_write_closed());
+            let fd = conn.stream.as_fd();
+            match change {
                 Change::Keep if mode == Mode::Oneshot => {
                     sel.reregister(fd, t, rearm_interest(conn.pending()), mode)?
                 }
@@ -188,10 +190,10 @@ fn idle_selector<S: Selector>(args: &IdleArgs<'_>) -> io::Result<IdleResult> {
     let mut events = selectio::Events::<S>::with_capacity(EVENTS)?;
     let mode = mode_for(&sel, args.edge);
     for (i, s) in args.idle.iter().enumerate() {
-        sel.register(s.as_raw_fd(), Token(i + 1), Interest::READABLE, mode)?;
+        sel.register(s.as_fd(), Token(i + 1), Interest::READABLE, mode)?;
     }
     let pipe = PingPipe::new()?;
-    sel.register(pipe.reader_fd(), Token(0), Interest::READABLE, mode)?;
+    sel.register(pipe.reader().as_fd(), Token(0), Interest::READABLE, mode)?;
     let result = args.run(|| {
         match sel.select(&mut events, None) {
             Ok(()) => {}
@@ -203,9 +205,9 @@ fn idle_selector<S: Selector>(args: &IdleArgs<'_>) -> io::Result<IdleResult> {
         }
         Ok(())
     });
-    sel.deregister(pipe.reader_fd())?;
+    sel.deregister(pipe.reader().as_fd())?;
     for s in args.idle {
-        sel.deregister(s.as_raw_fd())?;
+        sel.deregister(s.as_fd())?;
     }
     result
 }

@@ -3,7 +3,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::util::{Cx, Source, CAPACITY, T1, T2};
+use super::util::{number, Cx, Source, CAPACITY, T1, T2};
 use crate::{Interest, Mode, Selector};
 #[cfg(unix)]
 use crate::{RawSource, Ready};
@@ -20,7 +20,7 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
     cx.put(&w, b"x");
     cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
     cx.register(a.src(), T2, Interest::BOTH, Mode::Level);
-    let closed = [r.src(), a.src()];
+    let closed = [r.raw(), a.raw()];
     drop(r);
     drop(a);
     let slice = Duration::from_millis(20);
@@ -49,7 +49,7 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
     // `Ok` is allowed there.
     for (fd, what) in [(closed[0], "pipe"), (closed[1], "TCP")] {
         cx.step(format_args!("deregister the closed {what} fd {fd}"));
-        match cx.sel.deregister(fd) {
+        match cx.sel.deregister(number(fd)) {
             Ok(()) if cfg!(windows) => {}
             result => {
                 let e = cx.err(result, "first deregister");
@@ -57,7 +57,7 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
                 cx.check(kinds.contains(&e.kind()), || format!("{e:?}"));
             }
         }
-        cx.err(cx.sel.deregister(fd), "second deregister");
+        cx.err(cx.sel.deregister(number(fd)), "second deregister");
     }
 }
 
@@ -103,23 +103,23 @@ fn open_readable<S: Selector>(cx: &Cx<S>, kind: Kind) -> (RawSource, Box<dyn std
         Kind::Pipe => {
             let (r, w) = cx.pipe();
             cx.put(&w, b"x");
-            (r.src(), Box::new((r, w)))
+            (r.raw(), Box::new((r, w)))
         }
         Kind::Tcp => {
             // A listener with a connection queued: readable until accepted.
             let listener = cx.ok(std::net::TcpListener::bind("127.0.0.1:0"), "bind");
             let addr = cx.ok(listener.local_addr(), "local_addr");
             let client = cx.ok(std::net::TcpStream::connect(addr), "connect");
-            (listener.src(), Box::new((listener, client)))
+            (listener.raw(), Box::new((listener, client)))
         }
         #[cfg(selectio_linux_like)]
         Kind::Eventfd => {
             let fd = cx.ok(crate::sys::eventfd(), "eventfd()");
             cx.ok(
-                crate::sys::write(fd.src(), &1u64.to_ne_bytes()),
+                crate::sys::write(fd.raw(), &1u64.to_ne_bytes()),
                 "eventfd write",
             );
-            (fd.src(), Box::new(fd))
+            (fd.raw(), Box::new(fd))
         }
     }
 }
@@ -133,7 +133,9 @@ fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_bet
         for mode in [Mode::Level, Mode::Oneshot] {
             cx.step(format_args!("{kind:?}, {mode:?}"));
             let (n, old) = open_readable(&cx, kind);
-            cx.register(n, T1, Interest::READABLE, mode);
+            // A number on purpose: the property closes it and registers whatever reuses it.
+            let fd = number(n);
+            cx.register(fd, T1, Interest::READABLE, mode);
             if mode == Mode::Oneshot {
                 // Fired: the registration is disarmed when its fd is closed.
                 cx.wait_for(&mut ev, T1, Ready::READABLE);
@@ -156,7 +158,7 @@ fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_bet
                 });
             };
             let what = format!("register of a new {kind:?} fd reusing the number {n}");
-            match cx.sel.register(n, T2, Interest::READABLE, Mode::Level) {
+            match cx.sel.register(fd, T2, Interest::READABLE, Mode::Level) {
                 Ok(()) => {}
                 // xnu's poll(2) never checks an entry that asks no events, so the poll
                 // backend parks a fired Oneshot out of its sight on Apple's systems and
@@ -168,14 +170,14 @@ fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_bet
                     cx.check(e.to_string().contains("cannot tell"), || {
                         format!("{what}: {e} (AlreadyExists must say it cannot tell)")
                     });
-                    cx.deregister(n);
-                    cx.register(n, T2, Interest::READABLE, Mode::Level);
+                    cx.deregister(fd);
+                    cx.register(fd, T2, Interest::READABLE, Mode::Level);
                 }
                 Err(e) => cx.fail(format_args!("{what}: {e}")),
             }
             cx.only(&mut ev, T2, Ready::READABLE);
             cx.only(&mut ev, T2, Ready::READABLE);
-            cx.deregister(n);
+            cx.deregister(fd);
             drop(new);
         }
     }

@@ -3,8 +3,8 @@
 use std::io::{self, ErrorKind};
 
 use super::modes::edge_is_refused;
-use super::util::{Cx, Source, CAPACITY, INVALID, T1, T2};
-use crate::{Interest, Mode, RawSource, Ready, Selector, Token};
+use super::util::{number, Cx, Source, CAPACITY, INVALID, T1, T2};
+use crate::{BorrowedSource, Interest, Mode, RawSource, Ready, Selector, Token};
 
 /// `reregister` with a new token: later events carry the new token, never the old one.
 pub fn reregister_replaces_token<S: Selector>(new: fn() -> io::Result<S>) {
@@ -270,9 +270,14 @@ type Call<'a> = (&'static str, Box<dyn Fn() -> io::Result<()> + 'a>);
 
 /// Calls that must fail while `good` is registered (Level, READABLE, `T1`) and `other`
 /// is not.
-fn failing_calls<S: Selector>(sel: &S, good: RawSource, other: RawSource) -> Vec<Call<'_>> {
+fn failing_calls<'a, S: Selector>(
+    sel: &'a S,
+    good: BorrowedSource<'a>,
+    other: BorrowedSource<'a>,
+) -> Vec<Call<'a>> {
+    let invalid = number(INVALID);
     let rd = Interest::READABLE;
-    let mut calls: Vec<Call<'_>> = vec![
+    let mut calls: Vec<Call<'a>> = vec![
         (
             "duplicate register",
             Box::new(move || sel.register(good, T2, Interest::BOTH, Mode::Level)),
@@ -295,15 +300,15 @@ fn failing_calls<S: Selector>(sel: &S, good: RawSource, other: RawSource) -> Vec
         ),
         (
             "register of an invalid fd",
-            Box::new(move || sel.register(INVALID, T2, rd, Mode::Level)),
+            Box::new(move || sel.register(invalid, T2, rd, Mode::Level)),
         ),
         (
             "reregister of an invalid fd",
-            Box::new(move || sel.reregister(INVALID, T2, rd, Mode::Level)),
+            Box::new(move || sel.reregister(invalid, T2, rd, Mode::Level)),
         ),
         (
             "deregister of an invalid fd",
-            Box::new(move || sel.deregister(INVALID)),
+            Box::new(move || sel.deregister(invalid)),
         ),
     ];
     if !sel.capabilities().supports(Mode::Edge) {
@@ -319,20 +324,21 @@ fn failing_calls<S: Selector>(sel: &S, good: RawSource, other: RawSource) -> Vec
     calls
 }
 
-/// fd `-1` and a closed fd are errors (naming the backend) for `register`, `reregister`
+/// A negative fd and a closed fd are errors (naming the backend) for `register`, `reregister`
 /// and `deregister`, never panics.
 pub fn invalid_fd_is_an_error<S: Selector>(new: fn() -> io::Result<S>) {
     // Alone: no other property may reuse the closed number meanwhile.
     let cx = Cx::exclusive(new, "invalid_fd_is_an_error");
     let closed = {
         let (r, _w) = cx.pipe();
-        r.src()
+        r.raw()
     };
     for (fd, what) in [(INVALID, "an invalid fd"), (closed, "a closed fd")] {
         cx.step(format_args!("fd {fd} ({what})"));
+        let (n, fd) = (fd, number(fd));
         for mode in cx.caps().modes() {
             let result = cx.sel.register(fd, T1, Interest::READABLE, mode);
-            if result.is_ok() && is_open(fd) {
+            if result.is_ok() && is_open(n) {
                 // Something outside the suite reused the number: not ours to judge.
                 cx.deregister(fd);
                 cx.skip("the closed fd number was reused by another thread");
@@ -412,7 +418,8 @@ pub fn selector_own_fds_are_refused<S: Selector>(new: fn() -> io::Result<S>) {
     cx.check(!own.is_empty(), || {
         "the selector opened no fd the system lists".to_string()
     });
-    for &fd in &own {
+    for &n in &own {
+        let fd = number(n);
         let calls = [
             (
                 "register",
@@ -428,7 +435,7 @@ pub fn selector_own_fds_are_refused<S: Selector>(new: fn() -> io::Result<S>) {
             cx.err_kind(
                 result,
                 ErrorKind::InvalidInput,
-                format_args!("{op} of own fd {fd}"),
+                format_args!("{op} of own fd {n}"),
             );
         }
     }

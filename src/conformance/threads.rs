@@ -1,7 +1,7 @@
 //! Other threads acting on a blocked `select`, signals, and selector lifetimes.
 
 use std::io::{self, Write};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,10 +18,11 @@ pub fn register_from_other_thread_applies_to_blocked_select<S: Selector>(
     let mut ev = cx.events(CAPACITY);
     let (r, w) = cx.pipe();
     cx.put(&w, b"x");
-    let fd = r.src();
+    let r = Arc::new(r);
+    let theirs = Arc::clone(&r);
     let other = cx.spawn(move |sel| {
         thread::sleep(SETTLE);
-        sel.register(fd, T1, Interest::READABLE, Mode::Level)
+        sel.register(theirs.src(), T1, Interest::READABLE, Mode::Level)
     });
     let batch = cx.select(&mut ev, Some(PATIENCE));
     cx.ok(cx.join(other), "register from another thread");
@@ -34,7 +35,7 @@ pub fn register_from_other_thread_applies_to_blocked_select<S: Selector>(
             batch.elapsed
         )
     });
-    cx.deregister(fd);
+    cx.deregister(r.src());
 }
 
 /// Another thread reregisters a pipe under a new token, then makes it ready, while
@@ -48,11 +49,12 @@ pub fn reregister_from_other_thread_applies_to_blocked_select<S: Selector>(
     );
     let mut ev = cx.events(CAPACITY);
     let (r, w) = cx.pipe();
-    let fd = r.src();
-    cx.register(fd, T1, Interest::READABLE, Mode::Level);
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let r = Arc::new(r);
+    let theirs = Arc::clone(&r);
     let other = cx.spawn(move |sel| {
         thread::sleep(SETTLE);
-        let result = sel.reregister(fd, T2, Interest::READABLE, Mode::Level);
+        let result = sel.reregister(theirs.src(), T2, Interest::READABLE, Mode::Level);
         (result, (&w).write(b"x"), w)
     });
     let batch = cx.select(&mut ev, Some(PATIENCE));
@@ -65,8 +67,8 @@ pub fn reregister_from_other_thread_applies_to_blocked_select<S: Selector>(
     cx.check(batch.ready(T2).is_some_and(Ready::is_readable), || {
         format!("the blocked select did not report the new token: {batch:?}")
     });
-    cx.drain(&r);
-    cx.deregister(fd);
+    cx.drain(&*r);
+    cx.deregister(r.src());
 }
 
 /// Another thread deregisters a pipe, then makes it ready, while `select` blocks: that
@@ -80,11 +82,12 @@ pub fn deregister_from_other_thread_applies_to_blocked_select<S: Selector>(
     );
     let mut ev = cx.events(CAPACITY);
     let (r, w) = cx.pipe();
-    let fd = r.src();
-    cx.register(fd, T1, Interest::READABLE, Mode::Level);
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let r = Arc::new(r);
+    let theirs = Arc::clone(&r);
     let other = cx.spawn(move |sel| {
         thread::sleep(SETTLE);
-        let result = sel.deregister(fd);
+        let result = sel.deregister(theirs.src());
         (result, (&w).write(b"x"), w)
     });
     let batch = cx.select(&mut ev, Some(SETTLE * 5));

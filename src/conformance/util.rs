@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use crate::selector::Capabilities;
-use crate::{Event, Events, Interest, Mode, RawSource, Ready, Selector, Token};
+use crate::{BorrowedSource, Event, Events, Interest, Mode, RawSource, Ready, Selector, Token};
 
 /// How long a helper waits for an expected event before failing (generous for slow CI).
 pub(crate) const PATIENCE: Duration = Duration::from_secs(5);
@@ -25,37 +25,48 @@ pub(crate) const T1: Token = Token(1);
 pub(crate) const T2: Token = Token(2);
 /// The token of the watchdog pipe that ends a `select` which should have returned.
 pub(crate) const RESCUE: Token = Token(usize::MAX - 1);
-/// An fd number no file can have.
+/// An fd number no file can have. Not `-1`: that is no `BorrowedFd` at all (the
+/// type's niche), so no selector can be handed it.
 #[cfg(unix)]
-pub(crate) const INVALID: RawSource = -1;
-/// A socket handle no socket can have (`INVALID_SOCKET`).
+pub(crate) const INVALID: RawSource = -2;
+/// A socket handle no socket can have. Not `INVALID_SOCKET` (`RawSocket::MAX`): that is
+/// no `BorrowedSocket` at all (the type's niche), so no selector can be handed it.
 #[cfg(not(unix))]
-pub(crate) const INVALID: RawSource = RawSource::MAX;
+pub(crate) const INVALID: RawSource = RawSource::MAX - 1;
 
 /// Properties that close fds they registered, reuse fd numbers or count fds run alone
 /// (write lock); all others share (read lock). Tests run in parallel threads of one
 /// process, so this keeps a closed number from being reused by another property.
 static FD_LOCK: RwLock<()> = RwLock::new(());
 
-/// The `RawSource` of anything that has one.
+/// The descriptor of anything that has one, borrowed ([`src`](Source::src)) or as a
+/// number ([`raw`](Source::raw)) for messages and for what the properties close.
 pub(crate) trait Source {
     /// The fd (socket on Windows) to register.
-    fn src(&self) -> RawSource;
+    fn src(&self) -> BorrowedSource<'_>;
+    /// Its number.
+    fn raw(&self) -> RawSource {
+        crate::source::raw(self.src())
+    }
 }
 
 #[cfg(unix)]
-impl<T: std::os::fd::AsRawFd> Source for T {
-    fn src(&self) -> RawSource {
-        self.as_raw_fd()
+impl<T: std::os::fd::AsFd> Source for T {
+    fn src(&self) -> BorrowedSource<'_> {
+        self.as_fd()
     }
 }
 
 #[cfg(windows)]
-impl<T: std::os::windows::io::AsRawSocket> Source for T {
-    fn src(&self) -> RawSource {
-        self.as_raw_socket()
+impl<T: std::os::windows::io::AsSocket> Source for T {
+    fn src(&self) -> BorrowedSource<'_> {
+        self.as_socket()
     }
 }
+
+/// A number a property hands a selector on purpose (closed, reused, invalid, or the
+/// selector's own), borrowed through the one helper that exists for this suite.
+pub(crate) use crate::sys::borrow_number_for_conformance as number;
 
 /// One end of a [`Cx::pipe`]: a pipe end on Unix, a loopback TCP stream elsewhere.
 #[cfg(unix)]
@@ -226,9 +237,10 @@ impl<S: Selector> Cx<S> {
         &self,
         result: io::Result<T>,
         kind: io::ErrorKind,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         what: impl Display,
     ) -> io::Error {
+        let fd = fd.raw();
         let e = self.err_kind(result, kind, &what);
         self.check(e.to_string().contains(&fd.to_string()), || {
             format!("{what}: the error message does not name fd {fd}: {e}")
@@ -247,22 +259,23 @@ impl<S: Selector> Cx<S> {
 
     /// `register`, which must succeed.
     #[track_caller]
-    pub(crate) fn register(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) {
-        let what = format!("register(fd {fd}, {token:?}, {interest:?}, {mode:?})");
-        self.ok(self.sel.register(fd, token, interest, mode), what)
+    pub(crate) fn register(&self, fd: BorrowedSource<'_>, token: Token, i: Interest, mode: Mode) {
+        let what = format!("register(fd {}, {token:?}, {i:?}, {mode:?})", fd.raw());
+        self.ok(self.sel.register(fd, token, i, mode), what)
     }
 
     /// `reregister`, which must succeed.
     #[track_caller]
-    pub(crate) fn reregister(&self, fd: RawSource, token: Token, interest: Interest, mode: Mode) {
-        let what = format!("reregister(fd {fd}, {token:?}, {interest:?}, {mode:?})");
-        self.ok(self.sel.reregister(fd, token, interest, mode), what)
+    pub(crate) fn reregister(&self, fd: BorrowedSource<'_>, token: Token, i: Interest, mode: Mode) {
+        let what = format!("reregister(fd {}, {token:?}, {i:?}, {mode:?})", fd.raw());
+        self.ok(self.sel.reregister(fd, token, i, mode), what)
     }
 
     /// `deregister`, which must succeed.
     #[track_caller]
-    pub(crate) fn deregister(&self, fd: RawSource) {
-        self.ok(self.sel.deregister(fd), format_args!("deregister(fd {fd})"))
+    pub(crate) fn deregister(&self, fd: BorrowedSource<'_>) {
+        let what = format!("deregister(fd {})", fd.raw());
+        self.ok(self.sel.deregister(fd), what)
     }
 
     /// One `select`, which must succeed; checks the capacity and that neither the waker's

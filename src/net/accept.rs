@@ -278,10 +278,24 @@ impl<L: std::os::fd::AsRawFd> std::os::fd::AsRawFd for Acceptor<L> {
     }
 }
 
+#[cfg(unix)]
+impl<L: std::os::fd::AsFd> std::os::fd::AsFd for Acceptor<L> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+}
+
 #[cfg(windows)]
 impl<L: std::os::windows::io::AsRawSocket> std::os::windows::io::AsRawSocket for Acceptor<L> {
     fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
         self.listener.as_raw_socket()
+    }
+}
+
+#[cfg(windows)]
+impl<L: std::os::windows::io::AsSocket> std::os::windows::io::AsSocket for Acceptor<L> {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.listener.as_socket()
     }
 }
 

@@ -146,7 +146,7 @@ macro_rules! impl_debug {
         impl std::fmt::Debug for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($ty))
-                    .field("fd", &$crate::Source::raw_source(self))
+                    .field("fd", &$crate::source::raw($crate::Source::source(self)))
                     $(.field(stringify!($field), &$crate::net::ShowAddr(self.$addr())))*
                     .finish()
             }

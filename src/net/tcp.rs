@@ -95,7 +95,7 @@ impl TcpSocket {
             Ok(local) if e.kind() == io::ErrorKind::InvalidInput && local.port() != 0 => {
                 invalid_input(format!(
                     "selectio: cannot bind the TCP socket (fd {}) to {addr}: it is already bound to {local}",
-                    self.raw_source()
+                    crate::source::raw(self.source())
                 ))
             }
             _ => e,
@@ -142,7 +142,7 @@ impl TcpSocket {
             Some(v6) if v6 != addr.is_ipv6() => Err(invalid_input(format!(
                 "selectio: cannot {op} the IPv{} TCP socket (fd {}) to {addr}: wrong address family",
                 if v6 { 6 } else { 4 },
-                self.raw_source(),
+                crate::source::raw(self.source()),
             ))),
             _ => Ok(()),
         }

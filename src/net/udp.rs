@@ -219,7 +219,7 @@ impl_std! {
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("UdpSocket");
-        d.field("fd", &self.raw_source());
+        d.field("fd", &crate::source::raw(self.source()));
         d.field("local", &ShowAddr(self.local_addr()));
         if let Ok(peer) = self.peer_addr() {
             d.field("peer", &peer);

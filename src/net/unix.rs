@@ -172,7 +172,7 @@ impl UnixSocket {
             Ok(local) if e.raw_os_error() == Some(sys::EINVAL) && !local.is_unnamed() => {
                 invalid_input(format!(
                     "selectio: the Unix socket (fd {}) is already bound to {:?}",
-                    self.raw_source(),
+                    crate::source::raw(self.source()),
                     local.as_pathname()
                 ))
             }
@@ -229,7 +229,7 @@ impl UnixSocket {
         if e.raw_os_error() == Some(sys::EINVAL) && unbound {
             return invalid_input(format!(
                 "selectio: cannot listen on the unbound Unix socket (fd {}): bind it first",
-                self.raw_source()
+                crate::source::raw(self.source())
             ));
         }
         e
@@ -265,7 +265,7 @@ impl fmt::Debug for UnixSocket {
         let local = self.inner.local_addr();
         let path = local.as_ref().ok().and_then(|a| a.as_pathname());
         f.debug_struct("UnixSocket")
-            .field("fd", &self.raw_source())
+            .field("fd", &crate::source::raw(self.source()))
             .field("local", &path)
             .finish()
     }

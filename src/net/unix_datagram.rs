@@ -154,7 +154,7 @@ impl_std! {
 impl fmt::Debug for UnixDatagram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("UnixDatagram");
-        d.field("fd", &self.raw_source());
+        d.field("fd", &crate::source::raw(self.source()));
         if let Ok(local) = self.local_addr() {
             d.field("local", &local);
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::selector::{Capabilities, Support};
 use crate::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::sync::{Condvar, Mutex};
-use crate::{Event, EventLoop, Events, Handler, Interest, Mode, RawSource, Selector, Token};
+use crate::{BorrowedSource, Event, EventLoop, Events, Handler, Interest, Mode, Selector, Token};
 
 /// `select` with a timeout other than zero and no wake pending blocks until a wake when
 /// `waits` (the loom models, where a lost wake-up shows as a deadlock), or returns at once
@@ -56,15 +56,15 @@ impl Selector for Fake {
         Capabilities::new(Support::Native, no, no)
     }
 
-    fn register(&self, _: RawSource, _: Token, _: Interest, _: Mode) -> io::Result<()> {
+    fn register(&self, _: BorrowedSource<'_>, _: Token, _: Interest, _: Mode) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
 
-    fn reregister(&self, _: RawSource, _: Token, _: Interest, _: Mode) -> io::Result<()> {
+    fn reregister(&self, _: BorrowedSource<'_>, _: Token, _: Interest, _: Mode) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
 
-    fn deregister(&self, _: RawSource) -> io::Result<()> {
+    fn deregister(&self, _: BorrowedSource<'_>) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
 

@@ -113,3 +113,18 @@ mod tests {
         );
     }
 }
+
+/// `n` as a borrowed descriptor whatever it names: closed, reused by another file,
+/// invalid, or a selector's own. For the conformance suite only, which hands selectors
+/// such numbers on purpose to check that they answer them as the contract says; nothing
+/// else in the crate may borrow a number it does not own.
+#[cfg(feature = "conformance")]
+pub(crate) fn borrow_number_for_conformance(n: crate::RawSource) -> crate::BorrowedSource<'static> {
+    // SAFETY: `borrow_raw` asks that `n` stay open while borrowed, and the suite breaks
+    // that on purpose. The borrow goes only to a `Selector` call, whose contract is to
+    // treat the descriptor as a number it never reads, writes or closes: a closed or
+    // reused number is then an error or another file's readiness, which is what the
+    // suite checks. The niche value (`-1`, `INVALID_SOCKET`), which `borrow_raw`
+    // refuses, is never passed.
+    unsafe { crate::BorrowedSource::borrow_raw(n) }
+}

@@ -14,6 +14,14 @@ use std::time::{Duration, Instant};
 use selectio::net::UdpSocket;
 use selectio::{EventLoop, Events, Handler, Interest, Mode, Ready, Selector, Source, Token};
 
+/// The number of `io`'s descriptor (fd on Unix, socket on Windows), as messages name it.
+pub fn number<E: Source + ?Sized>(io: &E) -> String {
+    #[cfg(unix)]
+    return std::os::fd::AsRawFd::as_raw_fd(&io.source()).to_string();
+    #[cfg(windows)]
+    return std::os::windows::io::AsRawSocket::as_raw_socket(&io.source()).to_string();
+}
+
 /// The token of the witness registration in every case.
 pub const WITNESS: Token = Token(7);
 
@@ -97,7 +105,7 @@ pub fn open<S: Selector>(new: fn() -> io::Result<S>) -> S {
 pub fn with_witness<S: Selector>(new: fn() -> io::Result<S>) -> (S, UdpSocket) {
     let sel = open(new);
     let w = witness();
-    sel.register(w.raw_source(), WITNESS, Interest::READABLE, Mode::Level)
+    sel.register(w.source(), WITNESS, Interest::READABLE, Mode::Level)
         .expect("register the witness");
     (sel, w)
 }

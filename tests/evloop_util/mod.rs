@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use selectio::selector::Capabilities;
 use selectio::{
-    Event, EventLoop, Events, Handler, Interest, Mode, RawSource, Ready, Selector, Token,
+    BorrowedSource, Event, EventLoop, Events, Handler, Interest, Mode, Ready, Selector, Source,
+    Token,
 };
 
 /// Generates one `#[test]` per named generic test function of the parent module,
@@ -61,23 +62,20 @@ fn connected() -> (Stream, Stream) {
     (a, b)
 }
 
-/// A bare raw source (fd or socket) for the loop: `SourceFd`, which is Unix-only, on every
-/// platform.
-#[derive(Debug, Clone, Copy)]
-pub struct Raw(pub RawSource);
-
+/// A descriptor's number: `RawFd` on Unix, `RawSocket` on Windows.
 #[cfg(unix)]
-impl std::os::fd::AsRawFd for Raw {
-    fn as_raw_fd(&self) -> RawSource {
-        self.0
-    }
-}
-
+pub type RawSource = std::os::fd::RawFd;
+/// A descriptor's number: `RawFd` on Unix, `RawSocket` on Windows.
 #[cfg(windows)]
-impl std::os::windows::io::AsRawSocket for Raw {
-    fn as_raw_socket(&self) -> RawSource {
-        self.0
-    }
+pub type RawSource = std::os::windows::io::RawSocket;
+
+/// The number of `io`'s descriptor, for tests that close it and hand the number back
+/// (through an `unsafe` `BorrowedSource::borrow_raw` that says why).
+pub fn raw<E: Source + ?Sized>(io: &E) -> RawSource {
+    #[cfg(unix)]
+    return std::os::fd::AsRawFd::as_raw_fd(&io.source());
+    #[cfg(windows)]
+    return std::os::windows::io::AsRawSocket::as_raw_socket(&io.source());
 }
 
 /// A connected, non-blocking stream pair.
@@ -446,7 +444,7 @@ impl<S: Selector> Selector for CountingSelector<S> {
 
     fn register(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
@@ -456,7 +454,7 @@ impl<S: Selector> Selector for CountingSelector<S> {
 
     fn reregister(
         &self,
-        fd: RawSource,
+        fd: BorrowedSource<'_>,
         token: Token,
         interest: Interest,
         mode: Mode,
@@ -464,7 +462,7 @@ impl<S: Selector> Selector for CountingSelector<S> {
         self.inner.reregister(fd, token, interest, mode)
     }
 
-    fn deregister(&self, fd: RawSource) -> io::Result<()> {
+    fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()> {
         self.inner.deregister(fd)
     }
 

@@ -76,7 +76,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -245,6 +245,17 @@ enum Io {
     PipeW(io::PipeWriter),
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl AsFd for Io {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Io::PipeR(r) => r.as_fd(),
+            Io::PipeW(w) => w.as_fd(),
+            Io::Tcp(s) => s.as_fd(),
+            Io::Unix(s) => s.as_fd(),
+        }
+    }
 }
 
 impl Io {
@@ -551,6 +562,11 @@ impl<S: Selector> Harness<S> {
     /// The outcomes of `reregister`/`deregister` of `fd`, not registered: `NotFound`, or
     /// on poll(2) (numbers, not files) `Ok` if a closed registered fd left its number a
     /// stale entry, which the call then acts on.
+    /// End `e`'s descriptor, which the caller checked is open.
+    fn open(&self, e: usize) -> BorrowedFd<'_> {
+        self.ends[e].io.as_ref().expect("an open end").as_fd()
+    }
+
     fn unknown(&self, fd: RawFd) -> &'static [Option<io::ErrorKind>] {
         if self.numbers && self.stale.iter().any(|s| s.fd == fd) {
             &[Some(io::ErrorKind::NotFound), None]
@@ -574,7 +590,7 @@ impl<S: Selector> Harness<S> {
             Some(_) => &[exists],
             None => &[None],
         };
-        let got = self.sel.register(fd, token, interest, mode);
+        let got = self.sel.register(self.open(e), token, interest, mode);
         let what = format!("register(fd {fd}, {token:?}, {interest:?}, {mode:?})");
         match self.outcome(what, got, allowed)? {
             None => {
@@ -617,7 +633,7 @@ impl<S: Selector> Harness<S> {
             // This fd was never registered; poll(2) may act on its number's stale entry.
             self.unknown(fd)
         };
-        let got = self.sel.reregister(fd, token, interest, mode);
+        let got = self.sel.reregister(self.open(e), token, interest, mode);
         let what = format!("reregister(fd {fd}, {token:?}, {interest:?}, {mode:?})");
         match self.outcome(what, got, allowed)? {
             Some(io::ErrorKind::Unsupported) => {}
@@ -642,7 +658,7 @@ impl<S: Selector> Harness<S> {
             Some(_) => &[None],
             None => self.unknown(fd),
         };
-        let got = self.sel.deregister(fd);
+        let got = self.sel.deregister(self.open(e));
         self.outcome(format!("deregister(fd {fd})"), got, allowed)?;
         self.ends[e].reg = None;
         self.stale.retain(|s| s.fd != fd);

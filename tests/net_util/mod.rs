@@ -49,7 +49,7 @@ pub fn assert_flags(_socket: &impl std::os::windows::io::AsSocket) {}
 #[track_caller]
 pub fn wait(fd: &impl Source, interest: Interest) {
     let selector = DefaultSelector::new().expect("selector");
-    let fd = fd.raw_source();
+    let fd = fd.source();
     selector
         .register(fd, Token(7), interest, Mode::Level)
         .expect("register");
@@ -59,7 +59,7 @@ pub fn wait(fd: &impl Source, interest: Interest) {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
             !left.is_zero(),
-            "fd {fd} not ready for {interest:?} within {TIMEOUT:?}"
+            "fd {fd:?} not ready for {interest:?} within {TIMEOUT:?}"
         );
         match selector.select(&mut events, Some(left)) {
             Ok(()) => {}
@@ -107,12 +107,12 @@ where
     let selector = DefaultSelector::new().expect("selector");
     let mut events = Events::with_capacity(8).expect("events");
     let mut writer = Some(writer);
-    let wfd = writer.as_ref().map(|w| w.raw_source()).expect("writer");
+    let wfd = writer.as_ref().map(|w| w.source()).expect("writer");
     selector
         .register(wfd, WRITER, Interest::WRITABLE, Mode::Level)
         .expect("register writer");
     selector
-        .register(reader.raw_source(), READER, Interest::READABLE, Mode::Level)
+        .register(reader.source(), READER, Interest::READABLE, Mode::Level)
         .expect("register reader");
     let (mut sent, mut received, mut eof) = (0, Vec::with_capacity(data.len()), false);
     let deadline = Instant::now() + TIMEOUT * 3;
@@ -132,9 +132,10 @@ where
                 if let Some(w) = writer.as_mut() {
                     sent += write_some(w, &data[sent..]);
                 }
-                if sent == data.len() && writer.is_some() {
-                    selector.deregister(wfd).expect("deregister writer");
-                    writer = None;
+                if sent == data.len() {
+                    if let Some(w) = writer.take() {
+                        selector.deregister(w.source()).expect("deregister writer");
+                    }
                 }
             } else if event.token() == READER {
                 eof = read_some(reader, &mut received);
@@ -142,7 +143,7 @@ where
         }
     }
     selector
-        .deregister(reader.raw_source())
+        .deregister(reader.source())
         .expect("deregister reader");
     assert!(
         writer.is_none(),
