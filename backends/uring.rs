@@ -55,6 +55,20 @@
 //! - Timeouts: `IORING_ENTER_EXT_ARG` with a `timespec`, exact and clamped like the
 //!   others (`sys::timeout_timespec`). A wait that ends on completions the caller never
 //!   sees (stale generations, cancellations) waits again for the time left.
+//! - Setup flags left out on purpose. A poll completes as task work of the thread that
+//!   submitted it, run when that thread next leaves the kernel, often at the end of the
+//!   caller's `read` or `write`: that is why completions found in the ring are checked
+//!   again. `IORING_SETUP_DEFER_TASKRUN` would run it only inside `select`'s
+//!   `io_uring_enter`, fresh, but needs `IORING_SETUP_SINGLE_ISSUER`, under which any
+//!   other thread's `io_uring_enter` or `io_uring_register` fails with `EEXIST`: a
+//!   `register` from another thread could not bind its file at once, a `deregister`
+//!   could not let a closed socket go before the owning thread selects, and a selector
+//!   made on one thread could not select on another. `IORING_SETUP_COOP_TASKRUN` only
+//!   stops interrupting a thread that runs in user space, which delays the completions
+//!   of a registration made by a thread that stays there. A registered ring fd
+//!   (`IORING_REGISTER_RING_FDS`) belongs to one thread and keeps the ring open until
+//!   that thread unregisters it or exits: a selector dropped elsewhere would leak the
+//!   ring and every file its polls hold.
 
 mod table;
 mod wait;
