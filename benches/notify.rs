@@ -20,7 +20,7 @@
 //! Environment: `SELECTIO_BENCH_MESSAGES` (burst N, default 1,000,000; lock-step uses
 //! N / 50), `SELECTIO_BENCH_ROUNDS`.
 
-#[path = "../tests/evloop_util/mod.rs"]
+#[path = "../tests/util/evloop.rs"]
 mod evloop_util;
 
 use std::io;
