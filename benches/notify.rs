@@ -21,7 +21,7 @@
 //! N / 50), `SELECTIO_BENCH_ROUNDS`.
 
 mod common;
-#[path = "../tests/evloop_util/mod.rs"]
+#[path = "../tests/util/evloop.rs"]
 mod evloop_util;
 
 use std::io;

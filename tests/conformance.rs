@@ -2,6 +2,9 @@
 //! `#[test]` per property and backend: `epoll::timeout_none_blocks`,
 //! `any_poll::wakes_coalesce`, …
 
+#[macro_use]
+mod util;
+
 #[allow(unused_imports)]
 use selectio::backends;
 #[allow(unused_imports)]
@@ -100,62 +103,11 @@ fn every_property_is_instantiated() {
     );
 }
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    use super::*;
-    with_properties!(tests!(backends::Epoll::new));
+/// Every property on the backend `$new` creates.
+macro_rules! conformance_tests {
+    ($sel:ty, $new:expr) => {
+        with_properties!(tests!($new));
+    };
 }
 
-#[cfg(selectio_poll)]
-mod poll {
-    use super::*;
-    with_properties!(tests!(backends::Poll::new));
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    use super::*;
-    with_properties!(tests!(backends::Polling::new));
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    use super::*;
-    with_properties!(tests!(backends::Kqueue::new));
-}
-
-#[cfg(selectio_epoll)]
-mod any_epoll {
-    use super::*;
-    with_properties!(tests!(|| AnySelector::with_backend(Backend::Epoll)));
-}
-
-#[cfg(selectio_poll)]
-mod any_poll {
-    use super::*;
-    with_properties!(tests!(|| AnySelector::with_backend(Backend::Poll)));
-}
-
-#[cfg(selectio_polling)]
-mod any_polling {
-    use super::*;
-    with_properties!(tests!(|| AnySelector::with_backend(Backend::Polling)));
-}
-
-#[cfg(selectio_uring)]
-mod uring {
-    use super::*;
-    with_properties!(tests!(backends::Uring::new));
-}
-
-#[cfg(selectio_uring)]
-mod any_uring {
-    use super::*;
-    with_properties!(tests!(|| AnySelector::with_backend(Backend::Uring)));
-}
-
-#[cfg(selectio_kqueue)]
-mod any_kqueue {
-    use super::*;
-    with_properties!(tests!(|| AnySelector::with_backend(Backend::Kqueue)));
-}
+each_backend!(conformance_tests, any);

@@ -7,7 +7,8 @@
 //! single flipped bit.
 
 #[macro_use]
-mod each_backend;
+mod util;
+
 #[path = "../examples/echo_server.rs"]
 #[allow(dead_code)] // the example's `main`
 mod echo;
@@ -498,7 +499,7 @@ fn echo_check_catches_one_flipped_bit<S: Selector + Debug>() {
 }
 
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         #[test]
         fn echo_64_clients_1000_messages() {
             super::echo_64_clients_1000_messages::<$sel>();

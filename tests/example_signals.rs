@@ -8,7 +8,8 @@
 #![cfg(unix)]
 
 #[macro_use]
-mod each_backend;
+mod util;
+
 #[path = "../examples/echo_server.rs"]
 #[allow(dead_code)]
 mod echo;
@@ -249,7 +250,7 @@ fn get(mut s: &TcpStream) {
 }
 
 macro_rules! example_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         fn backend() -> &'static str {
             selectio::Selector::name(&<$sel as selectio::Selector>::new().unwrap())
         }

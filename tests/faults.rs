@@ -14,9 +14,7 @@
 #![cfg(all(unix, feature = "conformance"))]
 
 #[macro_use]
-mod each_backend;
-#[macro_use]
-mod evloop_util;
+mod util;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -29,13 +27,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use std::thread;
 use std::time::{Duration, Instant};
 
-use evloop_util::*;
 use selectio::conformance::hooks;
 use selectio::net::{Accept, Acceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::{
     EventLoop, Events, Handler, Interest, Mode, NotifyError, Ready, Selector, Sender, Token,
 };
 use socket2::SockRef;
+use util::evloop::*;
 
 const T0: Token = Token(0);
 const T1: Token = Token(1);
@@ -1448,7 +1446,7 @@ fn interrupter_of_an_exited_thread_is_not_found() {
 
 /// Every test above, for the selector `$sel`.
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         backend_tests!($sel;
             peer_reset_during_read_is_reported_once,
             peer_reset_during_write_is_reported_once,
@@ -1474,5 +1472,5 @@ macro_rules! all_tests {
 each_backend!(all_tests);
 
 mod any {
-    all_tests!(selectio::AnySelector);
+    all_tests!(selectio::AnySelector, selectio::AnySelector::new);
 }

@@ -9,7 +9,7 @@
 //! and one whose request never ends.
 
 #[macro_use]
-mod each_backend;
+mod util;
 #[path = "../examples/http_hello.rs"]
 #[allow(dead_code)] // the example's `main`
 mod http_hello;
@@ -519,7 +519,7 @@ fn idle_connections_are_closed<S: Selector + Debug>() {
 }
 
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         #[test]
         fn answers_every_request_in_every_mode() {
             super::answers_every_request_in_every_mode::<$sel>();

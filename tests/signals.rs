@@ -10,7 +10,7 @@
 #![cfg(unix)]
 
 #[macro_use]
-mod each_backend;
+mod util;
 
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -376,7 +376,7 @@ fn refusals_are_precise<S: Selector>() {
 }
 
 macro_rules! signal_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         #[test]
         fn storm_while_messages_and_io_flow() {
             super::storm_while_messages_and_io_flow::<$sel>();

@@ -38,8 +38,7 @@
 #![cfg(unix)]
 
 #[macro_use]
-mod each_backend;
-mod soak_util;
+mod util;
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -53,8 +52,8 @@ use selectio::pipe::{PipeReader, PipeWriter};
 use selectio::{BorrowedSource, Source, Token};
 use selectio::{DefaultSelector, EventLoop, Handler, Interest, Mode, NotifyError, Selector};
 
-use soak_util::echo::{Client, Phase, Server, LISTENER};
-use soak_util::{alone, isolated, open_fds, per, size, test_path, Bytes, Deadline};
+use util::soak::echo::{Client, Phase, Server, LISTENER};
+use util::soak::{alone, isolated, open_fds, per, size, test_path, Bytes, Deadline};
 
 // The bookkeeping measurement counts allocations when the crate exports its counting
 // allocator (feature "conformance"; `.ci/soak` builds with --all-features).
@@ -144,7 +143,7 @@ impl Drop for SetOnDrop {
 }
 
 /// How many connections fit under the (raised) fd limit: two fds each, plus headroom.
-fn connections_allowed(limit: &soak_util::FdLimit, want: usize) -> usize {
+fn connections_allowed(limit: &util::soak::FdLimit, want: usize) -> usize {
     let spare = open_fds() as u64 + 64;
     let room = (limit.soft().saturating_sub(spare) / 2) as usize;
     if room < want {
@@ -179,7 +178,7 @@ fn echo_run<S: Selector>(n: usize, traffic: Duration, corrupt_at: Option<u64>) -
     let open = Arc::new(AtomicUsize::new(0));
     let mut server = Server::new(listener, open.clone());
     server.corrupt_at = corrupt_at;
-    let before = (soak_util::rss_anon(), soak_util::kernel_tcp_bytes());
+    let before = (util::soak::rss_anon(), util::soak::kernel_tcp_bytes());
     let client_done = Arc::new(AtomicBool::new(false));
     let done = client_done.clone();
     let client = thread::spawn(move || {
@@ -212,7 +211,7 @@ fn echo_run<S: Selector>(n: usize, traffic: Duration, corrupt_at: Option<u64>) -
 /// Thousands of connections held and echoing through one loop: every byte comes back.
 fn connections_echo<S: Selector>() {
     let _alone = alone();
-    let limit = soak_util::raise_fd_limit();
+    let limit = util::soak::raise_fd_limit();
     let want = size("SELECTIO_SOAK_CONNS", 4_000, 9_000) as usize;
     let n = connections_allowed(&limit, want);
     let traffic = Duration::from_secs(size("SELECTIO_SOAK_SECS", 5, 30));
@@ -231,7 +230,7 @@ fn echo_check_catches_a_flipped_bit<S: Selector>() {
     assert_eq!(c.sent, c.received, "[{}] bytes lost", run.name);
 }
 
-fn print_connections(run: &EchoRun, n: usize, limit: &soak_util::FdLimit) {
+fn print_connections(run: &EchoRun, n: usize, limit: &util::soak::FdLimit) {
     let (name, server, c) = (run.name, &run.server, &run.report.client);
     let lost = c.sent.saturating_sub(c.received);
     let secs = c
@@ -325,9 +324,9 @@ struct Cost {
 
 /// Runs `register` (which makes `n` registrations) and measures what it cost.
 fn cost(n: usize, register: impl FnOnce()) -> Cost {
-    let (rss0, slab0) = (soak_util::rss_anon(), soak_util::epoll_slab_bytes());
+    let (rss0, slab0) = (util::soak::rss_anon(), util::soak::epoll_slab_bytes());
     let allocs = allocations(register);
-    let (rss1, slab1) = (soak_util::rss_anon(), soak_util::epoll_slab_bytes());
+    let (rss1, slab1) = (util::soak::rss_anon(), util::soak::epoll_slab_bytes());
     Cost {
         rss: per(rss0, rss1, n),
         allocations: allocs.map_or("n/a".to_string(), |a| a.to_string()),
@@ -336,7 +335,7 @@ fn cost(n: usize, register: impl FnOnce()) -> Cost {
 }
 
 /// Pipes whose both ends make `want` registrations, or as many as the fd limit allows.
-fn pipes_for(want: usize, limit: &soak_util::FdLimit) -> Vec<(PipeReader, PipeWriter)> {
+fn pipes_for(want: usize, limit: &util::soak::FdLimit) -> Vec<(PipeReader, PipeWriter)> {
     let room = limit.soft().saturating_sub(open_fds() as u64 + 64) as usize;
     (0..want.min(room) / 2)
         .map(|_| selectio::pipe::pipe().expect("pipe"))
@@ -348,7 +347,7 @@ fn pipes_for(want: usize, limit: &soak_util::FdLimit) -> Vec<(PipeReader, PipeWr
 /// map), with no traffic.
 fn registration_bookkeeping<S: Selector>() {
     let _alone = alone();
-    let limit = soak_util::raise_fd_limit();
+    let limit = util::soak::raise_fd_limit();
     let want = size("SELECTIO_SOAK_REGISTRATIONS", 8_000, 16_000) as usize;
     let pipes = pipes_for(want, &limit);
     let n = pipes.len() * 2;
@@ -423,7 +422,7 @@ fn event_loop_create_drop_no_fd_leak<S: Selector>() {
     loop_lifetime::<S>(0).expect("warm-up cycle");
     let before = open_fds();
     let start = Instant::now();
-    let limit = soak_util::lower_fd_limit(64);
+    let limit = util::soak::lower_fd_limit(64);
     let failed = (0..cycles).find_map(|i| loop_lifetime::<S>(i).err().map(|e| (i, e)));
     let after = open_fds();
     drop(limit);
@@ -554,7 +553,7 @@ fn connect_accept_close_no_fd_leak<S: Selector>() {
     let cycles = size("SELECTIO_SOAK_CYCLES", 4_000, 4_000);
     let before = open_fds();
     let start = Instant::now();
-    let limit = soak_util::lower_fd_limit(64);
+    let limit = util::soak::lower_fd_limit(64);
     let mut el: EventLoop<Cycler, S> = EventLoop::new().expect("EventLoop");
     let name = el.selector().name();
     let listener = listen(&mut el);
@@ -772,7 +771,7 @@ fn timers_fire_once<S: Selector>() {
 
 /// Every soak on one backend; the two with memory figures in a child process each.
 macro_rules! backend_soaks {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         #[test]
         #[ignore = "soak: run by .ci/soak"]
         fn connections_echo() {

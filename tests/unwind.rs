@@ -5,17 +5,15 @@
 //! messages are delivered by the next iteration.
 
 #[macro_use]
-mod each_backend;
-#[macro_use]
-mod evloop_util;
+mod util;
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use evloop_util::*;
 use selectio::{EventLoop, Handler, Interest, Mode, Ready, Selector, Token};
+use util::evloop::*;
 
 const T1: Token = Token(1);
 const T2: Token = Token(2);
@@ -333,7 +331,7 @@ fn panic_inside_run_ends_it_and_run_works_again<S: TestSelector>() {
 
 /// Every behaviour above as a `#[test]` for the selector `$sel`.
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         backend_tests!($sel;
             panic_in_ready_loses_no_other_event_of_the_batch,
             panic_in_ready_keeps_stale_marks_for_the_rest_of_the_batch,

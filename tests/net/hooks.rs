@@ -11,10 +11,10 @@ use selectio::net::{Connect, Listen, TcpListener, TcpSocket, TcpStream};
 use selectio::net::{UnixListener, UnixSocket};
 use selectio::Interest;
 
-#[cfg(unix)]
-use crate::net_util::socket_path;
-use crate::net_util::{assert_flags, retry, wait};
 use crate::tcp::{have_ipv6, localhost};
+#[cfg(unix)]
+use crate::util::net::socket_path;
+use crate::util::net::{assert_flags, retry, wait};
 
 #[test]
 fn tcp_connect_with_an_address_of_the_other_family_is_invalid_input() {

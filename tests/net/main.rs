@@ -2,10 +2,12 @@
 //! bulk transfer, UDP, Unix sockets, the `Connect`/`Listen` hooks and bad input.
 //! (The EventLoop-level connect/listen tests are in the event-loop suites.)
 
-#[path = "../net_util/mod.rs"]
-mod net_util;
+#[macro_use]
+#[path = "../util/mod.rs"]
+mod util;
 
 mod hooks;
+mod pipe;
 mod tcp;
 mod udp;
 // Unix-domain sockets (selectio::net::Unix*) exist on Unix only.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use selectio::net::{TcpAcceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::Interest;
 
-use crate::net_util::{assert_flags, assert_same_bytes, pattern, pump, retry, wait};
+use crate::util::net::{assert_flags, assert_same_bytes, pattern, pump, retry, wait};
 
 pub fn localhost() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()

@@ -7,8 +7,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use selectio::net::UdpSocket;
 use selectio::Interest;
 
-use crate::net_util::{assert_flags, retry};
 use crate::tcp::have_ipv6;
+use crate::util::net::{assert_flags, retry};
 
 fn recv_from(socket: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
     retry(socket, Interest::READABLE, || socket.recv_from(buf)).unwrap()

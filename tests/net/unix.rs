@@ -7,7 +7,7 @@ use std::net::Shutdown;
 use selectio::net::{UnixDatagram, UnixListener, UnixSocket, UnixStream};
 use selectio::Interest;
 
-use crate::net_util::{assert_flags, assert_same_bytes, pattern, pump, retry, socket_path};
+use crate::util::net::{assert_flags, assert_same_bytes, pattern, pump, retry, socket_path};
 
 #[test]
 fn unix_stream_through_a_listener() {

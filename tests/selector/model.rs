@@ -1,6 +1,6 @@
 //! Model-based tests: random sequences of register / reregister / deregister / write /
 //! drain / close / reopen / wake / select over pipes, TCP loopback pairs and Unix stream
-//! pairs, checked after every `select` against the model in `model_util` (what the
+//! pairs, checked after every `select` against the model in `crate::util::model` (what the
 //! Selector contract says must and must not be reported), on every backend and for
 //! every mode: `epoll::level`, `any_poll::edge` (Edge refused: `Unsupported`), …
 //!
@@ -11,9 +11,6 @@
 //! Unix only: pipes and Unix stream sockets (Windows has its own tests).
 #![cfg(unix)]
 
-#[macro_use]
-mod model_util;
-
 use std::io;
 
 use proptest::prelude::*;
@@ -23,7 +20,7 @@ use proptest::test_runner::TestCaseError;
 use selectio::backends;
 use selectio::{Interest, Mode, Selector};
 
-use model_util::{run, Op, Wait, ENDS, PAIRS, R, RW, W, WRITE_MAX};
+use crate::util::model::{run, Op, Wait, ENDS, PAIRS, R, RW, W, WRITE_MAX};
 
 /// Operations per sequence, at least (shrinking goes below).
 const MIN_OPS: usize = 10;
@@ -144,7 +141,7 @@ fn check<S: Selector>(new: fn() -> io::Result<S>, ops: &[Op]) -> Result<(), Test
 
 /// `level`, `edge` and `oneshot` on the backend that `$new` creates.
 macro_rules! model_tests {
-    ($new:expr) => {
+    ($sel:ty, $new:expr) => {
         proptest! {
             #![proptest_config(config())]
 
@@ -166,7 +163,7 @@ macro_rules! model_tests {
     };
 }
 
-every_backend!(model_tests);
+each_backend!(model_tests, any);
 
 /// The model is not vacuous: an epoll selector with one deliberate bug fails it.
 #[cfg(selectio_epoll)]
@@ -314,7 +311,7 @@ mod mutants {
     /// number (the sequence of `tests/regressions.rs`, `reregister_of_a_reused_fd_number`).
     #[test]
     fn adopted_reused_number_is_caught() {
-        use model_util::Op::*;
+        use crate::util::model::Op::*;
         for mode in [Mode::Level, Mode::Oneshot] {
             let ops = [
                 Register {

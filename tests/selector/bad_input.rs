@@ -13,9 +13,6 @@
 //! A case that panics, hangs or gives a vague error is a bug in the library: it stays
 //! here, failing, until the library is fixed.
 
-#[path = "bad_util/mod.rs"]
-mod bad_util;
-
 use std::io::{self, ErrorKind::*};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -29,7 +26,7 @@ use selectio::{
     Selector, Source, TimerError, Token,
 };
 
-use bad_util::*;
+use crate::util::bad::*;
 #[cfg(unix)]
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -39,8 +36,8 @@ const T1: Token = Token(1);
 const T2: Token = Token(2);
 
 /// Every case that runs on each backend, instantiated in the modules at the end.
-macro_rules! each_backend {
-    ($new:expr) => {
+macro_rules! bad_input_tests {
+    ($sel:ty, $new:expr) => {
         cases! {
             $new;
             // Selector
@@ -629,65 +626,7 @@ fn loop_reused_fd_number_gets_the_new_token<S: Selector>(new: fn() -> io::Result
 // ---------------------------------------------------------------------------------------
 // Per backend
 
-#[cfg(selectio_epoll)]
-mod epoll {
-    use super::*;
-    each_backend!(backends::Epoll::new);
-}
-
-#[cfg(selectio_poll)]
-mod poll {
-    use super::*;
-    each_backend!(backends::Poll::new);
-}
-
-#[cfg(selectio_polling)]
-mod polling {
-    use super::*;
-    each_backend!(backends::Polling::new);
-}
-
-#[cfg(selectio_kqueue)]
-mod kqueue {
-    use super::*;
-    each_backend!(backends::Kqueue::new);
-}
-
-#[cfg(selectio_epoll)]
-mod any_epoll {
-    use super::*;
-    each_backend!(|| AnySelector::with_backend(Backend::Epoll));
-}
-
-#[cfg(selectio_poll)]
-mod any_poll {
-    use super::*;
-    each_backend!(|| AnySelector::with_backend(Backend::Poll));
-}
-
-#[cfg(selectio_polling)]
-mod any_polling {
-    use super::*;
-    each_backend!(|| AnySelector::with_backend(Backend::Polling));
-}
-
-#[cfg(selectio_uring)]
-mod uring {
-    use super::*;
-    each_backend!(backends::Uring::new);
-}
-
-#[cfg(selectio_uring)]
-mod any_uring {
-    use super::*;
-    each_backend!(|| AnySelector::with_backend(Backend::Uring));
-}
-
-#[cfg(selectio_kqueue)]
-mod any_kqueue {
-    use super::*;
-    each_backend!(|| AnySelector::with_backend(Backend::Kqueue));
-}
+each_backend!(bad_input_tests, any);
 
 // ---------------------------------------------------------------------------------------
 // Builder
@@ -783,7 +722,10 @@ fn builder_absurd_notify_capacity_does_not_panic() {
 #[test]
 fn builder_largest_accepted_wheel_does_not_abort() {
     let _serial = serial();
-    const NAME: &str = "builder_largest_accepted_wheel_does_not_abort";
+    const NAME: &str = concat!(
+        "bad_input::",
+        "builder_largest_accepted_wheel_does_not_abort"
+    );
     if is_child(NAME) {
         let slots = (u32::MAX / 2) as usize;
         let r = DefaultLoop::builder().timer_wheel_slots(slots).build();
@@ -1410,7 +1352,7 @@ mod unix {
 #[test]
 fn from_env_unknown_backend_is_invalid_input() {
     let _serial = serial();
-    const NAME: &str = "from_env_unknown_backend_is_invalid_input";
+    const NAME: &str = concat!("bad_input::", "from_env_unknown_backend_is_invalid_input");
     if is_child(NAME) {
         let err = AnySelector::from_env().unwrap_err();
         assert_eq!(err.kind(), InvalidInput, "{err}");
@@ -1427,7 +1369,7 @@ fn from_env_unknown_backend_is_invalid_input() {
 #[test]
 fn from_env_backend_not_compiled_falls_back() {
     let _serial = serial();
-    const NAME: &str = "from_env_backend_not_compiled_falls_back";
+    const NAME: &str = concat!("bad_input::", "from_env_backend_not_compiled_falls_back");
     let Some(missing) = Backend::ALL.into_iter().find(|b| !b.is_compiled()) else {
         return; // every backend is compiled in: nothing to fall back from
     };

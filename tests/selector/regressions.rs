@@ -1,5 +1,5 @@
 //! One test per fixed bug, and the trickiest transitions of the model
-//! (`tests/model_util`) as fixed sequences, on every backend: `epoll::…`, `any_poll::…`.
+//! (`tests/crate::util::model`) as fixed sequences, on every backend: `epoll::…`, `any_poll::…`.
 //!
 //! A shrunk failure of the model-based tests (`tests/model.rs`) is pasted here as a plain
 //! test: `reregister_of_a_reused_fd_number` (poll). The others exercise what
@@ -8,20 +8,17 @@
 //! closed peer, coalesced wakes. Each runs in every mode (the model expects
 //! `Unsupported` where the backend refuses the mode).
 //!
-//! Ends (see `model_util::KINDS`): 0/1 a pipe (reader/writer), 2/3 a TCP pair, 4/5 a
+//! Ends (see `crate::util::model::KINDS`): 0/1 a pipe (reader/writer), 2/3 a TCP pair, 4/5 a
 //! Unix stream pair, 6/7 a second pipe. Unix only: pipes and Unix sockets.
 #![cfg(unix)]
-
-#[macro_use]
-mod model_util;
 
 use std::io;
 
 #[allow(unused_imports)]
 use selectio::{Mode, Selector};
 
-use model_util::Op::{self, *};
-use model_util::{run, Wait, R, RW, W};
+use crate::util::model::Op::{self, *};
+use crate::util::model::{run, Wait, R, RW, W};
 
 const ZERO: Op = Select { wait: Wait::Zero };
 const SHORT: Op = Select { wait: Wait::Short };
@@ -37,7 +34,7 @@ fn check<S: Selector>(new: fn() -> io::Result<S>, ops: &[Op]) {
 /// 1000 cases each): the TCP end registered as fd N is closed without `deregister` and a
 /// new pair reuses N. On epoll (and polling on epoll) `reregister(N)` and
 /// `deregister(N)` must be `NotFound`, as N was never registered as this socket. poll(2)
-/// knows fds by number only (its documented limitation, see `model_util`): it may act on
+/// knows fds by number only (its documented limitation, see `crate::util::model`): it may act on
 /// the stale entry instead (`Ok`: N counts as registered with the new token; the entry
 /// keeps the closed socket's identity, so the next `register(N)` may replace it instead
 /// of `AlreadyExists`, but the one after must be `AlreadyExists`). The model holds each
@@ -572,7 +569,7 @@ fn request_replaced_twice_in_one_batch_lets_its_file_go<S: Selector>(new: fn() -
 
 /// One `#[test]` per sequence above, on the backend `$new` creates.
 macro_rules! regressions {
-    ($new:expr) => {
+    ($sel:ty, $new:expr) => {
         regressions!($new;
             reregister_of_a_reused_fd_number,
             closed_fd_number_reused_by_a_new_registration,
@@ -599,7 +596,7 @@ macro_rules! regressions {
     };
 }
 
-every_backend!(regressions);
+each_backend!(regressions, any);
 
 /// Faults found by an outside review, each a test that failed before its fix.
 #[cfg(target_os = "linux")]

@@ -9,17 +9,12 @@
 // On Windows some constants and helpers serve only the compiled-out Unix cases.
 #![cfg_attr(not(unix), allow(dead_code))]
 
-#[macro_use]
-mod each_backend;
-#[macro_use]
-mod race_util;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 #[cfg(unix)]
 use std::os::unix::net as std_unix;
 
-use race_util::*;
+use crate::util::race::*;
 use selectio::net::{TcpListener, TcpSocket};
 #[cfg(unix)]
 use selectio::net::{UnixListener, UnixSocket};
@@ -689,7 +684,7 @@ fn listen_on_unbound_unix_socket_is_a_clear_error<S: TestSelector>() {
 }
 
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         backend_tests!($sel;
             tcp_connect_is_writable_and_usable,
             tcp_connect_refused_is_the_same_on_every_backend,

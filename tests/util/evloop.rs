@@ -17,21 +17,6 @@ use selectio::{
     Token,
 };
 
-/// Generates one `#[test]` per named generic test function of the parent module,
-/// instantiated on the selector type `$sel`. Used inside hand-written `mod epoll { … }`
-/// (the module is written out, never declared by a macro, so rustfmt formats it).
-#[allow(unused_macros)] // benches/notify.rs borrows this module for CountingSelector.
-macro_rules! backend_tests {
-    ($sel:ty; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                super::$name::<$sel>();
-            }
-        )*
-    };
-}
-
 /// What the behaviour tests need of a selector: `Debug`, to check the loop's registry.
 pub trait TestSelector: Selector + Debug {}
 impl<S: Selector + Debug> TestSelector for S {}

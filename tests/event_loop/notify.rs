@@ -2,18 +2,13 @@
 //! recovery, `Closed`, per-iteration limit, many threads, wake coalescing, failed wakes
 //! and message destructors.
 
-#[macro_use]
-mod each_backend;
-#[macro_use]
-mod evloop_util;
-
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use evloop_util::*;
+use crate::util::evloop::*;
 use selectio::{EventLoop, Handler, NotifyError, Selector, Sender};
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
@@ -342,7 +337,7 @@ fn sender_is_send_sync_and_clone<S: TestSelector>() {
 }
 
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         backend_tests!($sel;
             messages_arrive_in_send_order,
             full_then_recovers_after_the_loop_drains,

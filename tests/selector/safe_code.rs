@@ -9,9 +9,6 @@
 #![cfg(unix)]
 #![forbid(unsafe_code)]
 
-#[macro_use]
-mod each_backend;
-
 use std::io::Write;
 use std::mem::MaybeUninit;
 
@@ -67,7 +64,7 @@ fn select_on_a_used_buffer_stays_in_bounds<S: Selector>() {
 }
 
 macro_rules! safe_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         #[test]
         fn select_on_a_used_buffer_stays_in_bounds() {
             super::select_on_a_used_buffer_stays_in_bounds::<$sel>();

@@ -1,16 +1,11 @@
 //! Timers through the `EventLoop` on every backend (order, clearing, re-arming, never
 //! early, overflow), and `TimerWheel` cases its unit tests do not cover, against a model.
 
-#[macro_use]
-mod each_backend;
-#[macro_use]
-mod evloop_util;
-
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use evloop_util::*;
+use crate::util::evloop::*;
 use selectio::{EventLoop, Interest, Mode, Timeout, TimerError, TimerWheel, Token};
 
 const MS: Duration = Duration::from_millis(1);
@@ -426,7 +421,7 @@ fn timer_tick_outside_its_bounds_is_invalid_input_naming_them<S: TestSelector>()
 }
 
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         backend_tests!($sel;
             millisecond_tick_fires_on_time_without_spinning,
             sub_millisecond_tick_is_never_early_without_spinning,

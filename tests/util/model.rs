@@ -42,35 +42,6 @@
 //! uring, whose registry is keyed by number (only its `register` tells the files apart).
 //! Elsewhere `reregister`/`deregister` of such a number are `NotFound` like any unknown
 //! fd, and `register` of a registered fd is `AlreadyExists`.
-#![allow(dead_code)]
-
-/// Instantiates `$tests!(new)` once per backend compiled in, and once per backend through
-/// `AnySelector`, each in a module named after it (`epoll::…`, `any_poll::…`).
-macro_rules! every_backend {
-    ($tests:ident) => {
-        every_backend!(@one $tests, selectio_epoll, epoll, any_epoll, Epoll);
-        every_backend!(@one $tests, selectio_poll, poll, any_poll, Poll);
-        every_backend!(@one $tests, selectio_polling, polling, any_polling, Polling);
-        every_backend!(@one $tests, selectio_uring, uring, any_uring, Uring);
-        every_backend!(@one $tests, selectio_kqueue, kqueue, any_kqueue, Kqueue);
-    };
-    (@one $tests:ident, $cfg:ident, $direct:ident, $any:ident, $Backend:ident) => {
-        #[cfg($cfg)]
-        mod $direct {
-            use super::*;
-            $tests!(selectio::backends::$Backend::new);
-        }
-
-        #[cfg($cfg)]
-        mod $any {
-            use super::*;
-            fn new() -> io::Result<selectio::AnySelector> {
-                selectio::AnySelector::with_backend(selectio::Backend::$Backend)
-            }
-            $tests!(new);
-        }
-    };
-}
 
 use std::collections::HashMap;
 use std::fmt;

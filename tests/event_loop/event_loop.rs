@@ -3,17 +3,12 @@
 //! re-entrancy and builder validation. Real sockets throughout; each test ends with
 //! nothing registered.
 
-#[macro_use]
-mod each_backend;
-#[macro_use]
-mod evloop_util;
-
 use std::cell::{Cell, RefCell};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use evloop_util::*;
+use crate::util::evloop::*;
 use selectio::{
     BorrowedSource, Builder, EventLoop, Handler, Interest, Mode, Ready, Selector, Token,
 };
@@ -1041,7 +1036,7 @@ fn number_in_use(fd: RawSource) -> bool {
 
 /// Every behaviour above as a `#[test]` for the selector `$sel`.
 macro_rules! all_tests {
-    ($sel:ty) => {
+    ($sel:ty, $new:expr) => {
         backend_tests!($sel;
             dispatch_order_is_io_pending_timers_notify_tick,
             tick_runs_once_per_iteration_after_io,

@@ -3,9 +3,6 @@
 // `selectio::pipe` is Unix-only.
 #![cfg(unix)]
 
-#[path = "net_util/mod.rs"]
-mod net_util;
-
 use std::io::{self, IoSlice, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,7 +10,7 @@ use std::time::{Duration, Instant};
 use selectio::pipe::{pipe, PipeReader, PipeWriter};
 use selectio::Interest;
 
-use net_util::{assert_flags, assert_same_bytes, pattern, pump, retry};
+use crate::util::net::{assert_flags, assert_same_bytes, pattern, pump, retry};
 
 #[test]
 fn pipe_ends_are_nonblocking_and_cloexec() {

@@ -11,20 +11,6 @@ use std::time::{Duration, Instant};
 
 use selectio::{EventLoop, Handler, Mode, Ready, Selector, Token};
 
-/// Generates one `#[test]` per named generic test function of the parent module,
-/// instantiated on the selector type `$sel`. Used inside hand-written `mod epoll { … }`
-/// (modules are written out, never declared by a macro, so rustfmt formats them).
-macro_rules! backend_tests {
-    ($sel:ty; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                super::$name::<$sel>();
-            }
-        )*
-    };
-}
-
 /// The longest a test waits for a notification that must come (never reached on a
 /// working system: loopback events arrive in microseconds).
 pub const LIMIT: Duration = Duration::from_secs(10);
