@@ -105,8 +105,9 @@ fn adopt(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// while !seen.0.contains(&Token(0)) {
 ///     el.run_once(&mut seen, Some(Duration::from_secs(1)))?;
 /// }
+/// child.wait()?; // the child has exited: its end is closed, so the read finds EOF
 /// let mut out = String::new();
-/// stdout.read_to_string(&mut out)?; // stops at the child's end of output
+/// stdout.read_to_string(&mut out)?; // would be WouldBlock while the child could write
 /// assert_eq!(out, "hi\n");
 /// el.deregister(&stdout)?;
 /// child.wait()?;
