@@ -180,11 +180,11 @@
 //!
 //! The repository's `examples/` directory holds complete programs:
 //!
-//! - `echo_server.rs`: a TCP echo server with race-free `connect`, graceful shutdown on
-//!   `SIGINT`/`SIGTERM` and [`net::Acceptor`];
-//!   `cargo run --example echo_server -- --selftest` runs it against its own clients.
-//! - `http_hello.rs`: a keep-alive HTTP/1.1 "hello" server on any backend and mode;
-//!   `cargo run --example http_hello -- --selftest`.
+//! - `echo_server.rs`: a TCP echo server with race-free `listen`, [`net::Acceptor`],
+//!   back-pressure and graceful shutdown on `SIGINT`/`SIGTERM`;
+//!   `cargo run --example echo_server`, then `nc 127.0.0.1 7000`.
+//! - `http_hello.rs`: a keep-alive HTTP/1.1 "hello" server with an idle timeout;
+//!   `cargo run --example http_hello`, then `curl http://127.0.0.1:8080/`.
 //! - `backends.rs`: what each compiled-in backend offers, and which one
 //!   `AnySelector::from_env()` picks; `cargo run --example backends`.
 //! - `compare.rs`: the benchmark of every backend against raw epoll and poll(2) loops,

@@ -175,7 +175,7 @@
 //!   it one event at a time ([`Events::push`], refused when full) or writes the slots of
 //!   [`Events::spare_capacity_mut`], whose length is the room the allocation really has;
 //!   only the `unsafe` [`Events::set_len`] makes written slots count. So no safe call can
-//!   make a backend's `epoll_wait`/`kevent` write past the buffer (`tests/safe_code.rs`,
+//!   make a backend's `epoll_wait`/`kevent` write past the buffer (`tests/selector/safe_code.rs`,
 //!   run under AddressSanitizer by `.ci/asan`). The handle that allowed it is gone:
 //!
 //!   ```compile_fail
