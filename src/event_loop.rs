@@ -857,8 +857,8 @@ impl<H: Handler<S>, S: Selector> EventLoop<H, S> {
     /// under `token`.
     ///
     /// `io` is anything with a descriptor ([`Source`]): the types of [`net`](crate::net)
-    /// and [`pipe`](crate::pipe), std's sockets, or a bare fd through
-    /// [`SourceFd`](crate::SourceFd). Register it once (`AlreadyExists` the second time),
+    /// and [`pipe`](crate::pipe), std's sockets, or a `BorrowedFd` of a descriptor a C
+    /// library owns (see [`Source`]). Register it once (`AlreadyExists` the second time),
     /// change it with [`reregister`](EventLoop::reregister), and
     /// [`deregister`](EventLoop::deregister) it before you close it. The
     /// [`EventLoop`] example shows it at work.
