@@ -46,6 +46,12 @@
 //!   `io_uring_enter` with `GETEVENTS`, which every `select` makes whenever the
 //!   overflow flag is set. A `select` reaps at most `capacity` completions; the rest
 //!   stay in the ring for the next one, in order, so none starves.
+//! - A poll request completes as task work of the thread that submitted it, signalled
+//!   with `TWA_SIGNAL`: a thread that called `register` (which submits at once) and is
+//!   then blocked in an interruptible wait with a timeout sees that wait fail with `EINTR`
+//!   when the request completes. Submitting only from the selecting thread would avoid it
+//!   and lose `register`'s at-once resolution of the number; `COOP_TASKRUN` only spares
+//!   threads running in user space.
 //! - Dropping the selector closes the ring; the kernel then tears it down from a worker
 //!   that sends each thread that ever submitted to it (the selecting thread, and any that
 //!   registered) task work with `TWA_SIGNAL`. A thread blocked at that moment in an

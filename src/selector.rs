@@ -107,9 +107,12 @@
 //!   with the next `select`, which resolves the number then: if the registered fd was
 //!   closed and the number reused meanwhile, the request polls (and holds) the new file
 //!   under the old token, until the number is registered or deregistered. Deregister
-//!   before close on uring. Dropping a uring selector makes each thread that used it
-//!   take one task-work notification from the kernel shortly after: a blocking call with
-//!   a timeout that the thread is in then may fail once with `Interrupted`.
+//!   before close on uring. A poll request completes as task work of the thread that
+//!   submitted it, which the kernel signals: `register` and `deregister` submit on the
+//!   calling thread, so a thread that registers and then blocks in a call with a timeout
+//!   (a socket read under `SO_RCVTIMEO`) may see that call fail with `Interrupted` when
+//!   its source becomes ready; dropping the selector does the same, once, to each thread
+//!   that used it. `EventLoop` registers on its own thread, between selects.
 //!
 //! **The selector's own descriptors**
 //! - [ ] `selector_own_fds_are_refused`: `register`, `reregister` and `deregister` refuse

@@ -173,8 +173,11 @@ impl Uring {
         for i in 0..table.checks.len() {
             let (check, revents) = (table.checks[i], table.pollfds[i].revents);
             if revents & libc::POLLNVAL != 0 {
-                // Closed without deregister: nothing to report, the entry goes.
-                if check.reg.mode == Mode::Edge {
+                // Closed without deregister: nothing to report, the entry goes, and so
+                // does its request: Edge's multishot poll, or the re-arm `complete` just
+                // queued for Level (it names the number, and would poll, and hold,
+                // whatever file gets the number next).
+                if check.reg.mode != Mode::Oneshot {
                     let _ = self.cancel(table, check.fd, check.gen, true);
                 }
                 table.set(check.fd, None);

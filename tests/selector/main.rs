@@ -11,3 +11,4 @@ mod bad_input;
 mod model;
 mod regressions;
 mod safe_code;
+mod uring_files;
