@@ -380,6 +380,10 @@ impl fmt::Debug for AnySelector {
     }
 }
 
+// SAFETY: it hands every borrow to one of the backends above, each of which implements the trait.
+#[cfg(feature = "conformance")]
+unsafe impl crate::conformance::FdsAsNumbers for AnySelector {}
+
 impl Selector for AnySelector {
     type RawEvent = Event;
 

@@ -28,6 +28,10 @@ pub struct Epoll {
     lock: SelectLock,
 }
 
+// SAFETY: register, reregister and deregister hand the number to epoll_ctl(2) and keep nothing of the borrow.
+#[cfg(feature = "conformance")]
+unsafe impl crate::conformance::FdsAsNumbers for Epoll {}
+
 impl Selector for Epoll {
     type RawEvent = libc::epoll_event;
 

@@ -160,6 +160,10 @@ impl fmt::Debug for KEvent {
     }
 }
 
+// SAFETY: register, reregister and deregister hand the number to kevent(2) and fstat(2), and keep it as the registry's key.
+#[cfg(feature = "conformance")]
+unsafe impl crate::conformance::FdsAsNumbers for Kqueue {}
+
 impl Selector for Kqueue {
     type RawEvent = KEvent;
 

@@ -74,6 +74,10 @@ pub struct PollEvent {
     revents: c_short,
 }
 
+// SAFETY: the number goes into the pollfd array, to fstat(2), and into the registry as a key; the file is never read, written, duplicated or closed.
+#[cfg(feature = "conformance")]
+unsafe impl crate::conformance::FdsAsNumbers for Poll {}
+
 impl Selector for Poll {
     type RawEvent = PollEvent;
 

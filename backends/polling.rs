@@ -171,6 +171,10 @@ struct WaitBuf {
     capacity: usize,
 }
 
+// SAFETY: the number goes to the `polling` crate (which passes it to epoll_ctl, kevent or poll(2) as a number), to fstat(2), and into the slot table as a key.
+#[cfg(feature = "conformance")]
+unsafe impl crate::conformance::FdsAsNumbers for Polling {}
+
 impl Selector for Polling {
     type RawEvent = Event;
 

@@ -138,6 +138,10 @@ impl fmt::Debug for Uring {
     }
 }
 
+// SAFETY: the number goes into poll requests, to fstat(2) and to the identity epoll instance (epoll_ctl), and into the registry as a key.
+#[cfg(feature = "conformance")]
+unsafe impl crate::conformance::FdsAsNumbers for Uring {}
+
 impl Selector for Uring {
     type RawEvent = UringEvent;
 

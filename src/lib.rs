@@ -196,7 +196,9 @@
 //! select, wake), usable by [`EventLoop`] like the built-in ones. The [`selector`]
 //! module lists every obligation; with the `conformance` feature the crate exports one
 //! test function per item, and `selectio::conformance::run_all(MySelector::new)` runs
-//! them all.
+//! them all once the selector has promised, with `unsafe impl
+//! conformance::FdsAsNumbers`, to use the descriptors it gets only as numbers (the
+//! suite hands it closed and reused ones on purpose).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[macro_use]

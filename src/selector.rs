@@ -5,7 +5,9 @@
 //! item below is a function of `selectio::conformance` with the same name (feature
 //! `conformance`), run by `tests/conformance.rs` against every backend the host has; a
 //! third-party backend runs the same suite with
-//! `selectio::conformance::run_all(MySelector::new)`.
+//! `selectio::conformance::run_all(MySelector::new)`, once it has promised, with
+//! `unsafe impl conformance::FdsAsNumbers for MySelector {}`, to use descriptors only as
+//! numbers (the properties on closed and reused numbers need that promise).
 //!
 //! # The checklist
 //!
@@ -63,8 +65,9 @@
 //! close a registered fd, and a new file that gets its number is registered through an
 //! ordinary borrow of that file. Handing a selector the closed number itself (to
 //! `deregister` it, say) takes an `unsafe` `borrow_raw` whose contract the caller breaks
-//! (the conformance suite does, on purpose); a backend answers it as below, as it would
-//! any number, never touching a file through it.
+//! (the conformance suite does, on purpose, and only on a selector that implements the
+//! `unsafe` trait `conformance::FdsAsNumbers`); a backend answers it as below, as it
+//! would any number, never touching a file through it.
 //!
 //! - [ ] `close_while_registered_does_not_spin`: closing without `deregister` causes no
 //!   busy loop, no crash, at most one error/closed event; once a `select` has run since
@@ -189,7 +192,9 @@
 //! - **Descriptors.** Registration calls take a [`BorrowedSource`] (a `BorrowedFd`, a
 //!   `BorrowedSocket` on Windows), never a bare number, and never close, read or write
 //!   it. A closed, reused or foreign number reaches a selector only through an `unsafe`
-//!   `borrow_raw` whose contract the caller broke; the backends still treat what they get
+//!   `borrow_raw` whose contract the caller broke (the conformance suite's properties on
+//!   such numbers run only on selectors that made the `unsafe impl FdsAsNumbers`
+//!   promise, so a safe `Selector` of a third party never gets one); the backends still treat what they get
 //!   as a number, so even then it is an error or at worst another file's readiness, never
 //!   memory unsafety. The selector's own fds are refused (`selector_own_fds_are_refused`).
 //!   The socket and pipe types own their fds (`OwnedFd`) and hand out borrows only.

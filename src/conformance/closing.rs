@@ -4,13 +4,14 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::util::{number, Cx, Source, CAPACITY, T1, T2};
+use super::FdsAsNumbers;
 use crate::{Interest, Mode, Selector};
 #[cfg(unix)]
 use crate::{RawSource, Ready};
 
 /// Closing registered fds (a ready pipe reader, a TCP stream) without `deregister` causes
 /// no busy loop, no crash, and at most one event per fd over ten 20 ms selects.
-pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result<S>) {
+pub fn close_while_registered_does_not_spin<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
     // Alone: no other property may get the closed numbers meanwhile.
     let cx = Cx::exclusive(new, "close_while_registered_does_not_spin");
     let mut ev = cx.events(CAPACITY);
@@ -49,7 +50,7 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
     // `Ok` is allowed there.
     for (fd, what) in [(closed[0], "pipe"), (closed[1], "TCP")] {
         cx.step(format_args!("deregister the closed {what} fd {fd}"));
-        match cx.sel.deregister(number(fd)) {
+        match cx.sel.deregister(number(&*cx.sel, fd)) {
             Ok(()) if cfg!(windows) => {}
             result => {
                 let e = cx.err(result, "first deregister");
@@ -57,7 +58,7 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
                 cx.check(kinds.contains(&e.kind()), || format!("{e:?}"));
             }
         }
-        cx.err(cx.sel.deregister(number(fd)), "second deregister");
+        cx.err(cx.sel.deregister(number(&*cx.sel, fd)), "second deregister");
     }
 }
 
@@ -66,7 +67,7 @@ pub fn close_while_registered_does_not_spin<S: Selector>(new: fn() -> io::Result
 /// the old one. For a pipe, a TCP socket and (Linux) an eventfd — every eventfd shares
 /// one inode, so `(st_dev, st_ino)` cannot tell an old one from a new one — registered
 /// Level, or Oneshot and already fired (a disarmed registration is closed too).
-pub fn reused_fd_number_can_be_registered<S: Selector>(new: fn() -> io::Result<S>) {
+pub fn reused_fd_number_can_be_registered<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
     reuse(new, "reused_fd_number_can_be_registered", true);
 }
 
@@ -75,7 +76,7 @@ pub fn reused_fd_number_can_be_registered<S: Selector>(new: fn() -> io::Result<S
 /// file (epoll, kqueue, polling on them); a backend that keeps fd numbers itself
 /// (poll(2)) may instead refuse with `AlreadyExists` saying it cannot tell a duplicate
 /// from a reused number, after which `deregister` and `register` do it.
-pub fn reused_fd_number_before_any_select<S: Selector>(new: fn() -> io::Result<S>) {
+pub fn reused_fd_number_before_any_select<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
     reuse(new, "reused_fd_number_before_any_select", false);
 }
 
@@ -125,7 +126,7 @@ fn open_readable<S: Selector>(cx: &Cx<S>, kind: Kind) -> (RawSource, Box<dyn std
 }
 
 #[cfg(unix)]
-fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_between: bool) {
+fn reuse<S: FdsAsNumbers>(new: fn() -> io::Result<S>, prop: &'static str, select_between: bool) {
     // Alone: the new fd must be ours to get the number.
     let cx = Cx::exclusive(new, prop);
     let mut ev = cx.events(CAPACITY);
@@ -134,7 +135,7 @@ fn reuse<S: Selector>(new: fn() -> io::Result<S>, prop: &'static str, select_bet
             cx.step(format_args!("{kind:?}, {mode:?}"));
             let (n, old) = open_readable(&cx, kind);
             // A number on purpose: the property closes it and registers whatever reuses it.
-            let fd = number(n);
+            let fd = number(&*cx.sel, n);
             cx.register(fd, T1, Interest::READABLE, mode);
             if mode == Mode::Oneshot {
                 // Fired: the registration is disarmed when its fd is closed.

@@ -9,6 +9,12 @@
 //! nothing registered. A property that cannot apply on this system (Unix sockets on
 //! Windows, say) prints why and passes.
 //!
+//! The properties that hand a selector closed, reused, invalid or foreign numbers (through
+//! borrows that break `BorrowedFd`'s contract on purpose), and so [`all`] and
+//! [`run_all`], run only on a selector that implements the `unsafe` trait
+//! [`FdsAsNumbers`]: its implementer promises to use descriptors only as numbers. Every
+//! backend of this crate does.
+//!
 //! Run everything on your backend, from a test:
 //!
 //! ```no_run
@@ -28,9 +34,8 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
-use crate::Selector;
-
 pub use crate::sys::alloc::{count_allocations, CountingAllocator};
+pub use crate::sys::FdsAsNumbers;
 
 mod closing;
 pub mod hooks;
@@ -49,7 +54,7 @@ macro_rules! properties {
         $(pub use $module::$name;)*
 
         /// Every property, by name, in checklist order.
-        pub fn all<S: Selector>() -> Vec<(&'static str, fn(fn() -> io::Result<S>))> {
+        pub fn all<S: FdsAsNumbers>() -> Vec<(&'static str, fn(fn() -> io::Result<S>))> {
             vec![$((stringify!($name), $module::$name::<S> as fn(fn() -> io::Result<S>))),*]
         }
     };
@@ -110,7 +115,7 @@ properties! {
 
 /// Runs every property on the backend `new` creates, one after the other, printing each
 /// result; panics at the end listing the properties that failed.
-pub fn run_all<S: Selector>(new: fn() -> io::Result<S>) {
+pub fn run_all<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
     let backend = new().map_or_else(|e| format!("(new() failed: {e})"), |s| s.name().to_string());
     let properties = all::<S>();
     let mut failed = Vec::new();

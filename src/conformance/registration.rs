@@ -4,6 +4,7 @@ use std::io::{self, ErrorKind};
 
 use super::modes::edge_is_refused;
 use super::util::{number, Cx, Source, CAPACITY, INVALID, T1, T2};
+use super::FdsAsNumbers;
 use crate::{BorrowedSource, Interest, Mode, RawSource, Ready, Selector, Token};
 
 /// `reregister` with a new token: later events carry the new token, never the old one.
@@ -230,7 +231,7 @@ pub fn unsupported_edge_is_refused<S: Selector>(new: fn() -> io::Result<S>) {
 
 /// Failing calls change nothing: after each one, the good registration still reports
 /// (Level, ready) with its token, and nothing else is reported.
-pub fn failed_calls_do_not_disturb_registrations<S: Selector>(new: fn() -> io::Result<S>) {
+pub fn failed_calls_do_not_disturb_registrations<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "failed_calls_do_not_disturb_registrations");
     let mut ev = cx.events(CAPACITY);
     let (r, w) = cx.pipe();
@@ -270,12 +271,12 @@ type Call<'a> = (&'static str, Box<dyn Fn() -> io::Result<()> + 'a>);
 
 /// Calls that must fail while `good` is registered (Level, READABLE, `T1`) and `other`
 /// is not.
-fn failing_calls<'a, S: Selector>(
+fn failing_calls<'a, S: FdsAsNumbers>(
     sel: &'a S,
     good: BorrowedSource<'a>,
     other: BorrowedSource<'a>,
 ) -> Vec<Call<'a>> {
-    let invalid = number(INVALID);
+    let invalid = number(sel, INVALID);
     let rd = Interest::READABLE;
     let mut calls: Vec<Call<'a>> = vec![
         (
@@ -326,7 +327,7 @@ fn failing_calls<'a, S: Selector>(
 
 /// A negative fd and a closed fd are errors (naming the backend) for `register`, `reregister`
 /// and `deregister`, never panics.
-pub fn invalid_fd_is_an_error<S: Selector>(new: fn() -> io::Result<S>) {
+pub fn invalid_fd_is_an_error<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
     // Alone: no other property may reuse the closed number meanwhile.
     let cx = Cx::exclusive(new, "invalid_fd_is_an_error");
     let closed = {
@@ -335,7 +336,7 @@ pub fn invalid_fd_is_an_error<S: Selector>(new: fn() -> io::Result<S>) {
     };
     for (fd, what) in [(INVALID, "an invalid fd"), (closed, "a closed fd")] {
         cx.step(format_args!("fd {fd} ({what})"));
-        let (n, fd) = (fd, number(fd));
+        let (n, fd) = (fd, number(&*cx.sel, fd));
         for mode in cx.caps().modes() {
             let result = cx.sel.register(fd, T1, Interest::READABLE, mode);
             if result.is_ok() && is_open(n) {
@@ -399,7 +400,7 @@ pub fn regular_file_is_refused_or_always_ready<S: Selector>(new: fn() -> io::Res
 /// `InvalidInput`, and the wake path still works afterwards: `wake()` ends one `select`,
 /// and the next one waits its whole timeout (no hijacked waker left readable, no spin).
 /// The fds are found as those a new selector opened, where the system lists open fds.
-pub fn selector_own_fds_are_refused<S: Selector>(new: fn() -> io::Result<S>) {
+pub fn selector_own_fds_are_refused<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
     // Alone: the fds opened meanwhile must be the selector's.
     let cx = Cx::exclusive(new, "selector_own_fds_are_refused");
     if cfg!(not(unix)) {
@@ -419,7 +420,7 @@ pub fn selector_own_fds_are_refused<S: Selector>(new: fn() -> io::Result<S>) {
         "the selector opened no fd the system lists".to_string()
     });
     for &n in &own {
-        let fd = number(n);
+        let fd = number(&*cx.sel, n);
         let calls = [
             (
                 "register",

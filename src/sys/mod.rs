@@ -114,17 +114,61 @@ mod tests {
     }
 }
 
-/// `n` as a borrowed descriptor whatever it names: closed, reused by another file,
-/// invalid, or a selector's own. For the conformance suite only, which hands selectors
-/// such numbers on purpose to check that they answer them as the contract says; nothing
-/// else in the crate may borrow a number it does not own.
+/// A [`Selector`](crate::Selector) that uses the descriptors handed to `register`,
+/// `reregister` and `deregister` only as numbers: it passes them to the kernel's readiness
+/// calls or keeps them as keys, and never reads, writes, duplicates or closes them, nor
+/// keeps the borrow.
+///
+/// The conformance properties that check how a selector answers a closed, reused,
+/// invalid or foreign number ([`close_while_registered_does_not_spin`],
+/// [`reused_fd_number_can_be_registered`], [`reused_fd_number_before_any_select`],
+/// [`failed_calls_do_not_disturb_registrations`], [`invalid_fd_is_an_error`],
+/// [`selector_own_fds_are_refused`], and so [`all`] and [`run_all`]) hand it borrows that
+/// break `BorrowedFd`'s contract on purpose; they run only on selectors that implement
+/// this trait.
+///
+/// # Safety
+///
+/// The implementer promises the above. A selector that acts on a descriptor through its
+/// borrow (`try_clone_to_owned`, a read) would act on whatever file has the number.
+///
+/// Every backend of this crate implements it. A selector that does not cannot run those
+/// properties:
+///
+/// ```compile_fail
+/// use std::io;
+/// use selectio::{conformance, Selector};
+///
+/// fn check<S: Selector>(new: fn() -> io::Result<S>) {
+///     conformance::invalid_fd_is_an_error(new); // S made no FdsAsNumbers promise
+/// }
+/// ```
+///
+/// [`close_while_registered_does_not_spin`]: crate::conformance::close_while_registered_does_not_spin
+/// [`reused_fd_number_can_be_registered`]: crate::conformance::reused_fd_number_can_be_registered
+/// [`reused_fd_number_before_any_select`]: crate::conformance::reused_fd_number_before_any_select
+/// [`failed_calls_do_not_disturb_registrations`]: crate::conformance::failed_calls_do_not_disturb_registrations
+/// [`invalid_fd_is_an_error`]: crate::conformance::invalid_fd_is_an_error
+/// [`selector_own_fds_are_refused`]: crate::conformance::selector_own_fds_are_refused
+/// [`all`]: crate::conformance::all
+/// [`run_all`]: crate::conformance::run_all
 #[cfg(feature = "conformance")]
-pub(crate) fn borrow_number_for_conformance(n: crate::RawSource) -> crate::BorrowedSource<'static> {
+pub unsafe trait FdsAsNumbers: crate::Selector {}
+
+/// `n` as a borrowed descriptor whatever it names: closed, reused by another file,
+/// invalid, or a selector's own. For the conformance suite only, which hands such numbers
+/// on purpose to the selector `_for` to check that it answers them as the contract
+/// says; nothing else in the crate may borrow a number it does not own.
+#[cfg(feature = "conformance")]
+pub(crate) fn borrow_number_for_conformance<S: FdsAsNumbers>(
+    _for: &S,
+    n: crate::RawSource,
+) -> crate::BorrowedSource<'static> {
     // SAFETY: `borrow_raw` asks that `n` stay open while borrowed, and the suite breaks
-    // that on purpose. The borrow goes only to a `Selector` call, whose contract is to
-    // treat the descriptor as a number it never reads, writes or closes: a closed or
-    // reused number is then an error or another file's readiness, which is what the
-    // suite checks. The niche value (`-1`, `INVALID_SOCKET`), which `borrow_raw`
-    // refuses, is never passed.
+    // that on purpose. The borrow goes only to the calls of a selector of type `S`, whose
+    // implementer promised (`unsafe impl FdsAsNumbers`) to use it as a number it never
+    // reads, writes, duplicates or closes: a closed or reused number is then an error or
+    // another file's readiness, which is what the suite checks. The niche value (`-1`,
+    // `INVALID_SOCKET`), which `borrow_raw` refuses, is never passed.
     unsafe { crate::BorrowedSource::borrow_raw(n) }
 }
