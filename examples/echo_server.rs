@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Then type into `nc 127.0.0.1 7000`. Read it top to bottom:
-//! - `main` picks the backend at run time (`AnySelector` reads `SELECTIO_BACKEND`),
+//! - `run` picks the backend at run time (`AnySelector` reads `SELECTIO_BACKEND`),
 //!   watches the stop signals, and listens with the race-free `EventLoop::listen_with`.
 //! - [`Echo`] is the `Handler`. Each connection gets the next token, which keys its
 //!   state in a map.
@@ -17,34 +17,27 @@
 //!   more until it is out (back-pressure: memory stays bounded).
 //! - The first signal stops accepting, closes the connections that owe nothing and gives
 //!   the others [`GRACE`] to flush; then, or at a second signal, the rest are cut.
-//!
-//! tests/echo_server.rs drives this handler with many clients in every mode and checks
-//! each byte; tests/example_signals.rs checks the shutdown in a child process.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind::WouldBlock, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use selectio::net::{Acceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::{AnySelector, EventLoop, Handler, Interest, Mode, Ready, Selector, Token};
 
-/// The listener's token; connections get `Token(1)`, `Token(2)`, …
-pub const LISTENER: Token = Token(0);
+const LISTENER: Token = Token(0); // connections get `Token(1)`, `Token(2)`, …
 /// How long connections may flush what they owe after a stop signal.
 pub const GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args().nth(1);
-    let addr = addr.as_deref().unwrap_or("127.0.0.1:7000");
+    let addr = std::env::args().nth(1).unwrap_or("127.0.0.1:7000".into());
     run(addr.parse().map_err(io::Error::other)?, GRACE)
 }
 
 /// Serves `addr` until a stop signal, then prints a summary.
 pub fn run(addr: SocketAddr, grace: Duration) -> io::Result<()> {
-    let selector = AnySelector::from_env()?;
-    let backend = selector.name();
-    let mut el = EventLoop::builder().build_with(selector)?;
+    let mut el = EventLoop::<Echo, AnySelector>::new()?; // AnySelector::new reads the env
     #[cfg(unix)] // signals are Unix's
     for signal in [libc::SIGINT, libc::SIGTERM] {
         el.watch_signal(signal)?; // from now on, the signal calls `Handler::signal`
@@ -54,6 +47,7 @@ pub fn run(addr: SocketAddr, grace: Duration) -> io::Result<()> {
     socket.bind(addr)?;
     let addr = socket.local_addr()?; // the port, if `addr` asked for any (port 0)
     let mut echo = Echo::listen(&mut el, socket, Mode::Level, grace)?;
+    let backend = el.selector().name();
     println!("echo server on {backend} listening on {addr}");
     el.run(&mut echo)?;
     println!("echo server: {:?}", echo.stats);
@@ -73,7 +67,7 @@ pub struct Stats {
     pub cut: usize,
 }
 
-/// The echo server: the listener and the connections.
+/// The echo server: the listener (until a stop signal), the connections, and stats.
 #[derive(Debug)]
 pub struct Echo {
     listener: Option<Acceptor<TcpListener>>,
@@ -81,9 +75,7 @@ pub struct Echo {
     mode: Mode,
     buf: Vec<u8>,
     grace: Duration,
-    stopping: bool,
-    /// What it did so far.
-    pub stats: Stats,
+    pub(crate) stats: Stats,
 }
 
 impl Echo {
@@ -105,23 +97,18 @@ impl Echo {
             mode,
             buf: vec![0; 64 * 1024],
             grace,
-            stopping: false,
             stats: Stats::default(),
         })
     }
 
     /// Accepts every waiting connection and registers it for `READABLE`.
     fn accept<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>) {
-        let Some(listener) = &mut self.listener else {
-            return;
-        };
-        loop {
-            let stream = match listener.accept() {
+        while let Some(accepted) = self.listener.as_mut().map(Acceptor::accept) {
+            let stream = match accepted {
                 Ok((stream, _peer)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == WouldBlock => break, // none waits any more
                 Err(e) => {
-                    // Out of descriptors, the Acceptor has shed the waiting connections;
-                    // if even that cannot help, `Acceptor::backoff` says how long to pause.
+                    // Still out of descriptors: `Acceptor::backoff` says how long to pause.
                     eprintln!("echo: accept: {e}");
                     break;
                 }
@@ -134,15 +121,13 @@ impl Echo {
                     let conn = Conn {
                         stream,
                         pending: Vec::new(),
-                        written: 0,
-                        interest: Interest::READABLE,
                     };
                     self.conns.insert(token, conn);
                 }
             }
         }
-        if self.mode == Mode::Oneshot {
-            let _ = el.reregister(&*listener, LISTENER, Interest::READABLE, Mode::Oneshot);
+        if let (Some(listener), Mode::Oneshot) = (&self.listener, self.mode) {
+            let _ = el.reregister(listener, LISTENER, Interest::READABLE, Mode::Oneshot);
         }
     }
 
@@ -151,47 +136,20 @@ impl Echo {
         let Some(conn) = self.conns.get_mut(&token) else {
             return; // closed earlier in this iteration
         };
-        let next = conn.pump(&mut self.buf, self.stopping, &mut self.stats);
-        if let Ok(Some(interest)) = next {
+        let owed = !conn.pending.is_empty(); // then it waits for WRITABLE: see `pump`
+        let stopping = self.listener.is_none();
+        match conn.pump(&mut self.buf, stopping, &mut self.stats) {
             // Oneshot disarms after each event; otherwise ask again only for a change.
-            if self.mode != Mode::Oneshot && interest == conn.interest {
-                return;
+            Ok(Some(i)) if self.mode != Mode::Oneshot && owed == (i == Interest::WRITABLE) => {}
+            Ok(Some(i)) if el.reregister(&conn.stream, token, i, self.mode).is_ok() => {}
+            _ => {
+                // Done (EOF, or flushed after a stop signal), reset, or not watched: close.
+                let conn = self.conns.remove(&token).expect("still open");
+                let _ = el.deregister(&conn.stream);
+                if stopping && self.conns.is_empty() {
+                    el.shutdown();
+                }
             }
-            conn.interest = interest;
-            let rearmed = el.reregister(&conn.stream, token, interest, self.mode);
-            if rearmed.is_ok() {
-                return;
-            }
-        }
-        // Done (EOF, or flushed after a stop signal), reset, or not watched: close.
-        let conn = self.conns.remove(&token).expect("still open");
-        let _ = el.deregister(&conn.stream);
-        if self.stopping && self.conns.is_empty() {
-            el.shutdown();
-        }
-    }
-
-    /// The first stop signal: stop accepting (new clients are refused), close the
-    /// connections that owe nothing, give the others the grace period. A second: cut.
-    pub fn stop<S: Selector>(&mut self, el: &mut EventLoop<Echo, S>) {
-        if std::mem::replace(&mut self.stopping, true) {
-            return self.cut(el);
-        }
-        if let Some(listener) = self.listener.take() {
-            let _ = el.deregister(&listener); // and it closes here
-        }
-        // A connection that owes bytes already waits for WRITABLE: see `pump`.
-        self.conns.retain(|_, c| {
-            let owes = c.written < c.pending.len();
-            if !owes {
-                let _ = el.deregister(&c.stream);
-            }
-            owes
-        });
-        if self.conns.is_empty() {
-            el.shutdown();
-        } else if el.timeout((), self.grace).is_err() {
-            self.cut(el);
         }
     }
 
@@ -220,8 +178,26 @@ impl<S: Selector> Handler<S> for Echo {
         self.cut(el);
     }
 
+    /// The first stop signal: stop accepting, close the connections that owe nothing,
+    /// give the others the grace period. A second: cut.
     fn signal(&mut self, el: &mut EventLoop<Echo, S>, _signal: i32, _count: usize) {
-        self.stop(el);
+        match self.listener.take() {
+            Some(listener) => drop(el.deregister(&listener)), // closed here: clients are refused
+            None => return self.cut(el),                      // a second signal
+        }
+        self.conns.retain(|_, c| {
+            // One that owes bytes already waits for WRITABLE (see `pump`), and stays.
+            let owes = !c.pending.is_empty();
+            if !owes {
+                let _ = el.deregister(&c.stream);
+            }
+            owes
+        });
+        if self.conns.is_empty() {
+            el.shutdown();
+        } else if el.timeout((), self.grace).is_err() {
+            self.cut(el);
+        }
     }
 }
 
@@ -230,9 +206,6 @@ impl<S: Selector> Handler<S> for Echo {
 struct Conn {
     stream: TcpStream,
     pending: Vec<u8>,
-    written: usize,
-    /// What the registration asks for now.
-    interest: Interest,
 }
 
 impl Conn {
@@ -246,30 +219,26 @@ impl Conn {
         stats: &mut Stats,
     ) -> io::Result<Option<Interest>> {
         loop {
-            while self.written < self.pending.len() {
-                match (&self.stream).write(&self.pending[self.written..]) {
+            while !self.pending.is_empty() {
+                match (&self.stream).write(&self.pending) {
                     Ok(n) => {
-                        self.written += n;
+                        self.pending.drain(..n);
                         stats.echoed += n as u64;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Err(e) if e.kind() == WouldBlock => {
                         stats.stalls += 1;
                         return Ok(Some(Interest::WRITABLE)); // no READABLE: back-pressure
                     }
                     Err(e) => return Err(e), // a non-blocking call never sleeps: no EINTR
                 }
             }
-            self.written = 0;
-            self.pending.clear();
             if stopping {
                 return Ok(None);
             }
             match (&self.stream).read(buf) {
                 Ok(0) => return Ok(None),
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(Some(Interest::READABLE))
-                }
+                Err(e) if e.kind() == WouldBlock => return Ok(Some(Interest::READABLE)),
                 Err(e) => return Err(e),
             }
         }

@@ -407,7 +407,7 @@ fn serve<S: Selector + Debug>(
         let tick = Some(Duration::from_millis(20));
         el.run_once(&mut echo, tick).map_err(|e| e.to_string())?;
     }
-    echo.stop(&mut el); // what a signal does
+    echo.signal(&mut el, 15, 1); // a stop signal (SIGTERM)
     el.run(&mut echo).map_err(|e| e.to_string())?;
     match el.registered() {
         0 => Ok(echo.stats),

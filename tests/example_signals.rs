@@ -238,7 +238,7 @@ fn get(mut s: &TcpStream) {
     s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    while !got.ends_with(http_hello::BODY) {
+    while !got.ends_with(http_hello::BODY.as_bytes()) {
         let n = match s.read(&mut buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue, // see `LONG`
             n => n.unwrap(),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use http_hello::{Server, BODY, MAX_HEAD};
 use selectio::net::TcpSocket;
-use selectio::{EventLoop, Mode, Selector};
+use selectio::{EventLoop, Handler, Mode, Selector};
 
 /// Counts the server thread's allocations while the client measures.
 #[cfg(feature = "conformance")]
@@ -100,7 +100,7 @@ fn serve<S: Selector + Debug>(
         }
         result.map_err(|e| e.to_string())?;
     }
-    server.stop(&mut el); // what a signal does
+    server.signal(&mut el, 15, 1); // a stop signal (SIGTERM)
     el.run(&mut server).map_err(|e| e.to_string())?;
     match el.registered() {
         0 => Ok(Served {
@@ -280,7 +280,7 @@ fn parse_response(head: &[u8]) -> Result<Response, String> {
 /// the hello as text (after a 200) or no body.
 fn check(resp: &Response, status: u16, connection: &str) -> Result<(), String> {
     let (body, content_type): (&[u8], _) = match status {
-        200 => (BODY, "text/plain"),
+        200 => (BODY.as_bytes(), "text/plain"),
         _ => (b"", ""),
     };
     let ok = resp.status == status
