@@ -6,8 +6,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::sources::open_fds;
-use super::util::{Cx, Source, CAPACITY, LONG, PATIENCE, SETTLE, T1, T2};
-use crate::{Events, Interest, Mode, Ready, Selector};
+use super::util::{Batch, Cx, End, Source, CAPACITY, LONG, PATIENCE, SETTLE, T1, T2};
+use crate::{BorrowedSource, Events, Interest, Mode, Ready, Selector};
 
 /// Another thread registers an already-ready pipe while `select(Some(5 s))` blocks: that
 /// same `select` returns with it, well before its timeout.
@@ -38,6 +38,32 @@ pub fn register_from_other_thread_applies_to_blocked_select<S: Selector>(
     cx.deregister(r.src());
 }
 
+/// Registers a fresh pipe for `T1`; while this thread's `select(timeout)` blocks, another
+/// thread applies `change` to the reader and then writes a byte. Fails unless the change
+/// (named by `what`) and the write succeeded; returns the reader and the batch.
+fn change_from_other_thread<S: Selector>(
+    cx: &Cx<S>,
+    ev: &mut Events<S>,
+    timeout: Duration,
+    what: &str,
+    change: fn(&S, BorrowedSource<'_>) -> io::Result<()>,
+) -> (Arc<End>, Batch) {
+    let (r, w) = cx.pipe();
+    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let r = Arc::new(r);
+    let theirs = Arc::clone(&r);
+    let other = cx.spawn(move |sel| {
+        thread::sleep(SETTLE);
+        let result = change(sel, theirs.src());
+        (result, (&w).write(b"x"), w)
+    });
+    let batch = cx.select(ev, Some(timeout));
+    let (result, written, _w) = cx.join(other);
+    cx.ok(result, format_args!("{what} from another thread"));
+    cx.ok(written, "write from another thread");
+    (r, batch)
+}
+
 /// Another thread reregisters a pipe under a new token, then makes it ready, while
 /// `select` blocks: that `select` reports the new token, never the old one.
 pub fn reregister_from_other_thread_applies_to_blocked_select<S: Selector>(
@@ -48,19 +74,9 @@ pub fn reregister_from_other_thread_applies_to_blocked_select<S: Selector>(
         "reregister_from_other_thread_applies_to_blocked_select",
     );
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
-    let r = Arc::new(r);
-    let theirs = Arc::clone(&r);
-    let other = cx.spawn(move |sel| {
-        thread::sleep(SETTLE);
-        let result = sel.reregister(theirs.src(), T2, Interest::READABLE, Mode::Level);
-        (result, (&w).write(b"x"), w)
+    let (r, batch) = change_from_other_thread(&cx, &mut ev, PATIENCE, "reregister", |sel, fd| {
+        sel.reregister(fd, T2, Interest::READABLE, Mode::Level)
     });
-    let batch = cx.select(&mut ev, Some(PATIENCE));
-    let (result, written, _w) = cx.join(other);
-    cx.ok(result, "reregister from another thread");
-    cx.ok(written, "write from another thread");
     cx.check(!batch.has(T1), || {
         format!("the old token was reported after reregister: {batch:?}")
     });
@@ -81,19 +97,10 @@ pub fn deregister_from_other_thread_applies_to_blocked_select<S: Selector>(
         "deregister_from_other_thread_applies_to_blocked_select",
     );
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
-    let r = Arc::new(r);
-    let theirs = Arc::clone(&r);
-    let other = cx.spawn(move |sel| {
-        thread::sleep(SETTLE);
-        let result = sel.deregister(theirs.src());
-        (result, (&w).write(b"x"), w)
-    });
-    let batch = cx.select(&mut ev, Some(SETTLE * 5));
-    let (result, written, _w) = cx.join(other);
-    cx.ok(result, "deregister from another thread");
-    cx.ok(written, "write from another thread");
+    let (_r, batch) =
+        change_from_other_thread(&cx, &mut ev, SETTLE * 5, "deregister", |sel, fd| {
+            sel.deregister(fd)
+        });
     cx.check(!batch.has(T1), || {
         format!("the blocked select reported the fd deregistered meanwhile: {batch:?}")
     });
