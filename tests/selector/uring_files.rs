@@ -4,7 +4,7 @@
 #[cfg(all(target_os = "linux", feature = "uring"))]
 mod uring {
     use std::io::{ErrorKind, Write};
-    use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
     use std::time::Duration;
 
     use selectio::backends::Uring;
@@ -16,15 +16,12 @@ mod uring {
         (r.into(), w.into())
     }
 
-    /// A Level registration closed without deregister, whose completion was in the ring
-    /// before the select (so it is checked again with poll(2)): `complete` queues the
-    /// Level re-arm, then `check_again` sees POLLNVAL and drops the entry, but cancels
-    /// the request only for Edge. The queued re-arm names the number, and the next select
-    /// submits it against whatever file got the number meanwhile: a pipe reader nobody
-    /// registered stays alive in the ring after its owner closed it.
-    #[test]
-    fn level_rearm_of_a_closed_fd_does_not_hold_the_next_file_with_its_number() {
-        let Ok(sel) = Uring::new() else { return };
+    /// A Level registration of a pipe reader whose poll has completed, then the reader
+    /// closed without deregister and one select run: the situation both tests start
+    /// from. Returns the selector, its events, the closed reader's number and the
+    /// writer; `None` where io_uring is unavailable.
+    fn orphaned_level_rearm() -> Option<(Uring, Events<Uring>, RawFd, std::fs::File)> {
+        let sel = Uring::new().ok()?;
         let mut events = Events::<Uring>::with_capacity(16).unwrap();
         let (r, mut w) = pipe();
         let n = r.as_raw_fd();
@@ -34,6 +31,20 @@ mod uring {
         w.write_all(b"x").unwrap();
         drop(r); // closed without deregister; the completion waits in the ring
         sel.select(&mut events, Some(Duration::ZERO)).unwrap();
+        Some((sel, events, n, w))
+    }
+
+    /// A Level registration closed without deregister, whose completion was in the ring
+    /// before the select (so it is checked again with poll(2)): `complete` queues the
+    /// Level re-arm, then `check_again` sees POLLNVAL and drops the entry, but cancels
+    /// the request only for Edge. The queued re-arm names the number, and the next select
+    /// submits it against whatever file got the number meanwhile: a pipe reader nobody
+    /// registered stays alive in the ring after its owner closed it.
+    #[test]
+    fn level_rearm_of_a_closed_fd_does_not_hold_the_next_file_with_its_number() {
+        let Some((sel, mut events, n, w)) = orphaned_level_rearm() else {
+            return;
+        };
         assert!(
             events.is_empty(),
             "a closed fd's completion is not reported"
@@ -57,15 +68,9 @@ mod uring {
     /// holds it.
     #[test]
     fn orphaned_level_rearm_outlives_register_and_deregister_of_the_new_file() {
-        let Ok(sel) = Uring::new() else { return };
-        let mut events = Events::<Uring>::with_capacity(16).unwrap();
-        let (r, mut w) = pipe();
-        let n = r.as_raw_fd();
-        sel.register(r.as_fd(), Token(1), Interest::READABLE, Mode::Level)
-            .unwrap();
-        w.write_all(b"x").unwrap();
-        drop(r);
-        sel.select(&mut events, Some(Duration::ZERO)).unwrap();
+        let Some((sel, mut events, n, w)) = orphaned_level_rearm() else {
+            return;
+        };
         let (r2, mut w2) = pipe();
         assert_eq!(r2.as_raw_fd(), n, "the new reader reuses the number");
         sel.register(r2.as_fd(), Token(2), Interest::READABLE, Mode::Level)
