@@ -10,6 +10,10 @@ mod uring {
     use selectio::backends::Uring;
     use selectio::{Events, Interest, Mode, Selector, Token};
 
+    use crate::util::bad::serial;
+
+    type Serial = std::sync::MutexGuard<'static, ()>;
+
     fn pipe() -> (std::fs::File, std::fs::File) {
         let (r, w) = std::io::pipe().expect("pipe");
         let (r, w): (OwnedFd, OwnedFd) = (r.into(), w.into());
@@ -18,9 +22,12 @@ mod uring {
 
     /// A Level registration of a pipe reader whose poll has completed, then the reader
     /// closed without deregister and one select run: the situation both tests start
-    /// from. Returns the selector, its events, the closed reader's number and the
-    /// writer; `None` where io_uring is unavailable.
-    fn orphaned_level_rearm() -> Option<(Uring, Events<Uring>, RawFd, std::fs::File)> {
+    /// from. Returns the selector, its events, the closed reader's number, the writer
+    /// and the guard of `serial()`, which keeps the other cases of this binary from
+    /// taking the number before the caller reopens it; `None` where io_uring is
+    /// unavailable.
+    fn orphaned_level_rearm() -> Option<(Uring, Events<Uring>, RawFd, std::fs::File, Serial)> {
+        let serial = serial();
         let sel = Uring::new().ok()?;
         let mut events = Events::<Uring>::with_capacity(16).unwrap();
         let (r, mut w) = pipe();
@@ -31,7 +38,7 @@ mod uring {
         w.write_all(b"x").unwrap();
         drop(r); // closed without deregister; the completion waits in the ring
         sel.select(&mut events, Some(Duration::ZERO)).unwrap();
-        Some((sel, events, n, w))
+        Some((sel, events, n, w, serial))
     }
 
     /// A Level registration closed without deregister, whose completion was in the ring
@@ -42,7 +49,7 @@ mod uring {
     /// registered stays alive in the ring after its owner closed it.
     #[test]
     fn level_rearm_of_a_closed_fd_does_not_hold_the_next_file_with_its_number() {
-        let Some((sel, mut events, n, w)) = orphaned_level_rearm() else {
+        let Some((sel, mut events, n, w, _serial)) = orphaned_level_rearm() else {
             return;
         };
         assert!(
@@ -68,7 +75,7 @@ mod uring {
     /// holds it.
     #[test]
     fn orphaned_level_rearm_outlives_register_and_deregister_of_the_new_file() {
-        let Some((sel, mut events, n, w)) = orphaned_level_rearm() else {
+        let Some((sel, mut events, n, w, _serial)) = orphaned_level_rearm() else {
             return;
         };
         let (r2, mut w2) = pipe();
