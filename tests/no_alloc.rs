@@ -175,122 +175,42 @@ fn counting_allocator_counts() {
     assert_eq!(allocations(|| ()), 0);
 }
 
-#[cfg(selectio_epoll)]
-#[test]
-fn epoll() {
-    steady_state(backends::Epoll::new);
+/// Four tests per backend compiled in: `steady_state` on the backend itself (`$direct`) and
+/// through `AnySelector` (`$any`), and the two EventLoop cases (`$el`, `$el_changes`).
+macro_rules! per_backend {
+    ($($cfg:ident, $B:ident: $direct:ident, $any:ident, $el:ident, $el_changes:ident;)*) => {
+        $(
+            #[cfg($cfg)]
+            #[test]
+            fn $direct() {
+                steady_state(backends::$B::new);
+            }
+
+            #[cfg($cfg)]
+            #[test]
+            fn $any() {
+                steady_state(|| AnySelector::with_backend(Backend::$B));
+            }
+
+            #[cfg($cfg)]
+            #[test]
+            fn $el() {
+                event_loop_steady_state::<backends::$B>();
+            }
+
+            #[cfg($cfg)]
+            #[test]
+            fn $el_changes() {
+                event_loop_registration_changes::<backends::$B>();
+            }
+        )*
+    };
 }
 
-#[cfg(selectio_epoll)]
-#[test]
-fn event_loop_epoll() {
-    event_loop_steady_state::<backends::Epoll>();
-}
-
-#[cfg(selectio_epoll)]
-#[test]
-fn event_loop_registration_changes_epoll() {
-    event_loop_registration_changes::<backends::Epoll>();
-}
-
-#[cfg(selectio_poll)]
-#[test]
-fn event_loop_poll() {
-    event_loop_steady_state::<backends::Poll>();
-}
-
-#[cfg(selectio_poll)]
-#[test]
-fn event_loop_registration_changes_poll() {
-    event_loop_registration_changes::<backends::Poll>();
-}
-
-#[cfg(selectio_polling)]
-#[test]
-fn event_loop_polling() {
-    event_loop_steady_state::<backends::Polling>();
-}
-
-#[cfg(selectio_polling)]
-#[test]
-fn event_loop_registration_changes_polling() {
-    event_loop_registration_changes::<backends::Polling>();
-}
-
-#[cfg(selectio_uring)]
-#[test]
-fn event_loop_uring() {
-    event_loop_steady_state::<backends::Uring>();
-}
-
-#[cfg(selectio_uring)]
-#[test]
-fn event_loop_registration_changes_uring() {
-    event_loop_registration_changes::<backends::Uring>();
-}
-
-#[cfg(selectio_kqueue)]
-#[test]
-fn event_loop_kqueue() {
-    event_loop_steady_state::<backends::Kqueue>();
-}
-
-#[cfg(selectio_kqueue)]
-#[test]
-fn event_loop_registration_changes_kqueue() {
-    event_loop_registration_changes::<backends::Kqueue>();
-}
-
-#[cfg(selectio_poll)]
-#[test]
-fn poll() {
-    steady_state(backends::Poll::new);
-}
-
-#[cfg(selectio_polling)]
-#[test]
-fn polling() {
-    steady_state(backends::Polling::new);
-}
-
-#[cfg(selectio_uring)]
-#[test]
-fn uring() {
-    steady_state(backends::Uring::new);
-}
-
-#[cfg(selectio_uring)]
-#[test]
-fn any_uring() {
-    steady_state(|| AnySelector::with_backend(Backend::Uring));
-}
-
-#[cfg(selectio_kqueue)]
-#[test]
-fn kqueue() {
-    steady_state(backends::Kqueue::new);
-}
-
-#[cfg(selectio_epoll)]
-#[test]
-fn any_epoll() {
-    steady_state(|| AnySelector::with_backend(Backend::Epoll));
-}
-
-#[cfg(selectio_poll)]
-#[test]
-fn any_poll() {
-    steady_state(|| AnySelector::with_backend(Backend::Poll));
-}
-
-#[cfg(selectio_polling)]
-#[test]
-fn any_polling() {
-    steady_state(|| AnySelector::with_backend(Backend::Polling));
-}
-
-#[cfg(selectio_kqueue)]
-#[test]
-fn any_kqueue() {
-    steady_state(|| AnySelector::with_backend(Backend::Kqueue));
+per_backend! {
+    selectio_epoll, Epoll: epoll, any_epoll, event_loop_epoll, event_loop_registration_changes_epoll;
+    selectio_kqueue, Kqueue: kqueue, any_kqueue, event_loop_kqueue, event_loop_registration_changes_kqueue;
+    selectio_poll, Poll: poll, any_poll, event_loop_poll, event_loop_registration_changes_poll;
+    selectio_polling, Polling: polling, any_polling, event_loop_polling, event_loop_registration_changes_polling;
+    selectio_uring, Uring: uring, any_uring, event_loop_uring, event_loop_registration_changes_uring;
 }
