@@ -208,9 +208,14 @@ macro_rules! per_backend {
 }
 
 per_backend! {
-    selectio_epoll, Epoll: epoll, any_epoll, event_loop_epoll, event_loop_registration_changes_epoll;
-    selectio_kqueue, Kqueue: kqueue, any_kqueue, event_loop_kqueue, event_loop_registration_changes_kqueue;
-    selectio_poll, Poll: poll, any_poll, event_loop_poll, event_loop_registration_changes_poll;
-    selectio_polling, Polling: polling, any_polling, event_loop_polling, event_loop_registration_changes_polling;
-    selectio_uring, Uring: uring, any_uring, event_loop_uring, event_loop_registration_changes_uring;
+    selectio_epoll, Epoll:
+        epoll, any_epoll, event_loop_epoll, event_loop_registration_changes_epoll;
+    selectio_kqueue, Kqueue:
+        kqueue, any_kqueue, event_loop_kqueue, event_loop_registration_changes_kqueue;
+    selectio_poll, Poll:
+        poll, any_poll, event_loop_poll, event_loop_registration_changes_poll;
+    selectio_polling, Polling:
+        polling, any_polling, event_loop_polling, event_loop_registration_changes_polling;
+    selectio_uring, Uring:
+        uring, any_uring, event_loop_uring, event_loop_registration_changes_uring;
 }
