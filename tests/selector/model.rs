@@ -287,24 +287,23 @@ mod mutants {
         }
     }
 
-    #[test]
-    fn ignored_deregister_is_caught() {
-        caught::<IGNORE_DEREGISTER>(Mode::Level);
+    /// One test per bug: `name: BUG, mode` runs `caught::<BUG>(mode)`.
+    macro_rules! caught_tests {
+        ($($name:ident: $bug:ident, $mode:ident;)*) => {
+            $(
+                #[test]
+                fn $name() {
+                    caught::<$bug>(Mode::$mode);
+                }
+            )*
+        };
     }
 
-    #[test]
-    fn oneshot_as_level_is_caught() {
-        caught::<ONESHOT_AS_LEVEL>(Mode::Oneshot);
-    }
-
-    #[test]
-    fn edge_as_level_is_caught() {
-        caught::<EDGE_AS_LEVEL>(Mode::Edge);
-    }
-
-    #[test]
-    fn dropped_event_is_caught() {
-        caught::<DROP_LAST_EVENT>(Mode::Level);
+    caught_tests! {
+        ignored_deregister_is_caught: IGNORE_DEREGISTER, Level;
+        oneshot_as_level_is_caught: ONESHOT_AS_LEVEL, Oneshot;
+        edge_as_level_is_caught: EDGE_AS_LEVEL, Edge;
+        dropped_event_is_caught: DROP_LAST_EVENT, Level;
     }
 
     /// epoll is held to `NotFound` for a reregister of a closed registered fd's reused
