@@ -297,6 +297,23 @@ fn drive<'a, S: Selector>(sides: &'a [&'a RefCell<Side>]) -> Recorder<'a, S> {
     })
 }
 
+/// Runs `body` on a fresh loop driving `ours` as its one [`Side`] (token `T1`, `interest`,
+/// `mode`, registered), then asserts the side left nothing registered.
+fn one_side<S: TestSelector>(
+    ours: TcpStream,
+    interest: Interest,
+    mode: Mode,
+    body: impl for<'a> FnOnce(&mut El<'a, S>, &mut Recorder<'a, S>, &RefCell<Side>),
+) {
+    let side = RefCell::new(Side::new(ours, T1, interest, mode));
+    let sides = [&side];
+    let mut h = drive::<S>(&sides);
+    let mut el: El<S> = EventLoop::new().unwrap();
+    side.borrow().register(&mut el);
+    body(&mut el, &mut h, &side);
+    assert_nothing_registered(&el);
+}
+
 /// Runs the loop until `side` ends, then asserts the loop stays quiet and `side` ended
 /// exactly once, with one of `allowed`.
 #[track_caller]
@@ -341,20 +358,16 @@ fn peer_reset_during_read_is_reported_once<S: TestSelector>() {
         let ctx = ctx::<S>(mode, "peer reset during read");
         let (ours, peer) = tcp_pair();
         let sent = fill(&peer, 8 * 1024);
-        let side = RefCell::new(Side::new(ours, T1, Interest::READABLE, mode));
-        let sides = [&side];
-        let mut h = drive::<S>(&sides);
-        let mut el: El<S> = EventLoop::new().unwrap();
-        side.borrow().register(&mut el);
-        run_until(&mut el, &mut h, &ctx, || side.borrow().read > 0);
-        let sent = sent + fill(&peer, 8 * 1024);
-        reset(peer);
-        run_until(&mut el, &mut h, &ctx, || !side.borrow().ends.is_empty());
-        assert_quiet(&mut el, &mut h, &ctx);
-        let side = side.borrow();
-        assert_ended_once(&side, &[RESET, EOF], &ctx);
-        assert!(side.read <= sent, "{ctx}: read {} of {sent}", side.read);
-        assert_nothing_registered(&el);
+        one_side::<S>(ours, Interest::READABLE, mode, |el, h, side| {
+            run_until(el, h, &ctx, || side.borrow().read > 0);
+            let sent = sent + fill(&peer, 8 * 1024);
+            reset(peer);
+            run_until(el, h, &ctx, || !side.borrow().ends.is_empty());
+            assert_quiet(el, h, &ctx);
+            let side = side.borrow();
+            assert_ended_once(&side, &[RESET, EOF], &ctx);
+            assert!(side.read <= sent, "{ctx}: read {} of {sent}", side.read);
+        });
     }
 }
 
@@ -369,15 +382,11 @@ fn peer_reset_during_write_is_reported_once<S: TestSelector>() {
         let (ours, peer) = tcp_pair();
         SockRef::from(&ours).set_send_buffer_size(4096).unwrap();
         SockRef::from(&peer).set_recv_buffer_size(4096).unwrap();
-        let side = RefCell::new(Side::new(ours, T1, Interest::WRITABLE, mode));
-        let sides = [&side];
-        let mut h = drive::<S>(&sides);
-        let mut el: El<S> = EventLoop::new().unwrap();
-        side.borrow().register(&mut el);
-        run_until(&mut el, &mut h, &ctx, || side.borrow().blocked);
-        reset(peer);
-        end_quietly(&mut el, &mut h, &side, &[RESET, BROKEN], &ctx);
-        assert_nothing_registered(&el);
+        one_side::<S>(ours, Interest::WRITABLE, mode, |el, h, side| {
+            run_until(el, h, &ctx, || side.borrow().blocked);
+            reset(peer);
+            end_quietly(el, h, side, &[RESET, BROKEN], &ctx);
+        });
     }
     assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
 }
@@ -391,32 +400,28 @@ fn peer_half_close_is_eof_once_and_we_can_still_write<S: TestSelector>() {
         let (ours, peer) = tcp_pair();
         (&peer).write_all(b"hello").unwrap();
         peer.shutdown(Shutdown::Write).unwrap();
-        let side = RefCell::new(Side::new(ours, T1, Interest::READABLE, mode));
-        let sides = [&side];
-        let mut h = drive::<S>(&sides);
-        let mut el: El<S> = EventLoop::new().unwrap();
-        side.borrow().register(&mut el);
-        run_until(&mut el, &mut h, &ctx, || !side.borrow().ends.is_empty());
-        assert_ended_once(&side.borrow(), &[EOF], &ctx);
-        assert_eq!(side.borrow().read, 5, "{ctx}");
-        // Half-closed, not closed: our write side still works.
-        {
-            let ours = &side.borrow().stream;
-            (&*ours)
-                .write_all(b"bye")
-                .expect("write after the peer's half-close");
-            ours.shutdown(Shutdown::Write).unwrap();
-        }
-        assert_quiet(&mut el, &mut h, &ctx);
-        let mut reply = Vec::new();
-        let peer = peer.into_std();
-        peer.set_nonblocking(false).unwrap();
-        peer.set_read_timeout(Some(LIMIT)).unwrap();
-        (&peer)
-            .read_to_end(&mut reply)
-            .expect("the peer reads our reply");
-        assert_eq!(reply, b"bye", "{ctx}");
-        assert_nothing_registered(&el);
+        one_side::<S>(ours, Interest::READABLE, mode, |el, h, side| {
+            run_until(el, h, &ctx, || !side.borrow().ends.is_empty());
+            assert_ended_once(&side.borrow(), &[EOF], &ctx);
+            assert_eq!(side.borrow().read, 5, "{ctx}");
+            // Half-closed, not closed: our write side still works.
+            {
+                let ours = &side.borrow().stream;
+                (&*ours)
+                    .write_all(b"bye")
+                    .expect("write after the peer's half-close");
+                ours.shutdown(Shutdown::Write).unwrap();
+            }
+            assert_quiet(el, h, &ctx);
+            let mut reply = Vec::new();
+            let peer = peer.into_std();
+            peer.set_nonblocking(false).unwrap();
+            peer.set_read_timeout(Some(LIMIT)).unwrap();
+            (&peer)
+                .read_to_end(&mut reply)
+                .expect("the peer reads our reply");
+            assert_eq!(reply, b"bye", "{ctx}");
+        });
     }
 }
 
@@ -458,14 +463,10 @@ fn peer_closes_with_data_we_have_not_read_gives_all_data_then_eof<S: TestSelecto
         let (ours, peer) = tcp_pair();
         let sent = fill(&peer, 32 * 1024);
         drop(peer);
-        let side = RefCell::new(Side::new(ours, T1, Interest::READABLE, mode));
-        let sides = [&side];
-        let mut h = drive::<S>(&sides);
-        let mut el: El<S> = EventLoop::new().unwrap();
-        side.borrow().register(&mut el);
-        end_quietly(&mut el, &mut h, &side, &[EOF], &ctx);
-        assert_eq!(side.borrow().read, sent, "{ctx}: bytes lost");
-        assert_nothing_registered(&el);
+        one_side::<S>(ours, Interest::READABLE, mode, |el, h, side| {
+            end_quietly(el, h, side, &[EOF], &ctx);
+            assert_eq!(side.borrow().read, sent, "{ctx}: bytes lost");
+        });
     }
 }
 
@@ -480,25 +481,21 @@ fn peer_closes_with_our_data_unread_resets_us_once<S: TestSelector>() {
         let ctx = ctx::<S>(mode, "peer closes, our data unread by it");
         let (ours, peer) = tcp_pair();
         (&ours).write_all(&[1u8; 1000]).unwrap();
-        let side = RefCell::new(Side::new(ours, T1, Interest::READABLE, mode));
-        let sides = [&side];
-        let mut h = drive::<S>(&sides);
-        let mut el: El<S> = EventLoop::new().unwrap();
-        side.borrow().register(&mut el);
-        el.run_once(&mut h, Some(Duration::ZERO)).unwrap();
-        drop(peer);
-        end_quietly(&mut el, &mut h, &side, &[RESET, EOF], &ctx);
-        let err = (&side.borrow().stream)
-            .write(b"x")
-            .expect_err("write after a reset");
-        assert!(
-            matches!(
-                err.kind(),
-                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
-            ),
-            "{ctx}: {err:?}"
-        );
-        assert_nothing_registered(&el);
+        one_side::<S>(ours, Interest::READABLE, mode, |el, h, side| {
+            el.run_once(h, Some(Duration::ZERO)).unwrap();
+            drop(peer);
+            end_quietly(el, h, side, &[RESET, EOF], &ctx);
+            let err = (&side.borrow().stream)
+                .write(b"x")
+                .expect_err("write after a reset");
+            assert!(
+                matches!(
+                    err.kind(),
+                    ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+                ),
+                "{ctx}: {err:?}"
+            );
+        });
     }
     assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
 }
@@ -519,13 +516,9 @@ fn writing_to_a_dead_peer_fails_never_ok_zero_never_sigpipe<S: TestSelector>() {
             } else {
                 drop(peer);
             }
-            let side = RefCell::new(Side::new(ours, T1, Interest::WRITABLE, mode));
-            let sides = [&side];
-            let mut h = drive::<S>(&sides);
-            let mut el: El<S> = EventLoop::new().unwrap();
-            side.borrow().register(&mut el);
-            end_quietly(&mut el, &mut h, &side, &[RESET, BROKEN], &ctx);
-            assert_nothing_registered(&el);
+            one_side::<S>(ours, Interest::WRITABLE, mode, |el, h, side| {
+                end_quietly(el, h, side, &[RESET, BROKEN], &ctx);
+            });
         }
     }
     assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
