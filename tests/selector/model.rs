@@ -311,21 +311,13 @@ mod mutants {
     #[test]
     fn adopted_reused_number_is_caught() {
         use crate::util::model::Op::*;
+        use crate::util::model::{register, reregister};
         for mode in [Mode::Level, Mode::Oneshot] {
             let ops = [
-                Register {
-                    end: 2,
-                    interest: R,
-                    mode,
-                },
+                register(2, R, mode),
                 Close { end: 2 },
                 Reopen { pair: 1 },
-                Reregister {
-                    end: 2,
-                    interest: R,
-                    mode,
-                    new_token: false,
-                },
+                reregister(2, R, mode, false),
             ];
             match run(Mutant::<ADOPT_UNKNOWN>::new, &ops) {
                 Err(why) if why.contains("reregister") => println!("caught: {why}"),

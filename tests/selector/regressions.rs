@@ -18,7 +18,7 @@ use std::io;
 use selectio::{Mode, Selector};
 
 use crate::util::model::Op::{self, *};
-use crate::util::model::{run, Wait, R, RW, W};
+use crate::util::model::{register, reregister, run, Wait, R, RW, W};
 
 const ZERO: Op = Select { wait: Wait::Zero };
 const SHORT: Op = Select { wait: Wait::Short };
@@ -44,32 +44,15 @@ fn reregister_of_a_reused_fd_number<S: Selector>(new: fn() -> io::Result<S>) {
     for mode in [Mode::Level, Mode::Oneshot] {
         let reused = || {
             vec![
-                Register {
-                    end: 2,
-                    interest: R,
-                    mode,
-                },
+                register(2, R, mode),
                 Close { end: 2 },
                 Reopen { pair: 1 },
-                Reregister {
-                    end: 2,
-                    interest: R,
-                    mode,
-                    new_token: false,
-                },
+                reregister(2, R, mode, false),
             ]
         };
         let register_twice = [
-            Register {
-                end: 2,
-                interest: R,
-                mode,
-            },
-            Register {
-                end: 2,
-                interest: RW,
-                mode,
-            },
+            register(2, R, mode),
+            register(2, RW, mode),
             Write { end: 3, len: 1 },
             ZERO,
         ];
@@ -80,12 +63,7 @@ fn reregister_of_a_reused_fd_number<S: Selector>(new: fn() -> io::Result<S>) {
         ops.extend([
             Write { end: 3, len: 5 },
             ZERO,
-            Reregister {
-                end: 2,
-                interest: RW,
-                mode,
-                new_token: true,
-            },
+            reregister(2, RW, mode, true),
             ZERO,
         ]);
         ops.extend(register_twice);
@@ -93,11 +71,7 @@ fn reregister_of_a_reused_fd_number<S: Selector>(new: fn() -> io::Result<S>) {
         check(
             new,
             &[
-                Register {
-                    end: 4,
-                    interest: RW,
-                    mode,
-                },
+                register(4, RW, mode),
                 Close { end: 4 },
                 Reopen { pair: 2 },
                 Deregister { end: 4 },
@@ -116,11 +90,7 @@ fn closed_fd_number_reused_by_a_new_registration<S: Selector>(new: fn() -> io::R
     for mode in Mode::ALL {
         let reuse = |select_before_reuse: bool| {
             let mut ops = vec![
-                Register {
-                    end: 0,
-                    interest: R,
-                    mode,
-                },
+                register(0, R, mode),
                 Write { end: 1, len: 100 },
                 ZERO,
                 Close { end: 0 },
@@ -130,11 +100,7 @@ fn closed_fd_number_reused_by_a_new_registration<S: Selector>(new: fn() -> io::R
             }
             ops.extend([
                 Reopen { pair: 0 },
-                Register {
-                    end: 0,
-                    interest: R,
-                    mode,
-                },
+                register(0, R, mode),
                 SHORT,
                 Write { end: 1, len: 10 },
                 ZERO,
@@ -149,19 +115,11 @@ fn closed_fd_number_reused_by_a_new_registration<S: Selector>(new: fn() -> io::R
         check(
             new,
             &[
-                Register {
-                    end: 4,
-                    interest: RW,
-                    mode,
-                },
+                register(4, RW, mode),
                 ZERO,
                 Close { end: 4 },
                 Reopen { pair: 2 },
-                Register {
-                    end: 4,
-                    interest: RW,
-                    mode,
-                },
+                register(4, RW, mode),
                 ZERO,
                 Write { end: 5, len: 7 },
                 ZERO,
@@ -177,28 +135,15 @@ fn closed_fd_number_reused_before_any_select<S: Selector>(new: fn() -> io::Resul
         check(
             new,
             &[
-                Register {
-                    end: 6,
-                    interest: RW,
-                    mode,
-                },
+                register(6, RW, mode),
                 Close { end: 6 },
                 Reopen { pair: 3 },
                 Write { end: 7, len: 3 },
                 ZERO,
                 SHORT,
-                Register {
-                    end: 6,
-                    interest: R,
-                    mode,
-                },
+                register(6, R, mode),
                 ZERO,
-                Reregister {
-                    end: 6,
-                    interest: R,
-                    mode,
-                    new_token: true,
-                },
+                reregister(6, R, mode, true),
                 ZERO,
             ],
         );
@@ -213,47 +158,23 @@ fn oneshot_reregistered_after_it_fired<S: Selector>(new: fn() -> io::Result<S>) 
         check(
             new,
             &[
-                Register {
-                    end: r,
-                    interest: R,
-                    mode: oneshot,
-                },
+                register(r, R, oneshot),
                 Write { end: w, len: 10 },
                 ZERO,
                 SHORT,
                 Write { end: w, len: 10 },
                 SHORT,
-                Reregister {
-                    end: r,
-                    interest: R,
-                    mode: oneshot,
-                    new_token: false,
-                },
+                reregister(r, R, oneshot, false),
                 ZERO,
                 SHORT,
-                Reregister {
-                    end: r,
-                    interest: RW,
-                    mode: oneshot,
-                    new_token: true,
-                },
+                reregister(r, RW, oneshot, true),
                 ZERO,
                 Drain { end: r },
-                Reregister {
-                    end: r,
-                    interest: R,
-                    mode: oneshot,
-                    new_token: false,
-                },
+                reregister(r, R, oneshot, false),
                 SHORT,
                 Write { end: w, len: 5 },
                 ZERO,
-                Reregister {
-                    end: r,
-                    interest: R,
-                    mode: Mode::Level,
-                    new_token: false,
-                },
+                reregister(r, R, Mode::Level, false),
                 ZERO,
                 ZERO,
                 Deregister { end: r },
@@ -270,29 +191,17 @@ fn deregister_of_a_ready_fd_is_silent<S: Selector>(new: fn() -> io::Result<S>) {
         check(
             new,
             &[
-                Register {
-                    end: 4,
-                    interest: RW,
-                    mode,
-                },
+                register(4, RW, mode),
                 Write { end: 5, len: 100 },
                 Deregister { end: 4 },
                 SHORT,
                 Write { end: 5, len: 10 },
                 SHORT,
-                Register {
-                    end: 4,
-                    interest: R,
-                    mode,
-                },
+                register(4, R, mode),
                 ZERO,
                 Deregister { end: 4 },
                 SHORT,
-                Register {
-                    end: 0,
-                    interest: R,
-                    mode,
-                },
+                register(0, R, mode),
                 Write { end: 1, len: 1 },
                 ZERO,
                 Deregister { end: 0 },
@@ -310,23 +219,14 @@ fn edge_reports_new_data_without_a_drain<S: Selector>(new: fn() -> io::Result<S>
         check(
             new,
             &[
-                Register {
-                    end: r,
-                    interest: R,
-                    mode: Mode::Edge,
-                },
+                register(r, R, Mode::Edge),
                 Write { end: w, len: 1 },
                 ZERO,
                 SHORT,
                 Write { end: w, len: 1 },
                 ZERO,
                 SHORT,
-                Reregister {
-                    end: r,
-                    interest: RW,
-                    mode: Mode::Edge,
-                    new_token: false,
-                },
+                reregister(r, RW, Mode::Edge, false),
                 ZERO,
                 SHORT,
                 Drain { end: r },
@@ -344,11 +244,7 @@ fn closed_peer_is_readable<S: Selector>(new: fn() -> io::Result<S>) {
             check(
                 new,
                 &[
-                    Register {
-                        end: a,
-                        interest: RW,
-                        mode,
-                    },
+                    register(a, RW, mode),
                     Write { end: a, len: 10 },
                     Write { end: b, len: 10 },
                     ZERO,
@@ -376,11 +272,7 @@ fn wakes_coalesce_and_are_not_lost<S: Selector>(new: fn() -> io::Result<S>) {
             SHORT,
             Wake,
             SHORT,
-            Register {
-                end: 7,
-                interest: W,
-                mode: Mode::Level,
-            },
+            register(7, W, Mode::Level),
             Wake,
             ZERO,
             SHORT,
@@ -393,22 +285,13 @@ fn wakes_coalesce_and_are_not_lost<S: Selector>(new: fn() -> io::Result<S>) {
 /// between, and the new pair's peer is closed. The new end, registered Level for
 /// READABLE, must then report end of file at the next select.
 fn peer_closed_after_a_stale_number_was_reused<S: Selector>(new: fn() -> io::Result<S>) {
-    let reg = |end| Register {
-        end,
-        interest: R,
-        mode: Mode::Level,
-    };
+    let reg = |end| register(end, R, Mode::Level);
     check(
         new,
         &[
             Close { end: 4 },
             reg(5),
-            Reregister {
-                end: 5,
-                interest: R,
-                mode: Mode::Level,
-                new_token: false,
-            },
+            reregister(5, R, Mode::Level, false),
             Reopen { pair: 2 },
             reg(4),
             reg(6),
@@ -428,11 +311,7 @@ fn peer_closed_after_a_stale_number_was_reused<S: Selector>(new: fn() -> io::Res
 /// still has the closed entry; it must not act on an entry the backend already reported
 /// closed.
 fn closed_registration_that_hung_up_is_forgotten<S: Selector>(new: fn() -> io::Result<S>) {
-    let reg = |end, interest| Register {
-        end,
-        interest,
-        mode: Mode::Edge,
-    };
+    let reg = |end, interest| register(end, interest, Mode::Edge);
     if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
         return;
     }
@@ -446,12 +325,7 @@ fn closed_registration_that_hung_up_is_forgotten<S: Selector>(new: fn() -> io::R
             ZERO,
             ZERO,
             Reopen { pair: 0 },
-            Reregister {
-                end: 0,
-                interest: R,
-                mode: Mode::Edge,
-                new_token: false,
-            },
+            reregister(0, R, Mode::Edge, false),
             reg(0, R),
         ],
     );
@@ -464,17 +338,8 @@ fn registered_after_its_peer_closed_reports_the_end<S: Selector>(new: fn() -> io
     if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
         return;
     }
-    let reg = |end, interest| Register {
-        end,
-        interest,
-        mode: Mode::Edge,
-    };
-    let rereg = |end, interest| Reregister {
-        end,
-        interest,
-        mode: Mode::Edge,
-        new_token: false,
-    };
+    let reg = |end, interest| register(end, interest, Mode::Edge);
+    let rereg = |end, interest| reregister(end, interest, Mode::Edge, false);
     check(
         new,
         &[
@@ -501,11 +366,7 @@ fn reused_writer_number_registers_and_deregisters<S: Selector>(new: fn() -> io::
     if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
         return;
     }
-    let reg = |end| Register {
-        end,
-        interest: R,
-        mode: Mode::Edge,
-    };
+    let reg = |end| register(end, R, Mode::Edge);
     check(
         new,
         &[
@@ -520,12 +381,7 @@ fn reused_writer_number_registers_and_deregisters<S: Selector>(new: fn() -> io::
             reg(6),
             Reopen { pair: 3 },
             Close { end: 6 },
-            Reregister {
-                end: 7,
-                interest: R,
-                mode: Mode::Edge,
-                new_token: false,
-            },
+            reregister(7, R, Mode::Edge, false),
         ],
     );
 }
@@ -537,31 +393,18 @@ fn request_replaced_twice_in_one_batch_lets_its_file_go<S: Selector>(new: fn() -
     if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
         return;
     }
-    let rereg = |interest| Reregister {
-        end: 4,
-        interest,
-        mode: Mode::Edge,
-        new_token: false,
-    };
+    let rereg = |interest| reregister(4, interest, Mode::Edge, false);
     check(
         new,
         &[
-            Register {
-                end: 4,
-                interest: R,
-                mode: Mode::Edge,
-            },
+            register(4, R, Mode::Edge),
             rereg(W),
             rereg(R),
             ZERO,
             ZERO,
             Deregister { end: 4 },
             Close { end: 4 },
-            Register {
-                end: 5,
-                interest: RW,
-                mode: Mode::Edge,
-            },
+            register(5, RW, Mode::Edge),
             ZERO,
         ],
     );

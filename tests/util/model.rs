@@ -150,6 +150,25 @@ pub enum Op {
     Select { wait: Wait },
 }
 
+/// [`Op::Register`] as one call, for the fixed sequences.
+pub const fn register(end: usize, interest: Interest, mode: Mode) -> Op {
+    Op::Register {
+        end,
+        interest,
+        mode,
+    }
+}
+
+/// [`Op::Reregister`] as one call, for the fixed sequences.
+pub const fn reregister(end: usize, interest: Interest, mode: Mode, new_token: bool) -> Op {
+    Op::Reregister {
+        end,
+        interest,
+        mode,
+        new_token,
+    }
+}
+
 impl fmt::Debug for Op {
     /// Pasteable Rust (with `use model_util::{Op::*, Wait, R, W, RW}` and `Mode`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
