@@ -297,6 +297,16 @@ fn drive<'a, S: Selector>(sides: &'a [&'a RefCell<Side>]) -> Recorder<'a, S> {
     })
 }
 
+/// Runs `body` with SIGPIPE counted (by a handler that replaces Rust's "ignore"), then
+/// asserts that no write in it raised one.
+#[track_caller]
+fn no_sigpipe(body: impl FnOnce()) {
+    hooks::watch_sigpipe().expect("watch SIGPIPE");
+    let sigpipes = hooks::sigpipes();
+    body();
+    assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
+}
+
 /// Runs `body` on a fresh loop driving `ours` as its one [`Side`] (token `T1`, `interest`,
 /// `mode`, registered), then asserts the side left nothing registered.
 fn one_side<S: TestSelector>(
@@ -375,20 +385,19 @@ fn peer_reset_during_read_is_reported_once<S: TestSelector>() {
 /// fails once (reset or broken pipe, never `Ok(0)`), and the loop goes quiet.
 fn peer_reset_during_write_is_reported_once<S: TestSelector>() {
     let _lock = shared();
-    hooks::watch_sigpipe().expect("watch SIGPIPE");
-    let sigpipes = hooks::sigpipes();
-    for mode in modes::<S>() {
-        let ctx = ctx::<S>(mode, "peer reset during write");
-        let (ours, peer) = tcp_pair();
-        SockRef::from(&ours).set_send_buffer_size(4096).unwrap();
-        SockRef::from(&peer).set_recv_buffer_size(4096).unwrap();
-        one_side::<S>(ours, Interest::WRITABLE, mode, |el, h, side| {
-            run_until(el, h, &ctx, || side.borrow().blocked);
-            reset(peer);
-            end_quietly(el, h, side, &[RESET, BROKEN], &ctx);
-        });
-    }
-    assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
+    no_sigpipe(|| {
+        for mode in modes::<S>() {
+            let ctx = ctx::<S>(mode, "peer reset during write");
+            let (ours, peer) = tcp_pair();
+            SockRef::from(&ours).set_send_buffer_size(4096).unwrap();
+            SockRef::from(&peer).set_recv_buffer_size(4096).unwrap();
+            one_side::<S>(ours, Interest::WRITABLE, mode, |el, h, side| {
+                run_until(el, h, &ctx, || side.borrow().blocked);
+                reset(peer);
+                end_quietly(el, h, side, &[RESET, BROKEN], &ctx);
+            });
+        }
+    });
 }
 
 /// The peer sends and shuts down its write side: we read the data, then EOF once, and
@@ -475,29 +484,28 @@ fn peer_closes_with_data_we_have_not_read_gives_all_data_then_eof<S: TestSelecto
 /// quiet.
 fn peer_closes_with_our_data_unread_resets_us_once<S: TestSelector>() {
     let _lock = shared();
-    hooks::watch_sigpipe().expect("watch SIGPIPE");
-    let sigpipes = hooks::sigpipes();
-    for mode in modes::<S>() {
-        let ctx = ctx::<S>(mode, "peer closes, our data unread by it");
-        let (ours, peer) = tcp_pair();
-        (&ours).write_all(&[1u8; 1000]).unwrap();
-        one_side::<S>(ours, Interest::READABLE, mode, |el, h, side| {
-            el.run_once(h, Some(Duration::ZERO)).unwrap();
-            drop(peer);
-            end_quietly(el, h, side, &[RESET, EOF], &ctx);
-            let err = (&side.borrow().stream)
-                .write(b"x")
-                .expect_err("write after a reset");
-            assert!(
-                matches!(
-                    err.kind(),
-                    ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
-                ),
-                "{ctx}: {err:?}"
-            );
-        });
-    }
-    assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
+    no_sigpipe(|| {
+        for mode in modes::<S>() {
+            let ctx = ctx::<S>(mode, "peer closes, our data unread by it");
+            let (ours, peer) = tcp_pair();
+            (&ours).write_all(&[1u8; 1000]).unwrap();
+            one_side::<S>(ours, Interest::READABLE, mode, |el, h, side| {
+                el.run_once(h, Some(Duration::ZERO)).unwrap();
+                drop(peer);
+                end_quietly(el, h, side, &[RESET, EOF], &ctx);
+                let err = (&side.borrow().stream)
+                    .write(b"x")
+                    .expect_err("write after a reset");
+                assert!(
+                    matches!(
+                        err.kind(),
+                        ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+                    ),
+                    "{ctx}: {err:?}"
+                );
+            });
+        }
+    });
 }
 
 /// The peer is gone before we write: writes succeed until its reset arrives, then fail
@@ -505,23 +513,22 @@ fn peer_closes_with_our_data_unread_resets_us_once<S: TestSelector>() {
 /// a handler that replaces Rust's "ignore").
 fn writing_to_a_dead_peer_fails_never_ok_zero_never_sigpipe<S: TestSelector>() {
     let _lock = shared();
-    hooks::watch_sigpipe().expect("watch SIGPIPE");
-    let sigpipes = hooks::sigpipes();
-    for mode in modes::<S>() {
-        for peer_resets in [false, true] {
-            let ctx = ctx::<S>(mode, &format!("dead peer (reset: {peer_resets})"));
-            let (ours, peer) = tcp_pair();
-            if peer_resets {
-                reset(peer);
-            } else {
-                drop(peer);
+    no_sigpipe(|| {
+        for mode in modes::<S>() {
+            for peer_resets in [false, true] {
+                let ctx = ctx::<S>(mode, &format!("dead peer (reset: {peer_resets})"));
+                let (ours, peer) = tcp_pair();
+                if peer_resets {
+                    reset(peer);
+                } else {
+                    drop(peer);
+                }
+                one_side::<S>(ours, Interest::WRITABLE, mode, |el, h, side| {
+                    end_quietly(el, h, side, &[RESET, BROKEN], &ctx);
+                });
             }
-            one_side::<S>(ours, Interest::WRITABLE, mode, |el, h, side| {
-                end_quietly(el, h, side, &[RESET, BROKEN], &ctx);
-            });
         }
-    }
-    assert_eq!(hooks::sigpipes(), sigpipes, "a write raised SIGPIPE");
+    });
 }
 
 // ---------------------------------------------------------------------------------------
