@@ -124,6 +124,16 @@ fn event_loop<S: Selector>(name: &'static str) -> Contender {
     }
 }
 
+/// Whether a wait (`select`, `poll`) returned events: `Ok(false)` when a signal
+/// interrupted it (the caller waits again), its error otherwise.
+fn woke(waited: io::Result<()>) -> io::Result<bool> {
+    match waited {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn selector<S: Selector>(name: &'static str) -> Contender {
     peer(name, serve_selector::<S>, idle_selector::<S>)
 }
@@ -142,10 +152,8 @@ fn serve_selector<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
     )?;
     let mut slab = Slab::new(args.connections);
     while !slab.done() {
-        match sel.select(&mut events, None) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        if !woke(sel.select(&mut events, None))? {
+            continue;
         }
         for ev in events.iter() {
             let token = ev.token().0;
@@ -195,12 +203,7 @@ fn idle_selector<S: Selector>(args: &IdleArgs<'_>) -> io::Result<IdleResult> {
     let pipe = PingPipe::new()?;
     sel.register(pipe.reader().as_fd(), Token(0), Interest::READABLE, mode)?;
     let result = args.run(|| {
-        match sel.select(&mut events, None) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        if events.iter().any(|ev| ev.token() == Token(0)) {
+        if woke(sel.select(&mut events, None))? && events.iter().any(|ev| ev.token() == Token(0)) {
             pipe.bounce()?;
         }
         Ok(())
@@ -433,10 +436,8 @@ fn serve_mio(args: ServerArgs) -> io::Result<ServerStats> {
         .register(&mut listener_src, Token(LISTENER), Interest::READABLE)?;
     let mut slab = Slab::new(args.connections);
     while !slab.done() {
-        match poll.poll(&mut events, None) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        if !woke(poll.poll(&mut events, None))? {
+            continue;
         }
         for ev in events.iter() {
             let token = ev.token().0;
@@ -498,12 +499,7 @@ fn idle_mio(args: &IdleArgs<'_>) -> io::Result<IdleResult> {
         Interest::READABLE,
     )?;
     let result = args.run(|| {
-        match poll.poll(&mut events, None) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        if events.iter().any(|ev| ev.token() == Token(0)) {
+        if woke(poll.poll(&mut events, None))? && events.iter().any(|ev| ev.token() == Token(0)) {
             pipe.bounce()?;
         }
         Ok(())
