@@ -11,8 +11,7 @@ use crate::{Interest, Mode, Ready, Selector};
 pub fn level_repeats_until_drained<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "level_repeats_until_drained");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     cx.put(&w, b"x");
     cx.wait_for(&mut ev, T1, Ready::READABLE);
     cx.reported_each(&mut ev, T1, Ready::READABLE, 3);
@@ -35,8 +34,7 @@ pub fn edge_fires_again_only_on_new_data<S: Selector>(new: fn() -> io::Result<S>
         return edge_is_refused(&cx);
     }
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Edge);
+    let (r, w) = cx.watched_pipe(Mode::Edge);
     for (round, byte) in [b"a", b"b"].into_iter().enumerate() {
         cx.step(format_args!("write {}", round + 1));
         cx.put(&w, byte);
@@ -92,8 +90,7 @@ pub(crate) fn edge_is_refused<S: Selector>(cx: &Cx<S>) {
 pub fn oneshot_fires_once_until_reregister<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "oneshot_fires_once_until_reregister");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Oneshot);
+    let (r, w) = cx.watched_pipe(Mode::Oneshot);
     cx.put(&w, b"x");
     cx.wait_for(&mut ev, T1, Ready::READABLE);
     cx.silent(

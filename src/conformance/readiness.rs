@@ -10,8 +10,7 @@ use crate::{Interest, Mode, Ready, Selector};
 pub fn pipe_readable_after_write<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "pipe_readable_after_write");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     cx.put(&w, b"x");
     cx.wait_for(&mut ev, T1, Ready::READABLE);
     cx.check(cx.drain(&r) == 1, || {
@@ -34,8 +33,7 @@ pub fn pipe_writer_is_writable<S: Selector>(new: fn() -> io::Result<S>) {
 pub fn pipe_reader_sees_writer_close<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "pipe_reader_sees_writer_close");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     drop(w);
     // Windows: the "pipe" is a loopback TCP pair, and polling's IOCP backend reports the
     // peer's FIN (AFD_POLL_DISCONNECT) as readable only: its `is_interrupt` is

@@ -11,8 +11,7 @@ use crate::{BorrowedSource, Interest, Mode, RawSource, Ready, Selector, Token};
 pub fn reregister_replaces_token<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "reregister_replaces_token");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     cx.put(&w, b"x");
     cx.wait_for(&mut ev, T1, Ready::READABLE);
     cx.reregister(r.src(), T2, Interest::READABLE, Mode::Level);
@@ -63,8 +62,7 @@ pub fn reregister_replaces_interest<S: Selector>(new: fn() -> io::Result<S>) {
 pub fn reregister_replaces_mode<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "reregister_replaces_mode");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     cx.put(&w, b"x");
     cx.wait_for(&mut ev, T1, Ready::READABLE);
     cx.step("Level -> Oneshot");
@@ -99,8 +97,7 @@ pub fn deregister_then_ready_is_silent<S: Selector>(new: fn() -> io::Result<S>) 
     let mut ev = cx.events(CAPACITY);
     for mode in cx.caps().modes() {
         cx.step(format_args!("mode {mode:?}, deregistered before any event"));
-        let (r, w) = cx.pipe();
-        cx.register(r.src(), T1, Interest::READABLE, mode);
+        let (r, w) = cx.watched_pipe(mode);
         cx.deregister(r.src());
         cx.put(&w, b"x");
         cx.silent(&mut ev, T1, "the fd was deregistered");
@@ -118,8 +115,7 @@ pub fn deregister_then_ready_is_silent<S: Selector>(new: fn() -> io::Result<S>) 
 pub fn duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "duplicate_register_is_already_exists");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     for mode in cx.caps().modes() {
         let result = cx.sel.register(r.src(), T2, Interest::BOTH, mode);
         cx.err_fd(

@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::util::{Cx, End, Source, PATIENCE, RESCUE};
+use super::util::{Cx, End, Source, PATIENCE, RESCUE, T1};
 use crate::{Interest, Mode, RawSource, Selector};
 
 /// Sources and I/O on them.
@@ -24,6 +24,15 @@ impl<S: Selector> Cx<S> {
         }
         #[cfg(not(unix))]
         self.tcp_pair()
+    }
+
+    /// A [`pipe`](Cx::pipe) whose reader is registered for READABLE under `T1` in `mode`:
+    /// the start of most properties.
+    #[track_caller]
+    pub(crate) fn watched_pipe(&self, mode: Mode) -> (End, End) {
+        let (r, w) = self.pipe();
+        self.register(r.src(), T1, Interest::READABLE, mode);
+        (r, w)
     }
 
     /// A connected, non-blocking TCP pair on 127.0.0.1.

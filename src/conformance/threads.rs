@@ -48,8 +48,7 @@ fn change_from_other_thread<S: Selector>(
     what: &str,
     change: fn(&S, BorrowedSource<'_>) -> io::Result<()>,
 ) -> (Arc<End>, Batch) {
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     let r = Arc::new(r);
     let theirs = Arc::clone(&r);
     let other = cx.spawn(move |sel| {

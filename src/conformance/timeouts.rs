@@ -31,8 +31,7 @@ pub fn timeout_none_blocks<S: Selector>(new: fn() -> io::Result<S>) {
 pub fn timeout_zero_does_not_block<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "timeout_zero_does_not_block");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.pipe();
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
+    let (r, w) = cx.watched_pipe(Mode::Level);
     for i in 1..=3 {
         let batch = cx.select(&mut ev, Some(Duration::ZERO));
         cx.check(batch.elapsed < Duration::from_secs(1), || {
