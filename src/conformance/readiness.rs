@@ -41,10 +41,7 @@ pub fn pipe_reader_sees_writer_close<S: Selector>(new: fn() -> io::Result<S>) {
     // below still checks the EOF.
     let want = Ready::READABLE.with_if(Ready::READ_CLOSED, !cfg!(windows));
     cx.wait_for(&mut ev, T1, want);
-    let read = (&r).read(&mut [0u8; 8]);
-    cx.check(matches!(read, Ok(0)), || {
-        format!("after the writer closed, read gave {read:?}, not EOF")
-    });
+    cx.expect_eof(&r, "the writer closed");
     cx.deregister(r.src());
 }
 
@@ -117,10 +114,7 @@ pub fn tcp_peer_shutdown_is_read_closed<S: Selector>(new: fn() -> io::Result<S>)
         Ready::READABLE | Ready::READ_CLOSED
     };
     cx.wait_for(&mut ev, T1, expected);
-    let read = (&a).read(&mut [0u8; 8]);
-    cx.check(matches!(read, Ok(0)), || {
-        format!("after the peer's shutdown, read gave {read:?}, not EOF")
-    });
+    cx.expect_eof(&a, "the peer's shutdown");
     cx.deregister(a.src());
 }
 
@@ -176,10 +170,7 @@ pub fn unix_peer_close_is_read_closed<S: Selector>(new: fn() -> io::Result<S>) {
         cx.register(a.src(), T1, Interest::READABLE, Mode::Level);
         drop(b);
         cx.wait_for(&mut ev, T1, Ready::READABLE | Ready::READ_CLOSED);
-        let read = (&a).read(&mut [0u8; 8]);
-        cx.check(matches!(read, Ok(0)), || {
-            format!("after the peer closed, read gave {read:?}, not EOF")
-        });
+        cx.expect_eof(&a, "the peer closed");
         cx.deregister(a.src());
     }
     #[cfg(not(unix))]

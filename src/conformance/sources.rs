@@ -115,6 +115,20 @@ impl<S: Selector> Cx<S> {
         }
     }
 
+    /// Fails unless the next read of `r` is end of file; `after` says what should have
+    /// caused it.
+    #[track_caller]
+    pub(crate) fn expect_eof<R>(&self, r: &R, after: &str)
+    where
+        for<'a> &'a R: Read,
+    {
+        let mut r = r;
+        let read = r.read(&mut [0u8; 8]);
+        self.check(matches!(read, Ok(0)), || {
+            format!("after {after}, read gave {read:?}, not EOF")
+        });
+    }
+
     /// Reads until the read would block or hits EOF; returns how much was read.
     #[track_caller]
     pub(crate) fn drain<R>(&self, r: &R) -> usize
