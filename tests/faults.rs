@@ -715,6 +715,14 @@ struct Accepts {
     errors: Vec<io::Error>,
 }
 
+/// A fresh loop with `listener` registered (READABLE, Level) under `T0`.
+fn listening<'a, S: TestSelector, L: selectio::Source>(listener: &RefCell<L>) -> El<'a, S> {
+    let mut el: El<S> = EventLoop::new().unwrap();
+    el.register(&*listener.borrow(), T0, Interest::READABLE, Mode::Level)
+        .unwrap();
+    el
+}
+
 /// Accepts until `WouldBlock` or an error, as the `Acceptor` docs show; on an error that
 /// asks for a back-off, stops watching the listener and sets timer 1 to resume.
 fn accept_all<H: Handler<S, Timeout = u64>, S: Selector, L>(
@@ -766,9 +774,7 @@ fn emfile_on_accept_sheds_without_spinning_then_resumes<S: TestSelector>() {
         }
         _ => panic!("unexpected {token:?}"),
     });
-    let mut el: El<S> = EventLoop::new().unwrap();
-    el.register(&*acceptor.borrow(), T0, Interest::READABLE, Mode::Level)
-        .unwrap();
+    let mut el: El<S> = listening(&acceptor);
     let name = el.selector().name();
     // The client's socket exists before the fds run out; connect(2) needs no new fd.
     let socket = TcpSocket::v4().unwrap();
@@ -839,9 +845,7 @@ fn emfile_without_spare_backs_off_then_resumes<S: TestSelector>() {
             el.register(&*acceptor.borrow(), T0, Interest::READABLE, Mode::Level)
                 .expect("register the listener again");
         });
-    let mut el: El<S> = EventLoop::new().unwrap();
-    el.register(&*acceptor.borrow(), T0, Interest::READABLE, Mode::Level)
-        .unwrap();
+    let mut el: El<S> = listening(&acceptor);
     let name = el.selector().name();
     let socket = TcpSocket::v4().unwrap();
     let exhausted = Exhausted::new();
@@ -915,9 +919,7 @@ fn econnaborted_from_accept_is_skipped<S: TestSelector>() {
     let mut h = Recorder::new().on_ready(|el, _, _| {
         accept_all(el, &mut acceptor.borrow_mut(), &mut seen.borrow_mut());
     });
-    let mut el: El<S> = EventLoop::new().unwrap();
-    el.register(&*acceptor.borrow(), T0, Interest::READABLE, Mode::Level)
-        .unwrap();
+    let mut el: El<S> = listening(&acceptor);
     let _client = std::net::TcpStream::connect(addr).unwrap();
     let name = el.selector().name();
     run_until(&mut el, &mut h, name, || !seen.borrow().accepted.is_empty());
