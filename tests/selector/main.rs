@@ -11,4 +11,3 @@ mod bad_input;
 mod model;
 mod regressions;
 mod safe_code;
-mod uring_files;

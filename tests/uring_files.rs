@@ -1,5 +1,8 @@
 //! uring: no poll request outlives the registration it was made for and holds the next
 //! file that gets the fd number (found by an outside review; each failed before its fix).
+//!
+//! A binary of its own: both tests need the number a closed fd frees to go to the next
+//! pipe they open, which a binary whose other tests open fds in parallel cannot promise.
 
 #[cfg(all(target_os = "linux", feature = "uring"))]
 mod uring {
@@ -10,9 +13,15 @@ mod uring {
     use selectio::backends::Uring;
     use selectio::{Events, Interest, Mode, Selector, Token};
 
-    use crate::util::bad::serial;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
 
-    type Serial = std::sync::MutexGuard<'static, ()>;
+    type Serial = MutexGuard<'static, ()>;
+
+    /// The two tests of this binary, one at a time.
+    fn serial() -> Serial {
+        static LOCK: Mutex<()> = Mutex::new(());
+        LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
     fn pipe() -> (std::fs::File, std::fs::File) {
         let (r, w) = std::io::pipe().expect("pipe");
@@ -23,7 +32,7 @@ mod uring {
     /// A Level registration of a pipe reader whose poll has completed, then the reader
     /// closed without deregister and one select run: the situation both tests start
     /// from. Returns the selector, its events, the closed reader's number, the writer
-    /// and the guard of `serial()`, which keeps the other cases of this binary from
+    /// and the guard of `serial()`, which keeps the other test of this binary from
     /// taking the number before the caller reopens it; `None` where io_uring is
     /// unavailable.
     fn orphaned_level_rearm() -> Option<(Uring, Events<Uring>, RawFd, std::fs::File, Serial)> {
