@@ -355,7 +355,7 @@ impl Capabilities {
 
 /// Enforces "one `select` at a time" for a backend: a second concurrent `select` gets
 /// `ResourceBusy` instead of racing on shared buffers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SelectLock {
     busy: AtomicBool,
 }
@@ -364,6 +364,12 @@ pub(crate) struct SelectLock {
 #[derive(Debug)]
 pub(crate) struct SelectGuard<'a> {
     lock: &'a SelectLock,
+}
+
+impl Default for SelectLock {
+    fn default() -> SelectLock {
+        SelectLock::new()
+    }
 }
 
 impl SelectLock {
