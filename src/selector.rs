@@ -481,6 +481,9 @@ pub(crate) mod errors {
     }
 
     /// `InvalidInput`: `fd` is not open (the OS said `EBADF`), for every backend alike.
+    /// Unix only: Windows answers a closed socket with `WSAENOTSOCK`, which the polling
+    /// backend words itself.
+    #[cfg(unix)]
     pub(crate) fn closed_fd(backend: &str, op: &str, fd: impl Debug) -> io::Error {
         io::Error::new(
             io::ErrorKind::InvalidInput,
