@@ -228,6 +228,7 @@
 //! `READ_CLOSED` hint; the suite's `tcp_peer_shutdown_is_read_closed` allows that.
 
 use std::io;
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -355,23 +356,27 @@ impl Capabilities {
 
 /// Enforces "one `select` at a time" for a backend: a second concurrent `select` gets
 /// `ResourceBusy` instead of racing on shared buffers.
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
 #[derive(Debug)]
 pub(crate) struct SelectLock {
     busy: AtomicBool,
 }
 
 /// Held while one `select` runs; releases the [`SelectLock`] on drop.
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
 #[derive(Debug)]
 pub(crate) struct SelectGuard<'a> {
     lock: &'a SelectLock,
 }
 
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
 impl Default for SelectLock {
     fn default() -> SelectLock {
         SelectLock::new()
     }
 }
 
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
 impl SelectLock {
     /// A free lock.
     pub(crate) const fn new() -> SelectLock {
@@ -392,6 +397,7 @@ impl SelectLock {
     }
 }
 
+#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
 impl Drop for SelectGuard<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -433,6 +439,7 @@ pub(crate) mod errors {
     use std::io;
 
     /// `AlreadyExists`: `fd` is registered already.
+    #[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
     pub(crate) fn already_registered(backend: &str, fd: impl Debug) -> io::Error {
         io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -443,6 +450,7 @@ pub(crate) mod errors {
     /// `AlreadyExists` from a backend that cannot tell a duplicate registration from a
     /// new file that got the number of a registered one closed without `deregister`
     /// (poll(2) before its next `select`): says both, and what to do.
+    #[cfg(any(selectio_poll, selectio_polling, selectio_uring))]
     pub(crate) fn registered_or_reused(backend: &str, fd: impl Debug) -> io::Error {
         io::Error::new(
             io::ErrorKind::AlreadyExists,
