@@ -490,7 +490,9 @@ fn answers_every_request_in_every_mode<S: Selector + Debug>() {
         };
         assert_eq!(served.responses, received, "{mode:?}: {served:?}");
         assert_eq!(served.connections, 3 + cases().len(), "{mode:?}");
-        if let Some(n) = served.steady_allocations {
+        // Zero allocations per request is the Unix promise (tests/no_alloc.rs is Unix-only
+        // too): on Windows the `polling` crate's IOCP poller may allocate when it re-arms.
+        if let (true, Some(n)) = (cfg!(unix), served.steady_allocations) {
             assert_eq!(n, 0, "{mode:?}: allocations in steady state");
         }
     }
