@@ -148,11 +148,7 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 /// number reused) from a true duplicate.
 #[cfg(any(selectio_poll, selectio_polling, feature = "conformance"))]
 pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` has room for a `stat`; a bad fd is an error.
-    cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded and filled `st`.
-    let st = unsafe { st.assume_init() };
+    let st = fstat(fd)?;
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     Ok((st.st_dev as u64, st.st_ino as u64))
 }
@@ -160,12 +156,23 @@ pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
 /// `fstat(2)`'s device, inode and mode of `fd`.
 #[cfg(selectio_uring)]
 pub(crate) fn fd_stat(fd: RawFd) -> io::Result<(u64, u64, libc::mode_t)> {
+    let st = fstat(fd)?;
+    Ok((st.st_dev, st.st_ino, st.st_mode))
+}
+
+/// `fstat(2)` of `fd`.
+#[cfg(any(
+    selectio_poll,
+    selectio_polling,
+    selectio_uring,
+    feature = "conformance"
+))]
+fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` has room for a `stat`; a bad fd is an error.
     cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
     // SAFETY: fstat succeeded and filled `st`.
-    let st = unsafe { st.assume_init() };
-    Ok((st.st_dev, st.st_ino, st.st_mode))
+    Ok(unsafe { st.assume_init() })
 }
 
 /// A non-blocking, close-on-exec eventfd(2) with its counter at 0.
