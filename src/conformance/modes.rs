@@ -11,9 +11,7 @@ use crate::{Interest, Mode, Ready, Selector};
 pub fn level_repeats_until_drained<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "level_repeats_until_drained");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.watched_pipe(Mode::Level);
-    cx.put(&w, b"x");
-    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.reported_each(&mut ev, T1, Ready::READABLE, 3);
     cx.drain(&r);
     // A spurious report is allowed; one on every select after draining is a busy loop.
@@ -38,10 +36,10 @@ pub fn edge_fires_again_only_on_new_data<S: Selector>(new: fn() -> io::Result<S>
     for (round, byte) in [b"a", b"b"].into_iter().enumerate() {
         cx.step(format_args!("write {}", round + 1));
         cx.put(&w, byte);
-        cx.wait_for(&mut ev, T1, Ready::READABLE);
-        cx.silent(
+        cx.reported_once(
             &mut ev,
             T1,
+            Ready::READABLE,
             "Edge reports once per new readiness (no data was read or written)",
         );
     }
@@ -90,9 +88,7 @@ pub(crate) fn edge_is_refused<S: Selector>(cx: &Cx<S>) {
 pub fn oneshot_fires_once_until_reregister<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "oneshot_fires_once_until_reregister");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.watched_pipe(Mode::Oneshot);
-    cx.put(&w, b"x");
-    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    let (r, w) = cx.reported_pipe(&mut ev, Mode::Oneshot);
     cx.silent(
         &mut ev,
         T1,
@@ -105,10 +101,10 @@ pub fn oneshot_fires_once_until_reregister<S: Selector>(new: fn() -> io::Result<
         "a fired Oneshot registration stays disarmed on new data",
     );
     cx.reregister(r.src(), T1, Interest::READABLE, Mode::Oneshot);
-    cx.wait_for(&mut ev, T1, Ready::READABLE);
-    cx.silent(
+    cx.reported_once(
         &mut ev,
         T1,
+        Ready::READABLE,
         "the re-armed Oneshot registration fired already",
     );
     cx.drain(&r);

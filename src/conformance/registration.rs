@@ -11,9 +11,7 @@ use crate::{BorrowedSource, Interest, Mode, RawSource, Ready, Selector, Token};
 pub fn reregister_replaces_token<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "reregister_replaces_token");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.watched_pipe(Mode::Level);
-    cx.put(&w, b"x");
-    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.reregister(r.src(), T2, Interest::READABLE, Mode::Level);
     for i in 1..=3 {
         let batch = cx.select(&mut ev, Some(super::util::PATIENCE));
@@ -32,8 +30,7 @@ pub fn reregister_replaces_token<S: Selector>(new: fn() -> io::Result<S>) {
 pub fn reregister_replaces_interest<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "reregister_replaces_interest");
     let mut ev = cx.events(CAPACITY);
-    let (a, b) = cx.tcp_pair();
-    cx.register(a.src(), T1, Interest::WRITABLE, Mode::Level);
+    let (a, b) = cx.watched_tcp(Interest::WRITABLE);
     cx.wait_for(&mut ev, T1, Ready::WRITABLE);
     cx.step("WRITABLE -> READABLE");
     cx.reregister(a.src(), T1, Interest::READABLE, Mode::Level);
@@ -62,15 +59,13 @@ pub fn reregister_replaces_interest<S: Selector>(new: fn() -> io::Result<S>) {
 pub fn reregister_replaces_mode<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "reregister_replaces_mode");
     let mut ev = cx.events(CAPACITY);
-    let (r, w) = cx.watched_pipe(Mode::Level);
-    cx.put(&w, b"x");
-    cx.wait_for(&mut ev, T1, Ready::READABLE);
+    let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.step("Level -> Oneshot");
     cx.reregister(r.src(), T1, Interest::READABLE, Mode::Oneshot);
-    cx.wait_for(&mut ev, T1, Ready::READABLE);
-    cx.silent(
+    cx.reported_once(
         &mut ev,
         T1,
+        Ready::READABLE,
         "the registration is Oneshot now and fired already",
     );
     cx.step("Oneshot -> Level");
@@ -79,10 +74,10 @@ pub fn reregister_replaces_mode<S: Selector>(new: fn() -> io::Result<S>) {
     if cx.caps().supports(Mode::Edge) {
         cx.step("Level -> Edge");
         cx.reregister(r.src(), T1, Interest::READABLE, Mode::Edge);
-        cx.wait_for(&mut ev, T1, Ready::READABLE);
-        cx.silent(
+        cx.reported_once(
             &mut ev,
             T1,
+            Ready::READABLE,
             "the registration is Edge now and nothing new happened",
         );
     }

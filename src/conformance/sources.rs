@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::util::{Cx, End, Source, PATIENCE, RESCUE, T1};
-use crate::{Interest, Mode, RawSource, Selector};
+use crate::{Events, Interest, Mode, RawSource, Ready, Selector};
 
 /// Sources and I/O on them.
 impl<S: Selector> Cx<S> {
@@ -33,6 +33,26 @@ impl<S: Selector> Cx<S> {
         let (r, w) = self.pipe();
         self.register(r.src(), T1, Interest::READABLE, mode);
         (r, w)
+    }
+
+    /// A [`watched_pipe`](Cx::watched_pipe) with a byte written to it, whose READABLE
+    /// event `select` has reported: the state in which a property changes the
+    /// registration.
+    #[track_caller]
+    pub(crate) fn reported_pipe(&self, events: &mut Events<S>, mode: Mode) -> (End, End) {
+        let (r, w) = self.watched_pipe(mode);
+        self.put(&w, b"x");
+        self.wait_for(events, T1, Ready::READABLE);
+        (r, w)
+    }
+
+    /// A [`tcp_pair`](Cx::tcp_pair) whose first end is registered for `interest` under
+    /// `T1`, level-triggered.
+    #[track_caller]
+    pub(crate) fn watched_tcp(&self, interest: Interest) -> (TcpStream, TcpStream) {
+        let (a, b) = self.tcp_pair();
+        self.register(a.src(), T1, interest, Mode::Level);
+        (a, b)
     }
 
     /// A connected, non-blocking TCP pair on 127.0.0.1.

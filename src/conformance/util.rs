@@ -420,6 +420,20 @@ impl<S: Selector> Cx<S> {
         self.never(events, token, None, why)
     }
 
+    /// `want` reported for `token` once, then nothing more (`why`) during [`QUIET`]: how a
+    /// Oneshot or Edge registration answers one readiness.
+    #[track_caller]
+    pub(crate) fn reported_once(
+        &self,
+        events: &mut Events<S>,
+        token: Token,
+        want: Ready,
+        why: &str,
+    ) {
+        self.wait_for(events, token, want);
+        self.silent(events, token, why)
+    }
+
     /// No event for `token` with any flag of `flags` (`None`: no event at all) during
     /// [`QUIET`], checked over several selects.
     #[track_caller]
