@@ -42,14 +42,14 @@ fn main() -> io::Result<()> {
     let mut contenders: Vec<Box<dyn Store>> = vec![
         Box::new(Wheel::new(1024, "TimerWheel (1,024 slots)")),
         Box::new(Wheel::new(16_384, "TimerWheel (16,384 slots)")),
-        Box::new(Map),
+        Box::<Map>::default(),
     ];
     let mut samples = vec![Samples::default(); contenders.len()];
     for round in 0..settings.rounds {
         let n = contenders.len();
         for k in 0..n {
             let i = (round + k) % n;
-            samples[i].push(contenders[i].measure(&work));
+            samples[i].push(measure(contenders[i].as_mut(), &work));
         }
     }
     print_table(&contenders, &samples, &settings);
@@ -63,10 +63,10 @@ fn main() -> io::Result<()> {
 fn measure_reset(work: &Work, reset_first: bool) -> (f64, f64) {
     let n = work.delays.len();
     let wheel_with_all = || {
-        let mut wheel = TimerWheel::new(work.origin, TICK, 1024, n + 1);
-        let mut handles = Vec::with_capacity(n);
-        Wheel::insert_all(&mut wheel, work, &mut handles);
-        (wheel, handles)
+        let mut store = Wheel::new(1024, "");
+        store.reset(work);
+        store.insert_all(work);
+        (store.wheel.expect("reset"), store.handles)
     };
     let later = work.origin + TICK;
     let by_reset = || {
@@ -186,10 +186,40 @@ struct Round {
     insert_fire: (f64, f64),
 }
 
+/// A timer store under test. Each method is one timed phase; [`measure`] times them.
 trait Store {
     fn name(&self) -> &'static str;
-    /// Both workloads from an empty store; (insert, cancel) and (insert, fire) ns/op.
-    fn measure(&mut self, work: &Work) -> Round;
+    /// Empties the store for a new phase.
+    fn reset(&mut self, work: &Work);
+    /// Inserts every timer of `work`, in order.
+    fn insert_all(&mut self, work: &Work);
+    /// Cancels every timer in `work.cancel_order`; the store is then empty.
+    fn cancel_all(&mut self, work: &Work);
+    /// Advances tick by tick past the last deadline, popping what is due; how many fired.
+    fn fire_all(&mut self, work: &Work) -> usize;
+}
+
+/// Both workloads from an empty store; (insert, cancel) and (insert, fire) ns/op.
+fn measure(store: &mut dyn Store, work: &Work) -> Round {
+    let n = work.delays.len();
+    let timed = |store: &mut dyn Store, phase: fn(&mut dyn Store, &Work)| {
+        let t = Instant::now();
+        phase(store, work);
+        per_op(t.elapsed(), n)
+    };
+    store.reset(work);
+    let insert = timed(store, |s, w| s.insert_all(w));
+    let cancel = timed(store, |s, w| s.cancel_all(w));
+    store.reset(work);
+    let insert2 = timed(store, |s, w| s.insert_all(w));
+    let t = Instant::now();
+    let fired = store.fire_all(work);
+    let fire = per_op(t.elapsed(), n);
+    assert_eq!(fired, n);
+    Round {
+        insert_cancel: (insert, cancel),
+        insert_fire: (insert2, fire),
+    }
 }
 
 fn per_op(d: Duration, n: usize) -> f64 {
@@ -199,24 +229,17 @@ fn per_op(d: Duration, n: usize) -> f64 {
 struct Wheel {
     slots: usize,
     name: &'static str,
+    wheel: Option<TimerWheel<u64>>,
+    handles: Vec<Timeout>,
 }
 
 impl Wheel {
     fn new(slots: usize, name: &'static str) -> Wheel {
-        Wheel { slots, name }
-    }
-
-    fn fresh(&self, work: &Work) -> TimerWheel<u64> {
-        TimerWheel::new(work.origin, TICK, self.slots, work.delays.len() + 1)
-    }
-
-    fn insert_all(wheel: &mut TimerWheel<u64>, work: &Work, handles: &mut Vec<Timeout>) {
-        for (i, &after) in work.delays.iter().enumerate() {
-            handles.push(
-                wheel
-                    .insert(work.origin, after, i as u64)
-                    .expect("capacity"),
-            );
+        Wheel {
+            slots,
+            name,
+            wheel: None,
+            handles: Vec::new(),
         }
     }
 }
@@ -226,28 +249,39 @@ impl Store for Wheel {
         self.name
     }
 
-    fn measure(&mut self, work: &Work) -> Round {
-        let n = work.delays.len();
-        let mut handles = Vec::with_capacity(n);
-        let mut wheel = self.fresh(work);
-        let t = Instant::now();
-        Wheel::insert_all(&mut wheel, work, &mut handles);
-        let insert = t.elapsed();
-        let t = Instant::now();
-        for &i in &work.cancel_order {
-            black_box(wheel.cancel(&handles[i]));
-        }
-        let cancel = t.elapsed();
-        assert!(wheel.is_empty());
-        drop(wheel);
+    fn reset(&mut self, work: &Work) {
+        // The old wheel is dropped outside the timed phases.
+        self.wheel = Some(TimerWheel::new(
+            work.origin,
+            TICK,
+            self.slots,
+            work.delays.len() + 1,
+        ));
+        self.handles.clear();
+        self.handles.reserve(work.delays.len());
+    }
 
-        handles.clear();
-        let mut wheel = self.fresh(work);
-        let t = Instant::now();
-        Wheel::insert_all(&mut wheel, work, &mut handles);
-        let insert2 = t.elapsed();
-        let t = Instant::now();
-        let mut fired = 0usize;
+    fn insert_all(&mut self, work: &Work) {
+        let wheel = self.wheel.as_mut().expect("reset first");
+        for (i, &after) in work.delays.iter().enumerate() {
+            let handle = wheel
+                .insert(work.origin, after, i as u64)
+                .expect("capacity");
+            self.handles.push(handle);
+        }
+    }
+
+    fn cancel_all(&mut self, work: &Work) {
+        let wheel = self.wheel.as_mut().expect("reset first");
+        for &i in &work.cancel_order {
+            black_box(wheel.cancel(&self.handles[i]));
+        }
+        assert!(wheel.is_empty());
+    }
+
+    fn fire_all(&mut self, work: &Work) -> usize {
+        let wheel = self.wheel.as_mut().expect("reset first");
+        let mut fired = 0;
         for tick in 1..=SPAN_TICKS + 1 {
             wheel.advance(work.origin + TICK * tick as u32);
             while let Some(v) = wheel.pop_due() {
@@ -255,30 +289,15 @@ impl Store for Wheel {
                 fired += 1;
             }
         }
-        let fire = t.elapsed();
-        assert_eq!(fired, n);
-        Round {
-            insert_cancel: (per_op(insert, n), per_op(cancel, n)),
-            insert_fire: (per_op(insert2, n), per_op(fire, n)),
-        }
+        fired
     }
 }
 
 /// The classic ordered queue: key (deadline, sequence number), the key is the handle.
-struct Map;
-
-impl Map {
-    fn insert_all(
-        map: &mut BTreeMap<(Instant, u64), u64>,
-        work: &Work,
-        keys: &mut Vec<(Instant, u64)>,
-    ) {
-        for (i, &after) in work.delays.iter().enumerate() {
-            let key = (work.origin + after, i as u64);
-            map.insert(key, i as u64);
-            keys.push(key);
-        }
-    }
+#[derive(Default)]
+struct Map {
+    map: BTreeMap<(Instant, u64), u64>,
+    keys: Vec<(Instant, u64)>,
 }
 
 impl Store for Map {
@@ -286,29 +305,32 @@ impl Store for Map {
         "BTreeMap<(Instant, u64), T>"
     }
 
-    fn measure(&mut self, work: &Work) -> Round {
-        let n = work.delays.len();
-        let mut keys = Vec::with_capacity(n);
-        let mut map = BTreeMap::new();
-        let t = Instant::now();
-        Map::insert_all(&mut map, work, &mut keys);
-        let insert = t.elapsed();
-        let t = Instant::now();
-        for &i in &work.cancel_order {
-            black_box(map.remove(&keys[i]).is_some());
-        }
-        let cancel = t.elapsed();
-        assert!(map.is_empty());
+    fn reset(&mut self, work: &Work) {
+        self.map.clear();
+        self.keys.clear();
+        self.keys.reserve(work.delays.len());
+    }
 
-        keys.clear();
-        let t = Instant::now();
-        Map::insert_all(&mut map, work, &mut keys);
-        let insert2 = t.elapsed();
-        let t = Instant::now();
-        let mut fired = 0usize;
+    fn insert_all(&mut self, work: &Work) {
+        for (i, &after) in work.delays.iter().enumerate() {
+            let key = (work.origin + after, i as u64);
+            self.map.insert(key, i as u64);
+            self.keys.push(key);
+        }
+    }
+
+    fn cancel_all(&mut self, work: &Work) {
+        for &i in &work.cancel_order {
+            black_box(self.map.remove(&self.keys[i]).is_some());
+        }
+        assert!(self.map.is_empty());
+    }
+
+    fn fire_all(&mut self, work: &Work) -> usize {
+        let mut fired = 0;
         for tick in 1..=SPAN_TICKS + 1 {
             let now = work.origin + TICK * tick as u32;
-            while let Some(entry) = map.first_entry() {
+            while let Some(entry) = self.map.first_entry() {
                 if entry.key().0 > now {
                     break;
                 }
@@ -316,12 +338,7 @@ impl Store for Map {
                 fired += 1;
             }
         }
-        let fire = t.elapsed();
-        assert_eq!(fired, n);
-        Round {
-            insert_cancel: (per_op(insert, n), per_op(cancel, n)),
-            insert_fire: (per_op(insert2, n), per_op(fire, n)),
-        }
+        fired
     }
 }
 
