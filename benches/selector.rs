@@ -38,6 +38,9 @@
 #![allow(unsafe_code)]
 
 mod common;
+#[cfg(unix)]
+#[path = "../examples/compare/table.rs"]
+mod table;
 
 #[cfg(unix)]
 fn main() {
@@ -872,7 +875,7 @@ mod unix {
                  SELECTIO_BENCH_CLOCK=wall judges by wall time)"
             },
         );
-        print_markdown(&rows);
+        print!("{}", crate::table::table(&rows));
     }
 
     /// "median [min–max]" of contender `i`'s ns/op over the rounds.
@@ -900,28 +903,6 @@ mod unix {
                 format!("{verdict}: {med:.3} × {reference}")
             }
             None => format!("— ({reference} not built)"),
-        }
-    }
-
-    /// Prints `rows` (the first is the header) as a Markdown table with aligned columns.
-    fn print_markdown(rows: &[Vec<String>]) {
-        let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let width = |c: usize| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-        };
-        let widths: Vec<usize> = (0..columns).map(|c| width(c).unwrap_or(0)).collect();
-        let line = |cells: Vec<String>| println!("| {} |", cells.join(" | "));
-        for (n, row) in rows.iter().enumerate() {
-            let pad = |(c, s): (usize, &String)| {
-                format!("{s}{}", " ".repeat(widths[c] - s.chars().count()))
-            };
-            line(row.iter().enumerate().map(pad).collect());
-            if n == 0 {
-                line(widths.iter().map(|&w| "-".repeat(w)).collect());
-            }
         }
     }
 }

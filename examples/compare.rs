@@ -59,9 +59,12 @@ mod report;
 #[cfg(target_os = "linux")]
 #[path = "compare/run.rs"]
 mod run;
+
 #[cfg(target_os = "linux")]
 #[path = "compare/stats.rs"]
 mod stats;
+#[path = "compare/table.rs"]
+mod table;
 
 /// `--check-allocs` counts the EventLoop servers' allocations with this.
 #[cfg(feature = "conformance")]

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::contenders::{RAW_EPOLL, TARGETS};
 use crate::stats::{median_ci, Summary, CI_LEVEL, CI_MIN_ROUNDS};
+pub use crate::table::table;
 
 /// What a paired ratio is, in one line of stdout above the first table.
 pub const PAIRED_RATIO: &str = "Paired ratio: the two contenders' ratio within each round \
@@ -430,50 +431,6 @@ impl Report {
 
 fn ratio_cell(s: Summary) -> String {
     format!("{:.3} [{:.3}–{:.3}]", s.median, s.min, s.max)
-}
-
-/// A Markdown table, columns padded so that it also reads as plain text.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let width = |c: usize| {
-        rows.iter()
-            .filter_map(|r| r.get(c))
-            .map(|s| s.chars().count())
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..cols).map(width).collect();
-    let mut out = String::new();
-    for (n, row) in rows.iter().enumerate() {
-        out.push('|');
-        for (c, w) in widths.iter().enumerate() {
-            let cell = row.get(c).map_or("", String::as_str);
-            let pad = w - cell.chars().count();
-            if c == 0 {
-                let _ = write!(out, " {cell}{} |", " ".repeat(pad));
-            } else {
-                let _ = write!(out, " {}{cell} |", " ".repeat(pad));
-            }
-        }
-        out.push('\n');
-        if n == 0 {
-            out.push('|');
-            for (c, w) in widths.iter().enumerate() {
-                let dashes = "-".repeat((*w).max(1));
-                let _ = write!(
-                    out,
-                    "{}|",
-                    if c == 0 {
-                        format!("-{dashes}-")
-                    } else {
-                        format!("-{dashes}:")
-                    }
-                );
-            }
-            out.push('\n');
-        }
-    }
-    out
 }
 
 fn quote(s: &str) -> String {
