@@ -58,21 +58,35 @@ fn main() {
         _ => false,
     };
 
+    let epoll = feature("epoll") && has_epoll;
+    let kqueue = feature("kqueue") && (has_kqueue || libkqueue);
+    let poll = feature("poll") && unix;
+    // io_uring(7) poll requests: Linux only (Android's seccomp policy blocks io_uring).
+    let uring = feature("uring") && os == "linux";
+    // ppoll(2), which takes a timespec: Linux, Android and the BSDs (not macOS).
+    let ppoll = linux_like || bsd;
+
     let cfgs = [
-        ("selectio_epoll", feature("epoll") && has_epoll),
-        (
-            "selectio_kqueue",
-            feature("kqueue") && (has_kqueue || libkqueue),
-        ),
+        ("selectio_epoll", epoll),
+        ("selectio_kqueue", kqueue),
         ("selectio_libkqueue", libkqueue),
-        ("selectio_poll", feature("poll") && unix),
+        ("selectio_poll", poll),
         // polling runs on every Unix we target and on Windows, where it is always on.
         ("selectio_polling", (feature("polling") && unix) || windows),
-        // io_uring(7) poll requests: Linux only (Android's seccomp policy blocks io_uring).
-        ("selectio_uring", feature("uring") && os == "linux"),
+        ("selectio_uring", uring),
+        // Code of ours reads or writes descriptors with libc: a backend's wake-up channel,
+        // or the conformance suite's pipes.
+        (
+            "selectio_fd_io",
+            epoll || kqueue || poll || uring || feature("conformance"),
+        ),
+        // A backend of ours hands the kernel its timeout as a `timespec`.
+        (
+            "selectio_timespec",
+            epoll || kqueue || uring || (poll && ppoll),
+        ),
         ("selectio_polling_on_poll", polling_on_poll),
-        // ppoll(2), which takes a timespec: Linux, Android and the BSDs (not macOS).
-        ("selectio_ppoll", linux_like || bsd),
+        ("selectio_ppoll", ppoll),
         // The OS has kqueue(2) whatever the features: the polling crate runs on it here.
         ("selectio_kqueue_os", has_kqueue),
         ("selectio_apple", apple),

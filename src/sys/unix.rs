@@ -2,12 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-#[cfg(any(
-    selectio_epoll,
-    selectio_kqueue,
-    selectio_uring,
-    all(selectio_poll, selectio_ppoll)
-))]
+#[cfg(selectio_timespec)]
 use std::time::Duration;
 
 /// Turns a C return value into `io::Result`, taking `errno` on `-1`.
@@ -21,13 +16,7 @@ pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// Like [`cvt`] for `ssize_t` returns (`read`, `write`).
-#[cfg(any(
-    selectio_epoll,
-    selectio_kqueue,
-    selectio_poll,
-    selectio_uring,
-    feature = "conformance"
-))]
+#[cfg(selectio_fd_io)]
 pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
     if ret == -1 {
         Err(io::Error::last_os_error())
@@ -52,22 +41,12 @@ pub(crate) fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
 /// The largest `timespec` timeout in seconds: xnu's `kevent(2)` refuses more than
 /// `INT32_MAX` seconds with `EINVAL` (`kevent_legacy_get_deadline` → `timespec_is_valid`),
 /// and a 32-bit `time_t` holds no more; about 68 years, for every call that takes one.
-#[cfg(any(
-    selectio_epoll,
-    selectio_kqueue,
-    selectio_uring,
-    all(selectio_poll, selectio_ppoll)
-))]
+#[cfg(selectio_timespec)]
 const MAX_TIMESPEC_SECS: u64 = i32::MAX as u64;
 
 /// The `timespec` for a `kevent(2)`, `ppoll(2)` or `epoll_pwait2(2)` timeout: `None` blocks, sub-millisecond parts stay
 /// exact, huge values clamp to [`MAX_TIMESPEC_SECS`] (never overflow, never `EINVAL`).
-#[cfg(any(
-    selectio_epoll,
-    selectio_kqueue,
-    selectio_uring,
-    all(selectio_poll, selectio_ppoll)
-))]
+#[cfg(selectio_timespec)]
 pub(crate) fn timeout_timespec(timeout: Option<Duration>) -> Option<libc::timespec> {
     timeout.map(|t| libc::timespec {
         // The clamp makes the cast lossless for every `time_t`.
@@ -131,13 +110,7 @@ pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// `write(2)` from `buf`.
-#[cfg(any(
-    selectio_epoll,
-    selectio_kqueue,
-    selectio_poll,
-    selectio_uring,
-    feature = "conformance"
-))]
+#[cfg(selectio_fd_io)]
 pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` readable bytes; a bad fd is an error.
     cvt_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
