@@ -140,15 +140,19 @@ impl<A: fmt::Debug> fmt::Debug for ShowAddr<A> {
 }
 
 /// Implements `Debug` as `$ty { fd: …, $field: … }`: the descriptor, then each address
-/// `self.$addr()` under the name `$field`, shown by [`ShowAddr`].
+/// `self.$addr()` under the name `$field`, shown by [`ShowAddr`], then each address
+/// after `if_ok` only where there is one (a datagram socket's peer once connected).
 macro_rules! impl_debug {
-    ($ty:ident $(, $field:ident = $addr:ident)*) => {
+    ($ty:ident $(, $field:ident = $addr:ident)* $(; if_ok $opt:ident = $opt_addr:ident)*) => {
         impl std::fmt::Debug for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($ty))
-                    .field("fd", &$crate::source::raw($crate::Source::source(self)))
-                    $(.field(stringify!($field), &$crate::net::ShowAddr(self.$addr())))*
-                    .finish()
+                let mut d = f.debug_struct(stringify!($ty));
+                d.field("fd", &$crate::source::raw($crate::Source::source(self)));
+                $(d.field(stringify!($field), &$crate::net::ShowAddr(self.$addr()));)*
+                $(if let Ok(addr) = self.$opt_addr() {
+                    d.field(stringify!($opt), &addr);
+                })*
+                d.finish()
             }
         }
     };

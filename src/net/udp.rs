@@ -1,14 +1,12 @@
 //! UDP sockets on socket2 and std: `UdpSocket` (Unix and Windows).
 
-use std::fmt;
 use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, SockRef, Type};
 
-use super::{impl_descriptor, impl_std, ShowAddr};
+use super::{impl_debug, impl_descriptor, impl_std};
 use crate::sys::socket as sys;
-use crate::Source;
 
 /// A UDP socket, non-blocking and close-on-exec from birth. Every call that would
 /// block returns `WouldBlock`.
@@ -216,16 +214,6 @@ impl_std! {
     fn into_std;
 }
 
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("UdpSocket");
-        d.field("fd", &crate::source::raw(self.source()));
-        d.field("local", &ShowAddr(self.local_addr()));
-        if let Ok(peer) = self.peer_addr() {
-            d.field("peer", &peer);
-        }
-        d.finish()
-    }
-}
+impl_debug!(UdpSocket, local = local_addr; if_ok peer = peer_addr);
 
 impl_descriptor!(UdpSocket);

@@ -1,6 +1,5 @@
 //! Unix-domain datagram sockets on socket2 and std: `UnixDatagram` (Unix).
 
-use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::{self, SocketAddr};
@@ -9,9 +8,8 @@ use std::path::Path;
 use socket2::{Domain, SockRef, Type};
 
 use super::unix::{path_addr, std_addr};
-use super::{impl_descriptor, impl_std};
+use super::{impl_debug, impl_descriptor, impl_std};
 use crate::sys::socket as sys;
-use crate::Source;
 
 /// A Unix datagram socket, non-blocking and close-on-exec from birth. Every call that
 /// would block returns `WouldBlock`; a receive buffer smaller than the datagram gets
@@ -151,18 +149,6 @@ impl_std! {
     fn into_std;
 }
 
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("UnixDatagram");
-        d.field("fd", &crate::source::raw(self.source()));
-        if let Ok(local) = self.local_addr() {
-            d.field("local", &local);
-        }
-        if let Ok(peer) = self.peer_addr() {
-            d.field("peer", &peer);
-        }
-        d.finish()
-    }
-}
+impl_debug!(UnixDatagram; if_ok local = local_addr; if_ok peer = peer_addr);
 
 impl_descriptor!(UnixDatagram);
