@@ -9,8 +9,7 @@ use crate::{Interest, Mode, Ready, Selector};
 
 /// Level reports on every `select` while the source is ready, and stops once drained.
 pub fn level_repeats_until_drained<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "level_repeats_until_drained");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "level_repeats_until_drained");
     let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.reported_each(&mut ev, T1, Ready::READABLE, 3);
     cx.drain(&r);
@@ -86,8 +85,7 @@ pub(crate) fn edge_is_refused<S: Selector>(cx: &Cx<S>) {
 /// Oneshot reports once, then stays silent (even on new data) but registered until
 /// `reregister` arms it again.
 pub fn oneshot_fires_once_until_reregister<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "oneshot_fires_once_until_reregister");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "oneshot_fires_once_until_reregister");
     let (r, w) = cx.reported_pipe(&mut ev, Mode::Oneshot);
     cx.silent(
         &mut ev,
@@ -119,8 +117,8 @@ pub fn oneshot_fires_once_until_reregister<S: Selector>(new: fn() -> io::Result<
 pub fn oneshot_both_directions_reports_once_until_reregister<S: Selector>(
     new: fn() -> io::Result<S>,
 ) {
-    let cx = Cx::new(new, "oneshot_both_directions_reports_once_until_reregister");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) =
+        Cx::with_events(new, "oneshot_both_directions_reports_once_until_reregister");
     let (a, b) = cx.tcp_pair();
     // Writable at once, not readable: the first report is the writing direction.
     cx.register(a.src(), T1, Interest::BOTH, Mode::Oneshot);
@@ -149,8 +147,7 @@ pub fn oneshot_both_directions_reports_once_until_reregister<S: Selector>(
 /// A source already ready when registered is reported by the next `select`s, in every
 /// supported mode, for reading and for writing.
 pub fn already_ready_is_reported_in_every_mode<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "already_ready_is_reported_in_every_mode");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "already_ready_is_reported_in_every_mode");
     for mode in cx.caps().modes() {
         cx.step(format_args!("mode {mode:?}"));
         let (r, w) = cx.pipe();

@@ -8,8 +8,7 @@ use crate::{Interest, Mode, Ready, Selector};
 
 /// A pipe's reader is reported readable, with its token, after a write.
 pub fn pipe_readable_after_write<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "pipe_readable_after_write");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "pipe_readable_after_write");
     let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.check(cx.drain(&r) == 1, || {
         "the readable pipe did not hold the byte written".into()
@@ -19,8 +18,7 @@ pub fn pipe_readable_after_write<S: Selector>(new: fn() -> io::Result<S>) {
 
 /// A pipe's writer (with room in the pipe) is reported writable.
 pub fn pipe_writer_is_writable<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "pipe_writer_is_writable");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "pipe_writer_is_writable");
     let (_r, w) = cx.pipe();
     cx.register(w.src(), T1, Interest::WRITABLE, Mode::Level);
     cx.wait_for(&mut ev, T1, Ready::WRITABLE);
@@ -29,8 +27,7 @@ pub fn pipe_writer_is_writable<S: Selector>(new: fn() -> io::Result<S>) {
 
 /// Closing a pipe's writer makes the reader readable (EOF) and `read_closed`.
 pub fn pipe_reader_sees_writer_close<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "pipe_reader_sees_writer_close");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "pipe_reader_sees_writer_close");
     let (r, w) = cx.watched_pipe(Mode::Level);
     drop(w);
     // Windows: the "pipe" is a loopback TCP pair, and polling's IOCP backend reports the
@@ -46,8 +43,7 @@ pub fn pipe_reader_sees_writer_close<S: Selector>(new: fn() -> io::Result<S>) {
 /// Closing a full pipe's reader makes the writer writable (the write fails at once) or
 /// reports error / `write_closed`.
 pub fn pipe_writer_sees_reader_close<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "pipe_writer_sees_reader_close");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "pipe_writer_sees_reader_close");
     let (r, w) = cx.pipe();
     // A full pipe's writer is not writable, so only the close can make it ready.
     cx.fill_up(&w);
@@ -85,8 +81,7 @@ pub fn pipe_writer_sees_reader_close<S: Selector>(new: fn() -> io::Result<S>) {
 
 /// A TCP stream with data to read and room to write is reported readable and writable.
 pub fn tcp_readable_and_writable<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "tcp_readable_and_writable");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "tcp_readable_and_writable");
     let (a, b) = cx.watched_tcp(Interest::BOTH);
     cx.put(&b, b"x");
     cx.wait_for(&mut ev, T1, Ready::READABLE | Ready::WRITABLE);
@@ -100,8 +95,7 @@ pub fn tcp_readable_and_writable<S: Selector>(new: fn() -> io::Result<S>) {
 /// `is_hup()` means a full hang-up only), so the polling backend reports a half-close as
 /// readable without the `read_closed` hint.
 pub fn tcp_peer_shutdown_is_read_closed<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "tcp_peer_shutdown_is_read_closed");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "tcp_peer_shutdown_is_read_closed");
     let (a, b) = cx.watched_tcp(Interest::READABLE);
     cx.ok(b.shutdown(Shutdown::Write), "shutdown(Write)");
     let expected = if cx.name() == "polling" {
@@ -116,8 +110,7 @@ pub fn tcp_peer_shutdown_is_read_closed<S: Selector>(new: fn() -> io::Result<S>)
 
 /// A reset from the peer makes a TCP stream readable: the read fails at once.
 pub fn tcp_peer_reset_is_reported<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "tcp_peer_reset_is_reported");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "tcp_peer_reset_is_reported");
     let (a, b) = cx.watched_tcp(Interest::READABLE);
     cx.put(&a, b"never read");
     cx.arrived(&b);
@@ -175,8 +168,7 @@ pub fn unix_peer_close_is_read_closed<S: Selector>(new: fn() -> io::Result<S>) {
 /// A registration for both directions reports both, in every supported mode; separate
 /// events for one token (kqueue) are merged.
 pub fn both_interests_reported_for_one_token<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "both_interests_reported_for_one_token");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "both_interests_reported_for_one_token");
     for mode in cx.caps().modes() {
         cx.step(format_args!("mode {mode:?}"));
         let (a, b) = cx.tcp_pair();

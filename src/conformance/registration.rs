@@ -9,8 +9,7 @@ use crate::{BorrowedSource, Interest, Mode, RawSource, Ready, Selector, Token};
 
 /// `reregister` with a new token: later events carry the new token, never the old one.
 pub fn reregister_replaces_token<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "reregister_replaces_token");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "reregister_replaces_token");
     let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.reregister(r.src(), T2, Interest::READABLE, Mode::Level);
     for i in 1..=3 {
@@ -28,8 +27,7 @@ pub fn reregister_replaces_token<S: Selector>(new: fn() -> io::Result<S>) {
 
 /// `reregister` with a new interest: the old direction is no longer reported.
 pub fn reregister_replaces_interest<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "reregister_replaces_interest");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "reregister_replaces_interest");
     let (a, b) = cx.watched_tcp(Interest::WRITABLE);
     cx.wait_for(&mut ev, T1, Ready::WRITABLE);
     cx.step("WRITABLE -> READABLE");
@@ -57,8 +55,7 @@ pub fn reregister_replaces_interest<S: Selector>(new: fn() -> io::Result<S>) {
 /// `reregister` with a new mode: Level → Oneshot → Level (→ Edge where supported), each
 /// behaving as its mode.
 pub fn reregister_replaces_mode<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "reregister_replaces_mode");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "reregister_replaces_mode");
     let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.step("Level -> Oneshot");
     cx.reregister(r.src(), T1, Interest::READABLE, Mode::Oneshot);
@@ -88,8 +85,7 @@ pub fn reregister_replaces_mode<S: Selector>(new: fn() -> io::Result<S>) {
 /// After `deregister`, no `select` reports the fd, though it stays open and becomes
 /// ready; in every mode, before and after a first event.
 pub fn deregister_then_ready_is_silent<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "deregister_then_ready_is_silent");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "deregister_then_ready_is_silent");
     for mode in cx.caps().modes() {
         cx.step(format_args!("mode {mode:?}, deregistered before any event"));
         let (r, w) = cx.watched_pipe(mode);
@@ -108,8 +104,7 @@ pub fn deregister_then_ready_is_silent<S: Selector>(new: fn() -> io::Result<S>) 
 /// Registering a registered fd again is `AlreadyExists` naming backend and fd, and the
 /// first registration keeps working unchanged.
 pub fn duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "duplicate_register_is_already_exists");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "duplicate_register_is_already_exists");
     let (r, w) = cx.watched_pipe(Mode::Level);
     for mode in cx.caps().modes() {
         let result = cx.sel.register(r.src(), T2, Interest::BOTH, mode);
@@ -173,8 +168,7 @@ pub fn deregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) 
 /// `Token::RESERVED` is refused with `InvalidInput` by `register` (registering nothing)
 /// and by `reregister` (keeping the registration as it was).
 pub fn reserved_token_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "reserved_token_is_invalid_input");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "reserved_token_is_invalid_input");
     let (r, w) = cx.pipe();
     for mode in cx.caps().modes() {
         let result = cx
@@ -223,8 +217,7 @@ pub fn unsupported_edge_is_refused<S: Selector>(new: fn() -> io::Result<S>) {
 /// Failing calls change nothing: after each one, the good registration still reports
 /// (Level, ready) with its token, and nothing else is reported.
 pub fn failed_calls_do_not_disturb_registrations<S: FdsAsNumbers>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "failed_calls_do_not_disturb_registrations");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "failed_calls_do_not_disturb_registrations");
     let (r, w) = cx.pipe();
     let (other, _other_w) = cx.pipe();
     let (good, other) = (r.src(), other.src());

@@ -14,8 +14,7 @@ use crate::{BorrowedSource, Events, Interest, Mode, Ready, Selector};
 pub fn register_from_other_thread_applies_to_blocked_select<S: Selector>(
     new: fn() -> io::Result<S>,
 ) {
-    let cx = Cx::new(new, "register_from_other_thread_applies_to_blocked_select");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "register_from_other_thread_applies_to_blocked_select");
     let (r, w) = cx.pipe();
     cx.put(&w, b"x");
     let r = Arc::new(r);
@@ -68,11 +67,10 @@ fn change_from_other_thread<S: Selector>(
 pub fn reregister_from_other_thread_applies_to_blocked_select<S: Selector>(
     new: fn() -> io::Result<S>,
 ) {
-    let cx = Cx::new(
+    let (cx, mut ev) = Cx::with_events(
         new,
         "reregister_from_other_thread_applies_to_blocked_select",
     );
-    let mut ev = cx.events(CAPACITY);
     let (r, batch) = change_from_other_thread(&cx, &mut ev, PATIENCE, "reregister", |sel, fd| {
         sel.reregister(fd, T2, Interest::READABLE, Mode::Level)
     });
@@ -91,11 +89,10 @@ pub fn reregister_from_other_thread_applies_to_blocked_select<S: Selector>(
 pub fn deregister_from_other_thread_applies_to_blocked_select<S: Selector>(
     new: fn() -> io::Result<S>,
 ) {
-    let cx = Cx::new(
+    let (cx, mut ev) = Cx::with_events(
         new,
         "deregister_from_other_thread_applies_to_blocked_select",
     );
-    let mut ev = cx.events(CAPACITY);
     let (_r, batch) =
         change_from_other_thread(&cx, &mut ev, SETTLE * 5, "deregister", |sel, fd| {
             sel.deregister(fd)

@@ -13,24 +13,37 @@ pub fn timeout_none_blocks<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "timeout_none_blocks");
     let _rescue = cx.rescue();
     let mut ev = cx.events(CAPACITY);
+    blocks_until_woken(&cx, &mut ev, None, SETTLE);
+}
+
+/// `select(timeout)` on an idle selector, woken by another thread after `delay`, returns
+/// with no event and not before `delay`.
+#[track_caller]
+fn blocks_until_woken<S: Selector>(
+    cx: &Cx<S>,
+    ev: &mut Events<S>,
+    timeout: Option<Duration>,
+    delay: Duration,
+) {
     let start = Instant::now();
-    let waker = cx.wake_after(SETTLE);
-    let batch = cx.select(&mut ev, None);
+    let waker = cx.wake_after(delay);
+    let batch = cx.select(ev, timeout);
     let elapsed = start.elapsed();
     cx.ok(cx.join(waker), "wake() from another thread");
     cx.check(batch.events.is_empty(), || {
         format!("an idle selector reported {batch:?}")
     });
-    cx.check(elapsed >= SETTLE, || {
-        format!("select(None) returned after {elapsed:?}, before the wake sent after {SETTLE:?}")
+    cx.check(elapsed >= delay, || {
+        format!(
+            "select({timeout:?}) returned after {elapsed:?}, before the wake sent after {delay:?}"
+        )
     });
 }
 
 /// `select(Some(ZERO))` returns at once with no event on an idle selector, and still asks
 /// the kernel: an fd ready at that moment is reported by the first such call.
 pub fn timeout_zero_does_not_block<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "timeout_zero_does_not_block");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "timeout_zero_does_not_block");
     let (r, w) = cx.watched_pipe(Mode::Level);
     for i in 1..=3 {
         let batch = cx.select(&mut ev, Some(Duration::ZERO));
@@ -52,8 +65,7 @@ pub fn timeout_zero_does_not_block<S: Selector>(new: fn() -> io::Result<S>) {
 
 /// A `select` with no event never returns before its timeout (20 ms, 50 ms).
 pub fn timeout_is_never_early<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "timeout_is_never_early");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "timeout_is_never_early");
     let (r, _w) = cx.pipe();
     cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
     for ms in [20, 50, 20] {
@@ -66,8 +78,7 @@ pub fn timeout_is_never_early<S: Selector>(new: fn() -> io::Result<S>) {
 /// waits them out as precisely as its kernel allows (a `timespec`) or rounds them up to
 /// whole milliseconds, never down to a 0 ms busy loop.
 pub fn timeout_sub_millisecond_is_never_early<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "timeout_sub_millisecond_is_never_early");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "timeout_sub_millisecond_is_never_early");
     let (r, _w) = cx.pipe();
     cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
     for us in [1, 100, 999, 3_100] {
@@ -93,17 +104,7 @@ pub fn timeout_duration_max_does_not_overflow<S: Selector>(new: fn() -> io::Resu
     let delay = Duration::from_millis(50);
     for timeout in huge {
         cx.step(format_args!("select(Some({timeout:?}))"));
-        let start = Instant::now();
-        let waker = cx.wake_after(delay);
-        let batch = cx.select(&mut ev, Some(timeout));
-        let elapsed = start.elapsed();
-        cx.ok(cx.join(waker), "wake() from another thread");
-        cx.check(batch.events.is_empty(), || {
-            format!("an idle selector reported {batch:?}")
-        });
-        cx.check(elapsed >= delay, || {
-            format!("returned after {elapsed:?}, before the wake at {delay:?}")
-        });
+        blocks_until_woken(&cx, &mut ev, Some(timeout), delay);
     }
 }
 

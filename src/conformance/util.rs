@@ -116,6 +116,17 @@ impl<S: Selector> Cx<S> {
         Cx::open(new, prop, Some(shared), None)
     }
 
+    /// [`new`](Cx::new) with an events buffer of [`CAPACITY`]: how most properties start.
+    #[track_caller]
+    pub(crate) fn with_events(
+        new: fn() -> io::Result<S>,
+        prop: &'static str,
+    ) -> (Cx<S>, Events<S>) {
+        let cx = Cx::new(new, prop);
+        let events = cx.events(CAPACITY);
+        (cx, events)
+    }
+
     /// A context for `prop` that runs while no other property runs (fd numbers, counts).
     #[track_caller]
     pub(crate) fn exclusive(new: fn() -> io::Result<S>, prop: &'static str) -> Cx<S> {

@@ -3,7 +3,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::util::{Cx, Source, CAPACITY, LONG, PATIENCE, SETTLE, T1};
+use super::util::{Cx, Source, LONG, PATIENCE, SETTLE, T1};
 use crate::{Interest, Mode, Ready, Selector};
 
 /// Checks that a `select(Some(LONG))` ended by a wake returned in time, with no event.
@@ -22,16 +22,14 @@ fn woken<S: Selector>(cx: &Cx<S>, batch: &super::util::Batch) {
 
 /// A `wake()` before `select` makes that `select` return at once.
 pub fn wake_before_select_returns<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "wake_before_select_returns");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "wake_before_select_returns");
     cx.ok(cx.sel.wake(), "wake()");
     woken(&cx, &cx.select(&mut ev, Some(LONG)));
 }
 
 /// A `wake()` from another thread while `select` blocks makes it return.
 pub fn wake_during_select_returns<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "wake_during_select_returns");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "wake_during_select_returns");
     let start = Instant::now();
     let waker = cx.wake_after(SETTLE);
     let batch = cx.select(&mut ev, Some(LONG));
@@ -46,8 +44,7 @@ pub fn wake_during_select_returns<S: Selector>(new: fn() -> io::Result<S>) {
 /// Many wakes (100 in a row, or 4 threads × 25 at once) make at most one `select` return
 /// early: the next one waits its full 100 ms.
 pub fn wakes_coalesce<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "wakes_coalesce");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "wakes_coalesce");
     cx.step("100 wakes in a row");
     for _ in 0..100 {
         cx.ok(cx.sel.wake(), "wake()");
@@ -68,8 +65,7 @@ pub fn wakes_coalesce<S: Selector>(new: fn() -> io::Result<S>) {
 /// A wake after an earlier wake was consumed by a `select` is not lost, whether sent
 /// before the next `select` or while it blocks.
 pub fn wake_after_consumed_wake_is_not_lost<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "wake_after_consumed_wake_is_not_lost");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "wake_after_consumed_wake_is_not_lost");
     for round in 1..=3 {
         cx.step(format_args!("wake before select, round {round}"));
         cx.ok(cx.sel.wake(), "wake()");
@@ -87,8 +83,7 @@ pub fn wake_after_consumed_wake_is_not_lost<S: Selector>(new: fn() -> io::Result
 /// The waker's own readiness never reaches the caller: no event and never
 /// `Token::RESERVED`, also when the wake and a ready fd share a capacity-1 buffer.
 pub fn wake_is_never_a_user_event<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "wake_is_never_a_user_event");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "wake_is_never_a_user_event");
     cx.ok(cx.sel.wake(), "wake()");
     woken(&cx, &cx.select(&mut ev, Some(LONG)));
     let (r, w) = cx.pipe();
@@ -112,8 +107,7 @@ pub fn wake_is_never_a_user_event<S: Selector>(new: fn() -> io::Result<S>) {
 /// shortens the wait, it does not replace the look at the fds (polling's poll(2) backend
 /// returns at once on a pending notification without polling them).
 pub fn wake_does_not_hide_ready_fds<S: Selector>(new: fn() -> io::Result<S>) {
-    let cx = Cx::new(new, "wake_does_not_hide_ready_fds");
-    let mut ev = cx.events(CAPACITY);
+    let (cx, mut ev) = Cx::with_events(new, "wake_does_not_hide_ready_fds");
     let (r, _w) = cx.reported_pipe(&mut ev, Mode::Level);
     cx.ok(cx.sel.wake(), "wake()");
     let batch = cx.select(&mut ev, Some(LONG));
