@@ -125,44 +125,34 @@ pub fn duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result
 /// `reregister` of an fd never registered, or deregistered, is `NotFound`.
 pub fn reregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "reregister_unknown_is_not_found");
-    let (r, _w) = cx.pipe();
-    let result = cx
-        .sel
-        .reregister(r.src(), T1, Interest::READABLE, Mode::Level);
-    cx.err_fd(
-        result,
-        ErrorKind::NotFound,
-        r.src(),
-        "reregister of a never registered fd",
-    );
-    cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
-    cx.deregister(r.src());
-    let result = cx
-        .sel
-        .reregister(r.src(), T1, Interest::READABLE, Mode::Level);
-    cx.err_fd(
-        result,
-        ErrorKind::NotFound,
-        r.src(),
-        "reregister after deregister",
-    );
+    unknown_is_not_found(&cx, "reregister", |sel, fd| {
+        sel.reregister(fd, T1, Interest::READABLE, Mode::Level)
+    });
 }
 
 /// `deregister` of an fd never registered, or deregistered already, is `NotFound`.
 pub fn deregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "deregister_unknown_is_not_found");
+    unknown_is_not_found(&cx, "deregister", |sel, fd| sel.deregister(fd));
+}
+
+/// `change` (a `reregister` or `deregister`) of a pipe never registered, then of one
+/// registered and deregistered, fails with `NotFound` naming the fd.
+#[track_caller]
+fn unknown_is_not_found<S: Selector>(
+    cx: &Cx<S>,
+    what: &str,
+    change: impl Fn(&S, BorrowedSource<'_>) -> io::Result<()>,
+) {
     let (r, _w) = cx.pipe();
-    let result = cx.sel.deregister(r.src());
-    cx.err_fd(
-        result,
-        ErrorKind::NotFound,
-        r.src(),
-        "deregister of a never registered fd",
-    );
+    let result = change(&cx.sel, r.src());
+    let never = format!("{what} of a never registered fd");
+    cx.err_fd(result, ErrorKind::NotFound, r.src(), never);
     cx.register(r.src(), T1, Interest::READABLE, Mode::Level);
     cx.deregister(r.src());
-    let result = cx.sel.deregister(r.src());
-    cx.err_fd(result, ErrorKind::NotFound, r.src(), "second deregister");
+    let result = change(&cx.sel, r.src());
+    let after = format!("{what} after deregister");
+    cx.err_fd(result, ErrorKind::NotFound, r.src(), after);
 }
 
 /// `Token::RESERVED` is refused with `InvalidInput` by `register` (registering nothing)
