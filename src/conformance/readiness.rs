@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 use std::net::Shutdown;
 
-use super::util::{Cx, Source, CAPACITY, T1, T2};
+use super::util::{Cx, Source, T1, T2};
 use crate::{Interest, Mode, Ready, Selector};
 
 /// A pipe's reader is reported readable, with its token, after a write.
@@ -136,7 +136,7 @@ pub fn unix_stream_readable_and_writable<S: Selector>(new: fn() -> io::Result<S>
     let cx = Cx::new(new, "unix_stream_readable_and_writable");
     #[cfg(unix)]
     {
-        let mut ev = cx.events(CAPACITY);
+        let mut ev = cx.events(super::util::CAPACITY);
         let (a, b) = cx.unix_pair();
         cx.register(a.src(), T1, Interest::BOTH, Mode::Level);
         cx.put(&b, b"x");
@@ -153,7 +153,7 @@ pub fn unix_peer_close_is_read_closed<S: Selector>(new: fn() -> io::Result<S>) {
     let cx = Cx::new(new, "unix_peer_close_is_read_closed");
     #[cfg(unix)]
     {
-        let mut ev = cx.events(CAPACITY);
+        let mut ev = cx.events(super::util::CAPACITY);
         let (a, b) = cx.unix_pair();
         cx.register(a.src(), T1, Interest::READABLE, Mode::Level);
         drop(b);
