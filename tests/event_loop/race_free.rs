@@ -14,20 +14,19 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 #[cfg(unix)]
 use std::os::unix::net as std_unix;
 
+use crate::util::evloop::{R, W};
 use crate::util::race::*;
 use selectio::net::{TcpListener, TcpSocket};
 #[cfg(unix)]
 use selectio::net::{UnixListener, UnixSocket};
 #[cfg(unix)]
 use selectio::EventLoop;
-use selectio::{Interest, Mode, Ready, Source, Token};
+use selectio::{Interest, Mode, Source, Token};
 
 const CONN: Token = Token(1);
 const LISTEN: Token = Token(2);
 const ACCEPTED: Token = Token(3);
 const HOG: Token = Token(4);
-const R: Ready = Ready::READABLE;
-const W: Ready = Ready::WRITABLE;
 /// Clients connected before a listener's first `select`.
 const BACKLOGGED: usize = 3;
 
