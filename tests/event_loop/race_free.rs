@@ -67,6 +67,23 @@ fn assert_connect_notified(h: &Rec, token: Token, mode: Mode, ctx: &str) {
     }
 }
 
+/// The end of a failed connect: a few more iterations bring no notification a connect
+/// must not have (see [`assert_connect_notified`]), and deregistering the stream leaves
+/// the loop empty.
+#[track_caller]
+fn settle_and_close_connect<S: TestSelector>(
+    el: &mut El<S>,
+    h: &mut Rec,
+    stream: &impl Source,
+    mode: Mode,
+    ctx: &str,
+) {
+    settle(el, h);
+    assert_connect_notified(h, CONN, mode, ctx);
+    el.deregister(stream).unwrap();
+    assert_empty(el);
+}
+
 /// Takes the stream's error twice: the outcome, then `None` (reported once).
 fn take_errors(
     take: impl Fn() -> std::io::Result<Option<std::io::Error>>,
@@ -196,10 +213,8 @@ fn tcp_connect_refused_is_the_same_on_every_backend<S: TestSelector>() {
         let errors = take_errors(|| stream.take_error());
         let outcome = (first.is_writable(), first.is_error(), errors);
         assert_eq!(outcome, expected, "{ctx}: first notification {first:?}");
-        settle(&mut el, &mut h);
-        assert_connect_notified(&h, CONN, mode.unwrap_or(Mode::Oneshot), &ctx);
-        el.deregister(&stream).unwrap();
-        assert_empty(&el);
+        let mode = mode.unwrap_or(Mode::Oneshot);
+        settle_and_close_connect(&mut el, &mut h, &stream, mode, &ctx);
     }
 }
 
@@ -238,10 +253,7 @@ fn unix_connect_without_listener_is_reported<S: TestSelector>() {
                 [Some(kind), None],
                 "{ctx}"
             );
-            settle(&mut el, &mut h);
-            assert_connect_notified(&h, CONN, mode, &ctx);
-            el.deregister(&stream).unwrap();
-            assert_empty(&el);
+            settle_and_close_connect(&mut el, &mut h, &stream, mode, &ctx);
         }
     }
 }
@@ -270,11 +282,8 @@ fn unix_connect_to_a_full_backlog_is_reported<S: TestSelector>() {
         let expected = [Some(ErrorKind::WouldBlock), None];
         assert_eq!(take_errors(|| stream.take_error()), expected, "{ctx}");
         assert!(stream.peer_addr().is_err(), "{ctx}: connected after EAGAIN");
-        settle(&mut el, &mut h);
-        assert_connect_notified(&h, CONN, mode, &ctx);
-        el.deregister(&stream).unwrap();
+        settle_and_close_connect(&mut el, &mut h, &stream, mode, &ctx);
         assert_eq!(accept_all(|| listener.accept()), 1, "{ctx}");
-        assert_empty(&el);
     }
 }
 
