@@ -498,27 +498,15 @@ fn echo_check_catches_one_flipped_bit<S: Selector + Debug>() {
     assert!(err.contains("differs"), "{err}");
 }
 
+/// Every behaviour above as a `#[test]` for the selector `$sel`.
 macro_rules! all_tests {
     ($sel:ty, $new:expr) => {
-        #[test]
-        fn echo_64_clients_1000_messages() {
-            super::echo_64_clients_1000_messages::<$sel>();
-        }
-
-        #[test]
-        fn echo_in_every_supported_mode() {
-            super::echo_in_every_supported_mode::<$sel>();
-        }
-
-        #[test]
-        fn echo_with_os_default_buffers() {
-            super::echo_with_os_default_buffers::<$sel>();
-        }
-
-        #[test]
-        fn echo_check_catches_one_flipped_bit() {
-            super::echo_check_catches_one_flipped_bit::<$sel>();
-        }
+        backend_tests!($sel;
+            echo_64_clients_1000_messages,
+            echo_in_every_supported_mode,
+            echo_with_os_default_buffers,
+            echo_check_catches_one_flipped_bit,
+        );
     };
 }
 

@@ -520,17 +520,13 @@ fn idle_connections_are_closed<S: Selector + Debug>() {
     assert_eq!(served.connections, 3);
 }
 
+/// Every behaviour above as a `#[test]` for the selector `$sel`.
 macro_rules! all_tests {
     ($sel:ty, $new:expr) => {
-        #[test]
-        fn answers_every_request_in_every_mode() {
-            super::answers_every_request_in_every_mode::<$sel>();
-        }
-
-        #[test]
-        fn idle_connections_are_closed() {
-            super::idle_connections_are_closed::<$sel>();
-        }
+        backend_tests!($sel;
+            answers_every_request_in_every_mode,
+            idle_connections_are_closed,
+        );
     };
 }
 
