@@ -255,15 +255,9 @@ macro_rules! example_tests {
             selectio::Selector::name(&<$sel as selectio::Selector>::new().unwrap())
         }
 
-        fn this(test: &str) -> String {
-            let path = module_path!();
-            let module = path.split_once("::").map_or(path, |(_, rest)| rest);
-            format!("{module}::{test}")
-        }
-
         #[test]
         fn echo_server_stops_gracefully_on_sigterm() {
-            let child = this("echo_server_child");
+            let child = util::soak::test_path(module_path!(), "echo_server_child");
             super::echo_server_stops_gracefully_on_sigterm(backend(), &child);
         }
 
@@ -276,7 +270,7 @@ macro_rules! example_tests {
 
         #[test]
         fn http_hello_stops_gracefully_on_sigterm() {
-            let child = this("http_hello_child");
+            let child = util::soak::test_path(module_path!(), "http_hello_child");
             super::http_hello_stops_gracefully_on_sigterm(backend(), &child);
         }
 
