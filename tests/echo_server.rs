@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use echo::{Echo, Stats};
 use selectio::net::{TcpSocket, TcpStream};
 use selectio::{EventLoop, Handler, Interest, Mode, Ready, Selector, Token};
+use util::rng::XorShift;
 
 /// The largest message a client sends.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -52,29 +53,6 @@ fn config(clients: usize, messages: usize, mode: Mode) -> Config {
         mode,
         seed,
         buffer,
-    }
-}
-
-/// xorshift64 (Marsaglia 2003, shifts 13/7/17): small, seeded, reproducible.
-#[derive(Debug, Clone)]
-struct XorShift(u64);
-
-impl XorShift {
-    /// A generator from `seed`, scrambled (splitmix64) so that nearby seeds differ.
-    fn new(seed: u64) -> XorShift {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        XorShift((z ^ (z >> 31)) | 1) // never 0, the one state xorshift cannot leave
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x % n
     }
 }
 
@@ -113,9 +91,9 @@ impl Plan {
         self.left = self.left.checked_sub(1)?;
         self.drawn += 1;
         // Log-uniform: a power of two 2^e (e in 0..16), then uniform in [2^e, 2^(e+1)].
-        let low = 1u64 << self.rng.below(16);
-        let len = (low + self.rng.below(low + 1)) as usize;
-        let offset = self.rng.below(MAX_MESSAGE as u64) as usize;
+        let low = 1usize << self.rng.below(16);
+        let len = low + self.rng.below(low + 1);
+        let offset = self.rng.below(MAX_MESSAGE);
         let (index, done) = (self.drawn - 1, 0);
         Some(Message {
             index,

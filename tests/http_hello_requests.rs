@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use http_hello::{Server, BODY, MAX_HEAD};
 use selectio::net::TcpSocket;
 use selectio::{EventLoop, Handler, Mode, Selector};
+// Reproducible request shapes.
+use util::rng::XorShift as Rng;
 
 /// Counts the server thread's allocations while the client measures.
 #[cfg(feature = "conformance")]
@@ -136,21 +138,6 @@ fn with_server<S: Selector + Debug, T>(
     let served = server.join().expect("the server thread panicked");
     let result = result?;
     Ok((served?, result))
-}
-
-/// xorshift64 (Marsaglia 2003, shifts 13/7/17): reproducible request shapes.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x % n as u64) as usize
-    }
 }
 
 /// The parts of a response the client checks.
