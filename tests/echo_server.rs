@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use echo::{Echo, Stats};
 use selectio::net::{TcpSocket, TcpStream};
@@ -372,25 +372,10 @@ fn serve<S: Selector + Debug>(
     done: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
 ) -> Result<Stats, String> {
-    let mut el: EventLoop<Echo, S> = EventLoop::new().map_err(|e| e.to_string())?;
-    let echo = Echo::listen(&mut el, socket, mode, Duration::from_secs(1));
-    let _ = ready.send(echo.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-    let mut echo = echo.map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    // Only the listener left: every connection saw its EOF and closed.
-    while !(done.load(Ordering::Acquire) && el.registered() == 1) {
-        if start.elapsed() > DEADLINE {
-            return Err(format!("the server did not finish: {el:?}"));
-        }
-        let tick = Some(Duration::from_millis(20));
-        el.run_once(&mut echo, tick).map_err(|e| e.to_string())?;
-    }
-    echo.signal(&mut el, 15, 1); // a stop signal (SIGTERM)
-    el.run(&mut echo).map_err(|e| e.to_string())?;
-    match el.registered() {
-        0 => Ok(echo.stats),
-        n => Err(format!("{n} sources left registered by the server")),
-    }
+    let listen = |el: &mut _| Echo::listen(el, socket, mode, Duration::from_secs(1));
+    let run_once = |el: &mut EventLoop<_, S>, echo: &mut _, tick| el.run_once(echo, tick);
+    let echo = util::serve::serve(listen, ready, &done, DEADLINE, run_once)?;
+    Ok(echo.stats)
 }
 
 /// The server and the clients of `cfg` on backend `S`.
