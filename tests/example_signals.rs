@@ -117,18 +117,14 @@ fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 /// Reads until EOF (or a reset, which the echo server's close of a connection with
-/// unread input may send); the bytes read.
+/// unread input may send); the bytes read. `Read::read_to_end` retries `Interrupted`
+/// (see `LONG`) and keeps what it read before an error.
 fn read_to_end(mut s: &TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {} // see `LONG`
-            Err(e) => panic!("read: {e}"),
-        }
+    match s.read_to_end(&mut got) {
+        Ok(_) => got,
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => got,
+        Err(e) => panic!("read: {e}"),
     }
 }
 
