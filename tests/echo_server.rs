@@ -16,7 +16,7 @@ mod echo;
 use std::fmt::Debug;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
@@ -385,19 +385,15 @@ fn run<S: Selector + Debug>(cfg: &Config) -> Result<(Stats, ClientStats), String
     set_buffers(&socket, cfg.buffer).unwrap(); // accepted sockets inherit them
     socket.bind(addr).unwrap();
     let addr = socket.local_addr().unwrap();
-    let (done, (ready_tx, ready_rx)) = (Arc::new(AtomicBool::new(false)), mpsc::channel());
+    let done = Arc::new(AtomicBool::new(false));
     let server = {
         let (done, mode) = (done.clone(), cfg.mode);
-        thread::spawn(move || serve::<S>(socket, mode, done, ready_tx))
+        move |ready| serve::<S>(socket, mode, done, ready)
     };
     let name = S::new().unwrap().name();
     let context = |e| format!("{name} {:?}: {e}", cfg.mode);
-    let clients = match ready_rx.recv().unwrap() {
-        Ok(()) => run_clients::<S>(addr, cfg),
-        Err(e) => Err(e),
-    };
-    done.store(true, Ordering::Release);
-    let server = server.join().expect("the server thread panicked");
+    let (server, clients) =
+        util::serve::with_server_thread(&done, server, || run_clients::<S>(addr, cfg));
     let clients = clients.map_err(context)?;
     Ok((server.map_err(context)?, clients))
 }

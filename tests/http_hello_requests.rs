@@ -115,17 +115,13 @@ fn with_server<S: Selector + Debug, T>(
     let socket = TcpSocket::for_addr(addr).unwrap();
     socket.bind(addr).unwrap();
     let addr = socket.local_addr().unwrap();
-    let (flags, (ready_tx, ready_rx)) = (Arc::new(Flags::default()), mpsc::channel());
+    let flags = Arc::new(Flags::default());
     let server = {
         let flags = flags.clone();
-        thread::spawn(move || serve::<S>(socket, mode, idle, flags, ready_tx))
+        move |ready| serve::<S>(socket, mode, idle, flags, ready)
     };
-    let result = match ready_rx.recv().unwrap() {
-        Ok(()) => client(addr, &flags),
-        Err(e) => Err(e),
-    };
-    flags.done.store(true, Ordering::Release);
-    let served = server.join().expect("the server thread panicked");
+    let (served, result) =
+        util::serve::with_server_thread(&flags.done, server, || client(addr, &flags));
     let result = result?;
     Ok((served?, result))
 }

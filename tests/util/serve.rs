@@ -1,12 +1,13 @@
 //! The server side of the tests that load an example's handler (`tests/echo_server.rs`,
-//! `tests/http_hello_requests.rs`): its loop, run on a thread of its own until the
-//! clients are done, then stopped as a stop signal stops it.
+//! `tests/http_hello_requests.rs`): its loop, run on a thread of its own while the
+//! clients run on the test's thread, then stopped as a stop signal stops it.
 #![allow(dead_code)]
 
 use std::fmt::Debug;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use selectio::{EventLoop, Handler, Selector};
@@ -42,4 +43,23 @@ pub fn serve<H: Handler<S>, S: Selector + Debug>(
         0 => Ok(handler),
         n => Err(format!("{n} sources left registered by the server")),
     }
+}
+
+/// Runs `server` on a thread of its own, handing it the sender on which it says whether
+/// it listens (as [`serve`] does); once it does, runs `client` on this thread. Then sets
+/// `done`, which the server watches, and joins it. Both results, the server's first; the
+/// client's is the server's error when it could not listen.
+pub fn with_server_thread<R: Send + 'static, T>(
+    done: &AtomicBool,
+    server: impl FnOnce(mpsc::Sender<Result<(), String>>) -> Result<R, String> + Send + 'static,
+    client: impl FnOnce() -> Result<T, String>,
+) -> (Result<R, String>, Result<T, String>) {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let server = thread::spawn(move || server(ready_tx));
+    let client = match ready_rx.recv().unwrap() {
+        Ok(()) => client(),
+        Err(e) => Err(e),
+    };
+    done.store(true, Ordering::Release);
+    (server.join().expect("the server thread panicked"), client)
 }
