@@ -1,6 +1,7 @@
-//! Shared helpers of the EventLoop tests (`event_loop.rs`, `timers.rs`, `notify.rs`):
-//! socket pairs, a recording `Handler` with per-callback hooks, and `CountingSelector`, a
-//! wrapping selector that counts wakes and can inject faults.
+//! Shared helpers of the EventLoop tests (`event_loop.rs`, `timers.rs`, `notify.rs`,
+//! `unwind.rs`, `faults.rs`): the tokens, readiness and waits they name, socket pairs, a
+//! loop's usual set-up and end, a recording `Handler` with per-callback hooks, and
+//! `CountingSelector`, a wrapping selector that counts wakes and can inject faults.
 //!
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
