@@ -16,14 +16,15 @@ mod echo;
 use std::fmt::Debug;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use echo::{Echo, Stats};
 use selectio::net::{TcpSocket, TcpStream};
 use selectio::{EventLoop, Handler, Interest, Mode, Ready, Selector, Token};
+use util::rng::XorShift;
 
 /// The largest message a client sends.
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -52,29 +53,6 @@ fn config(clients: usize, messages: usize, mode: Mode) -> Config {
         mode,
         seed,
         buffer,
-    }
-}
-
-/// xorshift64 (Marsaglia 2003, shifts 13/7/17): small, seeded, reproducible.
-#[derive(Debug, Clone)]
-struct XorShift(u64);
-
-impl XorShift {
-    /// A generator from `seed`, scrambled (splitmix64) so that nearby seeds differ.
-    fn new(seed: u64) -> XorShift {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        XorShift((z ^ (z >> 31)) | 1) // never 0, the one state xorshift cannot leave
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x % n
     }
 }
 
@@ -113,9 +91,9 @@ impl Plan {
         self.left = self.left.checked_sub(1)?;
         self.drawn += 1;
         // Log-uniform: a power of two 2^e (e in 0..16), then uniform in [2^e, 2^(e+1)].
-        let low = 1u64 << self.rng.below(16);
-        let len = (low + self.rng.below(low + 1)) as usize;
-        let offset = self.rng.below(MAX_MESSAGE as u64) as usize;
+        let low = 1usize << self.rng.below(16);
+        let len = low + self.rng.below(low + 1);
+        let offset = self.rng.below(MAX_MESSAGE);
         let (index, done) = (self.drawn - 1, 0);
         Some(Message {
             index,
@@ -394,25 +372,10 @@ fn serve<S: Selector + Debug>(
     done: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<(), String>>,
 ) -> Result<Stats, String> {
-    let mut el: EventLoop<Echo, S> = EventLoop::new().map_err(|e| e.to_string())?;
-    let echo = Echo::listen(&mut el, socket, mode, Duration::from_secs(1));
-    let _ = ready.send(echo.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-    let mut echo = echo.map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    // Only the listener left: every connection saw its EOF and closed.
-    while !(done.load(Ordering::Acquire) && el.registered() == 1) {
-        if start.elapsed() > DEADLINE {
-            return Err(format!("the server did not finish: {el:?}"));
-        }
-        let tick = Some(Duration::from_millis(20));
-        el.run_once(&mut echo, tick).map_err(|e| e.to_string())?;
-    }
-    echo.signal(&mut el, 15, 1); // a stop signal (SIGTERM)
-    el.run(&mut echo).map_err(|e| e.to_string())?;
-    match el.registered() {
-        0 => Ok(echo.stats),
-        n => Err(format!("{n} sources left registered by the server")),
-    }
+    let listen = |el: &mut _| Echo::listen(el, socket, mode, Duration::from_secs(1));
+    let run_once = |el: &mut EventLoop<_, S>, echo: &mut _, tick| el.run_once(echo, tick);
+    let echo = util::serve::serve(listen, ready, &done, DEADLINE, run_once)?;
+    Ok(echo.stats)
 }
 
 /// The server and the clients of `cfg` on backend `S`.
@@ -422,19 +385,15 @@ fn run<S: Selector + Debug>(cfg: &Config) -> Result<(Stats, ClientStats), String
     set_buffers(&socket, cfg.buffer).unwrap(); // accepted sockets inherit them
     socket.bind(addr).unwrap();
     let addr = socket.local_addr().unwrap();
-    let (done, (ready_tx, ready_rx)) = (Arc::new(AtomicBool::new(false)), mpsc::channel());
+    let done = Arc::new(AtomicBool::new(false));
     let server = {
         let (done, mode) = (done.clone(), cfg.mode);
-        thread::spawn(move || serve::<S>(socket, mode, done, ready_tx))
+        move |ready| serve::<S>(socket, mode, done, ready)
     };
     let name = S::new().unwrap().name();
     let context = |e| format!("{name} {:?}: {e}", cfg.mode);
-    let clients = match ready_rx.recv().unwrap() {
-        Ok(()) => run_clients::<S>(addr, cfg),
-        Err(e) => Err(e),
-    };
-    done.store(true, Ordering::Release);
-    let server = server.join().expect("the server thread panicked");
+    let (server, clients) =
+        util::serve::with_server_thread(&done, server, || run_clients::<S>(addr, cfg));
     let clients = clients.map_err(context)?;
     Ok((server.map_err(context)?, clients))
 }
@@ -498,27 +457,15 @@ fn echo_check_catches_one_flipped_bit<S: Selector + Debug>() {
     assert!(err.contains("differs"), "{err}");
 }
 
+/// Every behaviour above as a `#[test]` for the selector `$sel`.
 macro_rules! all_tests {
     ($sel:ty, $new:expr) => {
-        #[test]
-        fn echo_64_clients_1000_messages() {
-            super::echo_64_clients_1000_messages::<$sel>();
-        }
-
-        #[test]
-        fn echo_in_every_supported_mode() {
-            super::echo_in_every_supported_mode::<$sel>();
-        }
-
-        #[test]
-        fn echo_with_os_default_buffers() {
-            super::echo_with_os_default_buffers::<$sel>();
-        }
-
-        #[test]
-        fn echo_check_catches_one_flipped_bit() {
-            super::echo_check_catches_one_flipped_bit::<$sel>();
-        }
+        backend_tests!($sel;
+            echo_64_clients_1000_messages,
+            echo_in_every_supported_mode,
+            echo_with_os_default_buffers,
+            echo_check_catches_one_flipped_bit,
+        );
     };
 }
 

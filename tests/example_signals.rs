@@ -117,18 +117,14 @@ fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 /// Reads until EOF (or a reset, which the echo server's close of a connection with
-/// unread input may send); the bytes read.
+/// unread input may send); the bytes read. `Read::read_to_end` retries `Interrupted`
+/// (see `LONG`) and keeps what it read before an error.
 fn read_to_end(mut s: &TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {} // see `LONG`
-            Err(e) => panic!("read: {e}"),
-        }
+    match s.read_to_end(&mut got) {
+        Ok(_) => got,
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => got,
+        Err(e) => panic!("read: {e}"),
     }
 }
 
@@ -255,15 +251,9 @@ macro_rules! example_tests {
             selectio::Selector::name(&<$sel as selectio::Selector>::new().unwrap())
         }
 
-        fn this(test: &str) -> String {
-            let path = module_path!();
-            let module = path.split_once("::").map_or(path, |(_, rest)| rest);
-            format!("{module}::{test}")
-        }
-
         #[test]
         fn echo_server_stops_gracefully_on_sigterm() {
-            let child = this("echo_server_child");
+            let child = util::soak::test_path(module_path!(), "echo_server_child");
             super::echo_server_stops_gracefully_on_sigterm(backend(), &child);
         }
 
@@ -276,7 +266,7 @@ macro_rules! example_tests {
 
         #[test]
         fn http_hello_stops_gracefully_on_sigterm() {
-            let child = this("http_hello_child");
+            let child = util::soak::test_path(module_path!(), "http_hello_child");
             super::http_hello_stops_gracefully_on_sigterm(backend(), &child);
         }
 

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use http_hello::{Server, BODY, MAX_HEAD};
 use selectio::net::TcpSocket;
-use selectio::{EventLoop, Handler, Mode, Selector};
+use selectio::{EventLoop, Mode, Selector};
+// Reproducible request shapes.
+use util::rng::XorShift as Rng;
 
 /// Counts the server thread's allocations while the client measures.
 #[cfg(feature = "conformance")]
@@ -71,6 +73,8 @@ fn count_allocations(f: impl FnOnce()) -> Option<usize> {
 
 /// The example's server on `S` in `mode`: it serves until the client is done and every
 /// connection is closed, then stops as on a signal and must end with nothing registered.
+/// With the conformance feature, it counts the allocations of the iterations that ran
+/// while the client measured.
 fn serve<S: Selector + Debug>(
     socket: TcpSocket,
     mode: Mode,
@@ -78,38 +82,26 @@ fn serve<S: Selector + Debug>(
     flags: Arc<Flags>,
     ready: mpsc::Sender<Result<(), String>>,
 ) -> Result<Served, String> {
-    let mut el: EventLoop<Server, S> = EventLoop::new().map_err(|e| e.to_string())?;
-    let server = Server::listen(&mut el, socket, mode, idle);
-    let _ = ready.send(server.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-    let mut server = server.map_err(|e| e.to_string())?;
-    let (start, mut steady) = (Instant::now(), None);
-    // Only the listener left: every connection is closed.
-    while !(flags.done.load(Ordering::Acquire) && el.registered() == 1) {
-        if start.elapsed() > LONG {
-            return Err(format!("the server did not finish: {el:?}"));
-        }
+    let mut steady = None;
+    let listen = |el: &mut _| Server::listen(el, socket, mode, idle);
+    let run_once = |el: &mut EventLoop<_, S>, server: &mut _, tick| {
         let measuring = flags.measuring.load(Ordering::Acquire);
         let mut result = Ok(());
-        let tick = Some(Duration::from_millis(20));
-        let counted = count_allocations(|| result = el.run_once(&mut server, tick));
+        let counted = count_allocations(|| result = el.run_once(server, tick));
         // Only whole iterations that ran while measuring count.
         if measuring && flags.measuring.load(Ordering::Acquire) {
             if let Some(n) = counted {
                 *steady.get_or_insert(0) += n;
             }
         }
-        result.map_err(|e| e.to_string())?;
-    }
-    server.signal(&mut el, 15, 1); // a stop signal (SIGTERM)
-    el.run(&mut server).map_err(|e| e.to_string())?;
-    match el.registered() {
-        0 => Ok(Served {
-            responses: server.served,
-            connections: server.accepted,
-            steady_allocations: steady,
-        }),
-        n => Err(format!("{n} sources left registered by the server")),
-    }
+        result
+    };
+    let server = util::serve::serve(listen, ready, &flags.done, LONG, run_once)?;
+    Ok(Served {
+        responses: server.served,
+        connections: server.accepted,
+        steady_allocations: steady,
+    })
 }
 
 /// Starts the server on `S` on its own thread; `client` runs on this one with its
@@ -123,34 +115,15 @@ fn with_server<S: Selector + Debug, T>(
     let socket = TcpSocket::for_addr(addr).unwrap();
     socket.bind(addr).unwrap();
     let addr = socket.local_addr().unwrap();
-    let (flags, (ready_tx, ready_rx)) = (Arc::new(Flags::default()), mpsc::channel());
+    let flags = Arc::new(Flags::default());
     let server = {
         let flags = flags.clone();
-        thread::spawn(move || serve::<S>(socket, mode, idle, flags, ready_tx))
+        move |ready| serve::<S>(socket, mode, idle, flags, ready)
     };
-    let result = match ready_rx.recv().unwrap() {
-        Ok(()) => client(addr, &flags),
-        Err(e) => Err(e),
-    };
-    flags.done.store(true, Ordering::Release);
-    let served = server.join().expect("the server thread panicked");
+    let (served, result) =
+        util::serve::with_server_thread(&flags.done, server, || client(addr, &flags));
     let result = result?;
     Ok((served?, result))
-}
-
-/// xorshift64 (Marsaglia 2003, shifts 13/7/17): reproducible request shapes.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        (x % n as u64) as usize
-    }
 }
 
 /// The parts of a response the client checks.
@@ -520,17 +493,13 @@ fn idle_connections_are_closed<S: Selector + Debug>() {
     assert_eq!(served.connections, 3);
 }
 
+/// Every behaviour above as a `#[test]` for the selector `$sel`.
 macro_rules! all_tests {
     ($sel:ty, $new:expr) => {
-        #[test]
-        fn answers_every_request_in_every_mode() {
-            super::answers_every_request_in_every_mode::<$sel>();
-        }
-
-        #[test]
-        fn idle_connections_are_closed() {
-            super::idle_connections_are_closed::<$sel>();
-        }
+        backend_tests!($sel;
+            answers_every_request_in_every_mode,
+            idle_connections_are_closed,
+        );
     };
 }
 

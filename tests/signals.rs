@@ -275,13 +275,13 @@ const CHILD: &str = "SELECTIO_SIGNALS_TEST_CHILD";
 
 /// In a child process (this test binary again): watch `SIGTERM`, hear one, unwatch,
 /// raise it once more. The default action must come back and end the child by `SIGTERM`.
-fn default_disposition_comes_back<S: Selector>(this_module: &str) {
+/// `child` is the path of this backend's `default_disposition_child` test.
+fn default_disposition_comes_back<S: Selector>(child: &str) {
     let _serial = serial();
-    let name = format!("{this_module}::default_disposition_child");
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            &name,
+            child,
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -375,44 +375,28 @@ fn refusals_are_precise<S: Selector>() {
     assert_eq!(el.registered(), 0);
 }
 
+/// Every behaviour above as a `#[test]` for the selector `$sel`, and the child process of
+/// `default_disposition_comes_back`.
 macro_rules! signal_tests {
     ($sel:ty, $new:expr) => {
-        #[test]
-        fn storm_while_messages_and_io_flow() {
-            super::storm_while_messages_and_io_flow::<$sel>();
-        }
-
-        #[test]
-        fn two_loops_hear_one_signal() {
-            super::two_loops_hear_one_signal::<$sel>();
-        }
-
-        #[test]
-        fn previous_handler_is_chained_then_put_back() {
-            super::previous_handler_is_chained_then_put_back::<$sel>();
-        }
+        backend_tests!($sel;
+            storm_while_messages_and_io_flow,
+            two_loops_hear_one_signal,
+            previous_handler_is_chained_then_put_back,
+            sigchld_of_a_spawned_child,
+            refusals_are_precise,
+        );
 
         #[test]
         fn default_disposition_comes_back() {
-            let path = module_path!();
-            let this_module = path.split_once("::").map_or(path, |(_, rest)| rest);
-            super::default_disposition_comes_back::<$sel>(this_module);
+            let child = util::soak::test_path(module_path!(), "default_disposition_child");
+            super::default_disposition_comes_back::<$sel>(&child);
         }
 
         #[test]
         #[ignore = "the child process of default_disposition_comes_back"]
         fn default_disposition_child() {
             super::default_disposition_child::<$sel>();
-        }
-
-        #[test]
-        fn sigchld_of_a_spawned_child() {
-            super::sigchld_of_a_spawned_child::<$sel>();
-        }
-
-        #[test]
-        fn refusals_are_precise() {
-            super::refusals_are_precise::<$sel>();
         }
     };
 }

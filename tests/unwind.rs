@@ -15,14 +15,9 @@ use std::time::{Duration, Instant};
 use selectio::{EventLoop, Handler, Interest, Mode, Ready, Selector, Token};
 use util::evloop::*;
 
-const T1: Token = Token(1);
-const T2: Token = Token(2);
-const T3: Token = Token(3);
 const T9: Token = Token(9);
-const R: Ready = Ready::READABLE;
-const W: Ready = Ready::WRITABLE;
-const ZERO: Option<Duration> = Some(Duration::ZERO);
-/// A bound for "the loop does not hang"; never reached when the code is right.
+/// A bound for "the loop does not hang"; never reached when the code is right. This
+/// file's own, shorter than the shared `evloop::LONG`.
 const LONG: Option<Duration> = Some(Duration::from_secs(2));
 /// The payload of the panics these tests provoke; the panic hook keeps them quiet.
 const BOOM: &str = "selectio test: a callback panics on purpose";
@@ -84,10 +79,6 @@ where
     }
     assert_eq!(seen(h), [1, 1, 1], "after the panic: {:?}", h.calls());
     el.deregister(&a).unwrap();
-}
-
-fn rd(token: Token, ready: Ready) -> Call {
-    Call::Ready(token, ready)
 }
 
 /// The `ready` tokens seen, sorted.
@@ -289,9 +280,7 @@ fn panic_in_notify_consumes_only_that_message<S: TestSelector>() {
 
 fn panic_in_tick_leaves_the_loop_usable<S: TestSelector>() {
     let (a, _a1) = readable_pair();
-    let mut el: El<S> = EventLoop::new().unwrap();
-    el.register(&a, T1, Interest::READABLE, Mode::Level)
-        .unwrap();
+    let mut el: El<S> = loop_reading(&[(&a, T1)]);
     let mut h = Recorder::new().on_tick(|_, _, ()| boom());
     assert!(panics(|| el.run_once(&mut h, LONG).unwrap()));
     el.run_once(&mut h, LONG).expect("run_once after the panic");
@@ -305,9 +294,7 @@ fn panic_inside_run_ends_it_and_run_works_again<S: TestSelector>() {
     // What `is_running` said in the second run's first `tick`.
     let during = Cell::new(None);
     let (a, _a1) = readable_pair();
-    let mut el: El<S> = EventLoop::new().unwrap();
-    el.register(&a, T1, Interest::READABLE, Mode::Level)
-        .unwrap();
+    let mut el: El<S> = loop_reading(&[(&a, T1)]);
     let mut h = Recorder::new().on_ready(|el, _, _| {
         assert!(el.is_running());
         boom()

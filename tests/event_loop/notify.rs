@@ -11,9 +11,6 @@ use std::time::{Duration, Instant};
 use crate::util::evloop::*;
 use selectio::{EventLoop, Handler, NotifyError, Selector, Sender};
 
-const ZERO: Option<Duration> = Some(Duration::ZERO);
-const LONG: Option<Duration> = Some(Duration::from_secs(5));
-
 /// Messages handed to `notify` in each iteration.
 fn per_iteration(log: &Log) -> Vec<usize> {
     (0..log.iteration)

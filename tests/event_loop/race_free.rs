@@ -14,8 +14,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 #[cfg(unix)]
 use std::os::unix::net as std_unix;
 
+use crate::util::evloop::{R, W};
 use crate::util::race::*;
-use selectio::net::{TcpListener, TcpSocket};
+use selectio::net::{Connect, TcpListener, TcpSocket};
 #[cfg(unix)]
 use selectio::net::{UnixListener, UnixSocket};
 #[cfg(unix)]
@@ -26,8 +27,6 @@ const CONN: Token = Token(1);
 const LISTEN: Token = Token(2);
 const ACCEPTED: Token = Token(3);
 const HOG: Token = Token(4);
-const R: Ready = Ready::READABLE;
-const W: Ready = Ready::WRITABLE;
 /// Clients connected before a listener's first `select`.
 const BACKLOGGED: usize = 3;
 
@@ -66,6 +65,39 @@ fn assert_connect_notified(h: &Rec, token: Token, mode: Mode, ctx: &str) {
             "{ctx}: more than two notifications: {seen:?}"
         );
     }
+}
+
+/// Connects `socket` to `addr` through the loop under [`CONN`] (readable, in `mode`) and
+/// waits for its first writable notification: the stream and that notification.
+#[track_caller]
+fn connect_and_wait<S: TestSelector, C: Connect>(
+    el: &mut El<S>,
+    h: &mut Rec,
+    socket: C,
+    addr: &C::Addr,
+    mode: Mode,
+) -> (C::Stream, Ready) {
+    let stream = el
+        .connect_with(socket, addr, CONN, Interest::READABLE, mode)
+        .unwrap();
+    (stream, wait_for(el, h, CONN, W))
+}
+
+/// The end of a failed connect: a few more iterations bring no notification a connect
+/// must not have (see [`assert_connect_notified`]), and deregistering the stream leaves
+/// the loop empty.
+#[track_caller]
+fn settle_and_close_connect<S: TestSelector>(
+    el: &mut El<S>,
+    h: &mut Rec,
+    stream: &impl Source,
+    mode: Mode,
+    ctx: &str,
+) {
+    settle(el, h);
+    assert_connect_notified(h, CONN, mode, ctx);
+    el.deregister(stream).unwrap();
+    assert_empty(el);
 }
 
 /// Takes the stream's error twice: the outcome, then `None` (reported once).
@@ -137,11 +169,8 @@ fn tcp_connect_is_writable_and_usable<S: TestSelector>() {
         let addr = listener.local_addr().unwrap();
         let mut h = Rec::default();
         // On loopback connect(2) usually says EINPROGRESS; either outcome must notify.
-        let sock = TcpSocket::v4().unwrap();
-        let stream = el
-            .connect_with(sock, &addr, CONN, Interest::READABLE, mode)
-            .unwrap();
-        let first = wait_for(&mut el, &mut h, CONN, W);
+        let (stream, first) =
+            connect_and_wait(&mut el, &mut h, TcpSocket::v4().unwrap(), &addr, mode);
         assert!(!first.is_error(), "{ctx}: {first:?}");
         settle(&mut el, &mut h);
         assert_connect_notified(&h, CONN, mode, &ctx);
@@ -197,10 +226,8 @@ fn tcp_connect_refused_is_the_same_on_every_backend<S: TestSelector>() {
         let errors = take_errors(|| stream.take_error());
         let outcome = (first.is_writable(), first.is_error(), errors);
         assert_eq!(outcome, expected, "{ctx}: first notification {first:?}");
-        settle(&mut el, &mut h);
-        assert_connect_notified(&h, CONN, mode.unwrap_or(Mode::Oneshot), &ctx);
-        el.deregister(&stream).unwrap();
-        assert_empty(&el);
+        let mode = mode.unwrap_or(Mode::Oneshot);
+        settle_and_close_connect(&mut el, &mut h, &stream, mode, &ctx);
     }
 }
 
@@ -225,11 +252,8 @@ fn unix_connect_without_listener_is_reported<S: TestSelector>() {
         for (path, kind) in cases {
             let ctx = ctx(&el, &format!("unix connect to {path:?}"), mode);
             let mut h = Rec::default();
-            let sock = UnixSocket::new().unwrap();
-            let stream = el
-                .connect_with(sock, path, CONN, Interest::READABLE, mode)
-                .unwrap();
-            let first = wait_for(&mut el, &mut h, CONN, W);
+            let (stream, first) =
+                connect_and_wait(&mut el, &mut h, UnixSocket::new().unwrap(), path, mode);
             // Failed at once: the synthetic event carries ERROR and comes in the first
             // iteration, merged with whatever the kernel reports.
             assert!(first.is_error(), "{ctx}: {first:?}");
@@ -239,10 +263,7 @@ fn unix_connect_without_listener_is_reported<S: TestSelector>() {
                 [Some(kind), None],
                 "{ctx}"
             );
-            settle(&mut el, &mut h);
-            assert_connect_notified(&h, CONN, mode, &ctx);
-            el.deregister(&stream).unwrap();
-            assert_empty(&el);
+            settle_and_close_connect(&mut el, &mut h, &stream, mode, &ctx);
         }
     }
 }
@@ -262,20 +283,14 @@ fn unix_connect_to_a_full_backlog_is_reported<S: TestSelector>() {
         let listener = socket.listen(0).unwrap();
         let _queued = std_unix::UnixStream::connect(&path).unwrap();
         let mut h = Rec::default();
-        let sock = UnixSocket::new().unwrap();
-        let stream = el
-            .connect_with(sock, &path, CONN, Interest::READABLE, mode)
-            .unwrap();
-        let first = wait_for(&mut el, &mut h, CONN, W);
+        let (stream, first) =
+            connect_and_wait(&mut el, &mut h, UnixSocket::new().unwrap(), &path, mode);
         assert!(first.is_error(), "{ctx}: {first:?}");
         let expected = [Some(ErrorKind::WouldBlock), None];
         assert_eq!(take_errors(|| stream.take_error()), expected, "{ctx}");
         assert!(stream.peer_addr().is_err(), "{ctx}: connected after EAGAIN");
-        settle(&mut el, &mut h);
-        assert_connect_notified(&h, CONN, mode, &ctx);
-        el.deregister(&stream).unwrap();
+        settle_and_close_connect(&mut el, &mut h, &stream, mode, &ctx);
         assert_eq!(accept_all(|| listener.accept()), 1, "{ctx}");
-        assert_empty(&el);
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::util::evloop::*;
-use selectio::{EventLoop, Interest, Mode, Timeout, TimerError, TimerWheel, Token};
+use selectio::{EventLoop, Timeout, TimerError, TimerWheel};
 
 const MS: Duration = Duration::from_millis(1);
 /// A generous bound on lateness: debug builds on 2 shared cores.
@@ -29,6 +29,26 @@ fn assert_on_time(fired: Instant, deadline: Instant, slack: Duration) {
     );
 }
 
+/// Runs the loop until timer `last` fires; returns what the run recorded.
+fn run_until_timer<'a, S: TestSelector>(el: &mut El<'a, S>, last: u64) -> Recorder<'a, S> {
+    let mut h = Recorder::new().on_timeout(move |el, _, id| {
+        if id == last {
+            el.shutdown();
+        }
+    });
+    el.run(&mut h).unwrap();
+    h
+}
+
+/// Asserts the timers fired in the order `ids`, each on time for its `deadline`.
+#[track_caller]
+fn assert_fired_in_order_on_time(log: &Log, ids: &[u64], deadline: impl Fn(u64) -> Instant) {
+    assert_eq!(log.timeout_ids(), ids);
+    for (_, at, id) in log.timeouts() {
+        assert_on_time(at, deadline(id), LATE);
+    }
+}
+
 fn timers_fire_in_deadline_order<S: TestSelector>() {
     let mut el: El<S> = EventLoop::new().unwrap();
     let mut deadlines = BTreeMap::new();
@@ -36,16 +56,8 @@ fn timers_fire_in_deadline_order<S: TestSelector>() {
     for (id, ms) in [(50, 5), (10, 1), (30, 3), (31, 3), (20, 2)] {
         deadlines.insert(id, arm(&mut el, id, ms * MS).1);
     }
-    let mut h = Recorder::new().on_timeout(|el, _, id| {
-        if id == 50 {
-            el.shutdown();
-        }
-    });
-    el.run(&mut h).unwrap();
-    assert_eq!(h.log.timeout_ids(), [10, 20, 30, 31, 50]);
-    for (_, at, id) in h.log.timeouts() {
-        assert_on_time(at, deadlines[&id], LATE);
-    }
+    let h = run_until_timer(&mut el, 50);
+    assert_fired_in_order_on_time(&h.log, &[10, 20, 30, 31, 50], |id| deadlines[&id]);
     assert_nothing_registered(&el);
 }
 
@@ -56,12 +68,7 @@ fn cleared_timer_never_fires<S: TestSelector>() {
     arm(&mut el, 3, 3 * MS);
     assert!(el.clear_timeout(&a));
     assert!(!el.clear_timeout(&a), "a second clear finds nothing");
-    let mut h = Recorder::new().on_timeout(|el, _, id| {
-        if id == 3 {
-            el.shutdown();
-        }
-    });
-    el.run(&mut h).unwrap();
+    let h = run_until_timer(&mut el, 3);
     assert_eq!(h.log.timeout_ids(), [2, 3]);
     assert!(!el.clear_timeout(&b), "a fired timer cannot be cleared");
     assert_nothing_registered(&el);
@@ -187,12 +194,7 @@ fn timer_capacity_overflow_is_an_error<S: TestSelector>() {
     assert!(el.clear_timeout(&b));
     el.timeout(3, 2 * MS).unwrap();
     assert_eq!(el.timeout(4, MS), Err(TimerError::Overflow));
-    let mut h = Recorder::new().on_timeout(|el, _, id| {
-        if id == 3 {
-            el.shutdown();
-        }
-    });
-    el.run(&mut h).unwrap();
+    let h = run_until_timer(&mut el, 3);
     assert_eq!(h.log.timeout_ids(), [1, 3]);
     // Fired timers free theirs.
     let c = el.timeout(5, MS).unwrap();
@@ -213,16 +215,8 @@ fn timers_beyond_one_wheel_revolution_never_fire_early<S: TestSelector>() {
         .iter()
         .map(|&id| (id, arm(&mut el, id, Duration::from_millis(id)).1))
         .collect();
-    let mut h = Recorder::new().on_timeout(|el, _, id| {
-        if id == 25 {
-            el.shutdown();
-        }
-    });
-    el.run(&mut h).unwrap();
-    assert_eq!(h.log.timeout_ids(), [2, 3, 7, 11, 25]);
-    for (_, at, id) in h.log.timeouts() {
-        assert_on_time(at, deadlines[&id], LATE);
-    }
+    let h = run_until_timer(&mut el, 25);
+    assert_fired_in_order_on_time(&h.log, &[2, 3, 7, 11, 25], |id| deadlines[&id]);
     assert_nothing_registered(&el);
 }
 
@@ -239,9 +233,7 @@ fn loop_sleeps_until_the_next_timer<S: TestSelector>() {
 
 fn timers_fire_while_io_keeps_the_loop_busy<S: TestSelector>() {
     let (a, _a1) = readable_pair();
-    let mut el: El<S> = EventLoop::new().unwrap();
-    el.register(&a, Token(1), Interest::READABLE, Mode::Level)
-        .unwrap();
+    let mut el: El<S> = loop_reading(&[(&a, T1)]);
     // 50 ms: room for several iterations even where the first select is slow (Wine under
     // load, say).
     let (_, deadline) = arm(&mut el, 1, 50 * MS);
@@ -254,23 +246,14 @@ fn timers_fire_while_io_keeps_the_loop_busy<S: TestSelector>() {
         "{:?}",
         &calls[..calls.len().min(8)]
     );
-    el.deregister(&a).unwrap();
-    assert_nothing_registered(&el);
+    deregister_all_and_assert_empty(&mut el, [&a]);
 }
 
 fn coarse_tick_is_never_early<S: TestSelector>() {
     let mut el: El<S> = EventLoop::builder().timer_tick(10 * MS).build().unwrap();
     let deadlines = [arm(&mut el, 0, MS).1, arm(&mut el, 1, 15 * MS).1];
-    let mut h = Recorder::new().on_timeout(|el, _, id| {
-        if id == 1 {
-            el.shutdown();
-        }
-    });
-    el.run(&mut h).unwrap();
-    assert_eq!(h.log.timeout_ids(), [0, 1]);
-    for (_, at, id) in h.log.timeouts() {
-        assert_on_time(at, deadlines[id as usize], LATE);
-    }
+    let h = run_until_timer(&mut el, 1);
+    assert_fired_in_order_on_time(&h.log, &[0, 1], |id| deadlines[id as usize]);
     assert_nothing_registered(&el);
 }
 

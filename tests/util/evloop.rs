@@ -1,6 +1,7 @@
-//! Shared helpers of the EventLoop tests (`event_loop.rs`, `timers.rs`, `notify.rs`):
-//! socket pairs, a recording `Handler` with per-callback hooks, and `CountingSelector`, a
-//! wrapping selector that counts wakes and can inject faults.
+//! Shared helpers of the EventLoop tests (`event_loop.rs`, `timers.rs`, `notify.rs`,
+//! `unwind.rs`, `faults.rs`): the tokens, readiness and waits they name, socket pairs, a
+//! loop's usual set-up and end, a recording `Handler` with per-callback hooks, and
+//! `CountingSelector`, a wrapping selector that counts wakes and can inject faults.
 //!
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -16,6 +17,18 @@ use selectio::{
     BorrowedSource, Event, EventLoop, Events, Handler, Interest, Mode, Ready, Selector, Source,
     Token,
 };
+
+/// Tokens named by their number, for tests that need a few.
+pub const T0: Token = Token(0);
+pub const T1: Token = Token(1);
+pub const T2: Token = Token(2);
+pub const T3: Token = Token(3);
+pub const R: Ready = Ready::READABLE;
+pub const W: Ready = Ready::WRITABLE;
+/// A `run_once` that only collects what is ready.
+pub const ZERO: Option<Duration> = Some(Duration::ZERO);
+/// A bound for "the loop does not hang"; never reached when the code is right.
+pub const LONG: Option<Duration> = Some(Duration::from_secs(5));
 
 /// What the behaviour tests need of a selector: `Debug`, to check the loop's registry.
 pub trait TestSelector: Selector + Debug {}
@@ -113,6 +126,33 @@ pub fn drain(mut s: &Stream) -> usize {
     }
 }
 
+/// A new loop with each source registered under its token, readable and level-triggered:
+/// the start of most dispatch tests.
+#[track_caller]
+pub fn loop_reading<H: Handler<S>, S: Selector, E: Source>(
+    sources: &[(&E, Token)],
+) -> EventLoop<H, S> {
+    let mut el = EventLoop::new().expect("EventLoop::new");
+    for &(s, token) in sources {
+        el.register(s, token, Interest::READABLE, Mode::Level)
+            .expect("register");
+    }
+    el
+}
+
+/// Deregisters each source, then asserts nothing is left registered: the end of a test
+/// that registered them.
+#[track_caller]
+pub fn deregister_all_and_assert_empty<'s, H: Handler<S>, S: TestSelector, E: Source + 's>(
+    el: &mut EventLoop<H, S>,
+    sources: impl IntoIterator<Item = &'s E>,
+) {
+    for s in sources {
+        el.deregister(s).expect("deregister");
+    }
+    assert_nothing_registered(el);
+}
+
 /// Asserts the loop holds no registration ("every test ends with an empty loop"), read
 /// from its `Debug` output, the only public view of its registry.
 #[track_caller]
@@ -202,6 +242,11 @@ impl Log {
     }
 }
 
+/// A recorded `ready` call.
+pub fn rd(token: Token, ready: Ready) -> Call {
+    Call::Ready(token, ready)
+}
+
 /// The loop type a [`Recorder`] runs in.
 pub type El<'a, S> = EventLoop<Recorder<'a, S>, S>;
 type Hook<'a, S, A> = Box<dyn FnMut(&mut El<'a, S>, &mut Log, A) + 'a>;
@@ -254,6 +299,19 @@ impl<'a, S: Selector> Recorder<'a, S> {
     hook_setter!(on_timeout, on_timeout, u64);
     hook_setter!(on_interrupted, on_interrupted, ());
     hook_setter!(on_tick, on_tick, ());
+
+    /// Sets the `ready` hook to run `f` in the first `ready` call for `token`, and never
+    /// again: a registration change made once, in the middle of a batch.
+    pub fn on_first_ready(self, token: Token, f: impl FnOnce(&mut El<'a, S>) + 'a) -> Self {
+        let mut f = Some(f);
+        self.on_ready(move |el, _, (t, _)| {
+            if t == token {
+                if let Some(f) = f.take() {
+                    f(el);
+                }
+            }
+        })
+    }
 }
 
 fn run_hook<'a, S: Selector, A>(
