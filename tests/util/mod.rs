@@ -2,7 +2,8 @@
 //! per kind of test (`evloop`: handlers and selector wrappers for EventLoop tests,
 //! `net`: sockets and readiness waits, `model`: the Selector model and its sequences,
 //! `race`: connect/listen races, `soak`: load and resource accounting, `bad`: misuse
-//! cases). A binary uses the parts it needs.
+//! cases, `reuse`: registered pipes whose fd number a test closes and reuses). A binary
+//! uses the parts it needs.
 #![allow(dead_code, unused_imports, unused_macros)]
 
 /// `each_backend!(tests)` instantiates `tests!(S, new)` once per backend compiled in
@@ -65,5 +66,7 @@ pub mod evloop;
 pub mod model;
 pub mod net;
 pub mod race;
+#[cfg(unix)]
+pub mod reuse;
 #[cfg(unix)]
 pub mod soak;
