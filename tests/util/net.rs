@@ -1,6 +1,6 @@
 //! Helpers shared by `tests/net` and `tests/pipe`: flag checks, waiting for readiness
-//! with the `DefaultSelector`, pumping bytes through a non-blocking writer and reader,
-//! and unique socket paths.
+//! with the `DefaultSelector`, sending a few bytes across a stream pair, pumping bytes
+//! through a non-blocking writer and reader, and unique socket paths.
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
@@ -86,6 +86,24 @@ pub fn retry<T>(
             other => return other,
         }
     }
+}
+
+/// Writes `bytes` into the non-blocking stream `from` and reads as many back from `to`
+/// (waiting for it to be readable): what arrived.
+#[track_caller]
+pub fn send_across<S: Source>(from: &S, to: &S, bytes: &[u8]) -> Vec<u8>
+where
+    for<'a> &'a S: Read + Write,
+{
+    let mut from = from;
+    from.write_all(bytes).unwrap();
+    let mut buf = vec![0u8; bytes.len()];
+    retry(to, Interest::READABLE, || {
+        let mut to = to;
+        to.read_exact(&mut buf)
+    })
+    .unwrap();
+    buf
 }
 
 /// Deterministic test bytes: no short period, so a lost or repeated chunk shows.
