@@ -14,14 +14,7 @@ use selectio::Interest;
 use crate::tcp::{have_ipv6, localhost};
 #[cfg(unix)]
 use crate::util::net::socket_path;
-use crate::util::net::{assert_flags, retry, wait};
-
-/// A TCP socket bound to loopback, for `listen_now`.
-fn bound_tcp_socket() -> TcpSocket {
-    let socket = TcpSocket::v4().unwrap();
-    socket.bind(localhost()).unwrap();
-    socket
-}
+use crate::util::net::{assert_flags, bound_tcp_socket, retry, wait};
 
 /// A Unix socket bound to `path`, for `listen_now`.
 #[cfg(unix)]
