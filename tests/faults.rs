@@ -34,6 +34,7 @@ use selectio::{
 };
 use socket2::SockRef;
 use util::evloop::*;
+use util::net::bound_tcp_socket;
 
 const T0: Token = Token(0);
 const T1: Token = Token(1);
@@ -82,9 +83,7 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
 
 /// A loopback port nobody listens on: bound by a socket that is then closed.
 fn closed_port() -> SocketAddr {
-    let socket = TcpSocket::v4().unwrap();
-    socket.bind(localhost()).unwrap();
-    socket.local_addr().unwrap()
+    bound_tcp_socket().local_addr().unwrap()
 }
 
 /// Sets `SO_LINGER {on, 0}` and closes: the peer gets a reset (RST), not a FIN.
@@ -586,9 +585,7 @@ fn connect_refused_is_reported_and_run_returns<S: TestSelector>() {
 /// in progress for sure.
 fn connect_that_never_finishes_is_cancelled_by_a_timer<S: TestSelector>() {
     let _lock = shared();
-    let full = TcpSocket::v4().unwrap();
-    full.bind(localhost()).unwrap();
-    let full = full.listen(0).unwrap();
+    let full = bound_tcp_socket().listen(0).unwrap();
     let full_addr = full.local_addr().unwrap();
     // Queued, never accepted: the queue of a backlog-0 listener holds one.
     let _queued = std::net::TcpStream::connect(full_addr).expect("fill the backlog");
@@ -754,9 +751,7 @@ fn accept_all<H: Handler<S, Timeout = u64>, S: Selector, L>(
 /// again the next client is accepted.
 fn emfile_on_accept_sheds_without_spinning_then_resumes<S: TestSelector>() {
     let _lock = exclusive();
-    let socket = TcpSocket::v4().unwrap();
-    socket.bind(localhost()).unwrap();
-    let listener = socket.listen(1).unwrap();
+    let listener = bound_tcp_socket().listen(1).unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = RefCell::new(Acceptor::new(listener).expect("reserve the spare fd"));
     let seen = RefCell::new(Accepts::default());
@@ -1085,10 +1080,7 @@ fn dup_of_a_deregistered_fd_brings_no_events<S: TestSelector>() {
     for mode in modes::<S>() {
         let ctx = ctx::<S>(mode, "deregister, close, the dup lives");
         let mut h = Recorder::new();
-        let mut el: El<S> = EventLoop::new().unwrap();
-        let (ours, peer) = tcp_pair();
-        el.register(&ours, T1, Interest::READABLE, mode).unwrap();
-        let dup = SockRef::from(&ours).try_clone().expect("dup");
+        let (mut el, ours, peer, dup) = registered_end_and_its_dup::<S>(mode);
         el.deregister(&ours).unwrap();
         drop(ours);
         (&peer).write_all(b"x").unwrap();
@@ -1111,10 +1103,7 @@ fn registered_fd_closed_while_its_dup_lives_then_deregistered_brings_no_events<S
     for mode in modes::<S>() {
         let ctx = ctx::<S>(mode, "close while the dup lives, then deregister");
         let mut h = Recorder::new();
-        let mut el: El<S> = EventLoop::new().unwrap();
-        let (ours, peer) = tcp_pair();
-        el.register(&ours, T1, Interest::READABLE, mode).unwrap();
-        let dup = SockRef::from(&ours).try_clone().expect("dup");
+        let (mut el, ours, peer, dup) = registered_end_and_its_dup::<S>(mode);
         let fd = ours.as_raw_fd();
         drop(ours);
         #[allow(unsafe_code)]
@@ -1149,6 +1138,18 @@ fn registered_fd_closed_while_its_dup_lives_then_deregistered_brings_no_events<S
 /// it onto poll(2) with `--cfg polling_test_poll_backend`).
 fn on_epoll(name: &str) -> bool {
     name == "epoll" || (name == "polling" && !cfg!(polling_test_poll_backend))
+}
+
+/// A loop with our end of a TCP pair registered for reading under T1 in `mode`, and a
+/// dup(2) of that end: (the loop, ours, the peer, the dup).
+fn registered_end_and_its_dup<'a, S: TestSelector>(
+    mode: Mode,
+) -> (El<'a, S>, TcpStream, TcpStream, socket2::Socket) {
+    let mut el: El<S> = EventLoop::new().unwrap();
+    let (ours, peer) = tcp_pair();
+    el.register(&ours, T1, Interest::READABLE, mode).unwrap();
+    let dup = SockRef::from(&ours).try_clone().expect("dup");
+    (el, ours, peer, dup)
 }
 
 /// Registers `dup` under T2, waits for its data, reads it and deregisters.

@@ -769,52 +769,36 @@ fn timers_fire_once<S: Selector>() {
 
 // ------------------------------------------------------------ the tests
 
+/// One ignored `#[test]` `$name` running the soak `crate::$soak` on `$sel`:
+/// `isolated` runs it in a child process of its own (the soaks with memory figures).
+macro_rules! soak {
+    ($sel:ty, $name:ident, isolated $soak:ident) => {
+        #[test]
+        #[ignore = "soak: run by .ci/soak"]
+        fn $name() {
+            let path = crate::test_path(module_path!(), stringify!($name));
+            crate::isolated(&path, crate::$soak::<$sel>);
+        }
+    };
+    ($sel:ty, $name:ident, $soak:ident) => {
+        #[test]
+        #[ignore = "soak: run by .ci/soak"]
+        fn $name() {
+            crate::$soak::<$sel>();
+        }
+    };
+}
+
 /// Every soak on one backend; the two with memory figures in a child process each.
 macro_rules! backend_soaks {
     ($sel:ty, $new:expr) => {
-        #[test]
-        #[ignore = "soak: run by .ci/soak"]
-        fn connections_echo() {
-            let path = crate::test_path(module_path!(), "connections_echo");
-            crate::isolated(&path, crate::connections_echo::<$sel>);
-        }
-
-        #[test]
-        #[ignore = "soak: run by .ci/soak"]
-        fn echo_check_catches_a_flipped_bit() {
-            crate::echo_check_catches_a_flipped_bit::<$sel>();
-        }
-
-        #[test]
-        #[ignore = "soak: run by .ci/soak"]
-        fn registration_bookkeeping() {
-            let path = crate::test_path(module_path!(), "registration_bookkeeping");
-            crate::isolated(&path, crate::registration_bookkeeping::<$sel>);
-        }
-
-        #[test]
-        #[ignore = "soak: run by .ci/soak"]
-        fn event_loop_create_drop_no_fd_leak() {
-            crate::event_loop_create_drop_no_fd_leak::<$sel>();
-        }
-
-        #[test]
-        #[ignore = "soak: run by .ci/soak"]
-        fn connect_accept_close_no_fd_leak() {
-            crate::connect_accept_close_no_fd_leak::<$sel>();
-        }
-
-        #[test]
-        #[ignore = "soak: run by .ci/soak"]
-        fn notify_million_messages() {
-            crate::notify_messages::<$sel>();
-        }
-
-        #[test]
-        #[ignore = "soak: run by .ci/soak"]
-        fn timers_million_fire_once() {
-            crate::timers_fire_once::<$sel>();
-        }
+        soak!($sel, connections_echo, isolated connections_echo);
+        soak!($sel, echo_check_catches_a_flipped_bit, echo_check_catches_a_flipped_bit);
+        soak!($sel, registration_bookkeeping, isolated registration_bookkeeping);
+        soak!($sel, event_loop_create_drop_no_fd_leak, event_loop_create_drop_no_fd_leak);
+        soak!($sel, connect_accept_close_no_fd_leak, connect_accept_close_no_fd_leak);
+        soak!($sel, notify_million_messages, notify_messages);
+        soak!($sel, timers_million_fire_once, timers_fire_once);
     };
 }
 

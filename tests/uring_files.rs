@@ -5,9 +5,14 @@
 //! pipe they open, which a binary whose other tests open fds in parallel cannot promise.
 
 #[cfg(all(target_os = "linux", feature = "uring"))]
+#[macro_use]
+#[path = "util/mod.rs"]
+mod util;
+
+#[cfg(all(target_os = "linux", feature = "uring"))]
 mod uring {
     use std::io::{ErrorKind, Write};
-    use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+    use std::os::fd::{AsFd, AsRawFd, RawFd};
     use std::time::Duration;
 
     use selectio::backends::Uring;
@@ -15,18 +20,14 @@ mod uring {
 
     use std::sync::{Mutex, MutexGuard, PoisonError};
 
+    use crate::util::reuse::{pipe, registered_pipe};
+
     type Serial = MutexGuard<'static, ()>;
 
     /// The two tests of this binary, one at a time.
     fn serial() -> Serial {
         static LOCK: Mutex<()> = Mutex::new(());
         LOCK.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn pipe() -> (std::fs::File, std::fs::File) {
-        let (r, w) = std::io::pipe().expect("pipe");
-        let (r, w): (OwnedFd, OwnedFd) = (r.into(), w.into());
-        (r.into(), w.into())
     }
 
     /// A Level registration of a pipe reader whose poll has completed, then the reader
@@ -39,10 +40,7 @@ mod uring {
         let serial = serial();
         let sel = Uring::new().ok()?;
         let mut events = Events::<Uring>::with_capacity(16).unwrap();
-        let (r, mut w) = pipe();
-        let n = r.as_raw_fd();
-        sel.register(r.as_fd(), Token(1), Interest::READABLE, Mode::Level)
-            .unwrap();
+        let (r, mut w, n) = registered_pipe(&sel, Token(1), Mode::Level);
         // The poll completes; its completion is posted when this write returns.
         w.write_all(b"x").unwrap();
         drop(r); // closed without deregister; the completion waits in the ring

@@ -8,29 +8,53 @@ use std::path::Path;
 
 use selectio::net::{Connect, Listen, TcpListener, TcpSocket, TcpStream};
 #[cfg(unix)]
-use selectio::net::{UnixListener, UnixSocket};
+use selectio::net::{UnixListener, UnixSocket, UnixStream};
 use selectio::Interest;
 
 use crate::tcp::{have_ipv6, localhost};
 #[cfg(unix)]
 use crate::util::net::socket_path;
-use crate::util::net::{assert_flags, retry, wait};
+use crate::util::net::{assert_flags, bound_tcp_socket, retry, wait};
+
+/// A Unix socket bound to `path`, for `listen_now`.
+#[cfg(unix)]
+fn bound_unix_socket(path: &Path) -> UnixSocket {
+    let socket = UnixSocket::new().unwrap();
+    socket.bind(path).unwrap();
+    socket
+}
+
+/// A non-blocking connect of a new Unix socket to `path` that fails at once with `kind`,
+/// the error stored in the socket too (`take_error`, which takes it): the socket.
+#[cfg(unix)]
+#[track_caller]
+fn unix_connect_failing_at_once(path: &Path, kind: io::ErrorKind) -> UnixStream {
+    let (stream, outcome) = UnixSocket::new()
+        .unwrap()
+        .connect_nonblocking(path)
+        .unwrap();
+    match outcome {
+        Some(Err(e)) => assert_eq!(e.kind(), kind, "{e:?}"),
+        other => panic!("expected {kind:?} at once, got {other:?}"),
+    }
+    let e = stream.take_error().unwrap().expect("the stored error");
+    assert_eq!(e.kind(), kind, "{e:?}");
+    stream
+}
+
+/// `socket` connecting to `addr`, an address of the other family: `InvalidInput`.
+#[track_caller]
+fn assert_other_family_is_invalid_input(socket: TcpSocket, addr: &str) {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let e = socket.connect_nonblocking(&addr).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+}
 
 #[test]
 fn tcp_connect_with_an_address_of_the_other_family_is_invalid_input() {
-    let v6: SocketAddr = "[::1]:9".parse().unwrap();
-    let e = TcpSocket::v4()
-        .unwrap()
-        .connect_nonblocking(&v6)
-        .unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+    assert_other_family_is_invalid_input(TcpSocket::v4().unwrap(), "[::1]:9");
     if have_ipv6("tcp_connect_with_an_address_of_the_other_family_is_invalid_input (v6)") {
-        let v4: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let e = TcpSocket::v6()
-            .unwrap()
-            .connect_nonblocking(&v4)
-            .unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+        assert_other_family_is_invalid_input(TcpSocket::v6().unwrap(), "127.0.0.1:9");
     }
 }
 
@@ -87,16 +111,7 @@ fn unix_connect_to_a_listener_completes_at_once() {
 #[test]
 fn unix_connect_to_a_missing_path_is_not_found_once() {
     let path = socket_path("hook-missing");
-    let (stream, outcome) = UnixSocket::new()
-        .unwrap()
-        .connect_nonblocking(&path)
-        .unwrap();
-    match outcome {
-        Some(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e:?}"),
-        other => panic!("expected NotFound at once, got {other:?}"),
-    }
-    let e = stream.take_error().unwrap().expect("the stored error");
-    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e:?}");
+    let stream = unix_connect_failing_at_once(&path, io::ErrorKind::NotFound);
     assert!(stream.take_error().unwrap().is_none(), "reported twice");
 }
 
@@ -118,25 +133,14 @@ fn unix_connect_to_a_path_longer_than_sun_path_is_invalid_input() {
 #[test]
 fn unix_connect_to_a_full_backlog_is_would_block_not_in_progress() {
     let path = socket_path("hook-full");
-    let socket = UnixSocket::new().unwrap();
-    socket.bind(&path).unwrap();
-    let _listener = socket.listen_now(0).unwrap();
+    let _listener = bound_unix_socket(&path).listen_now(0).unwrap();
     // Backlog 0 queues one connection (unix_recvq_full tests `>`).
     let (_first, outcome) = UnixSocket::new()
         .unwrap()
         .connect_nonblocking(&path)
         .unwrap();
     assert!(matches!(outcome, Some(Ok(()))), "{outcome:?}");
-    let (second, outcome) = UnixSocket::new()
-        .unwrap()
-        .connect_nonblocking(&path)
-        .unwrap();
-    match outcome {
-        Some(Err(e)) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e:?}"),
-        other => panic!("expected EAGAIN at once, got {other:?}"),
-    }
-    let e = second.take_error().unwrap().expect("the stored error");
-    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    let second = unix_connect_failing_at_once(&path, io::ErrorKind::WouldBlock);
     assert!(
         second.peer_addr().is_err(),
         "the second socket is not connected"
@@ -146,9 +150,7 @@ fn unix_connect_to_a_full_backlog_is_would_block_not_in_progress() {
 
 #[test]
 fn listen_with_backlog_zero_still_accepts_a_connection() {
-    let socket = TcpSocket::v4().unwrap();
-    socket.bind(localhost()).unwrap();
-    let listener = socket.listen_now(0).unwrap();
+    let listener = bound_tcp_socket().listen_now(0).unwrap();
     assert_flags(&listener);
     let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server, _) = retry(&listener, Interest::READABLE, || listener.accept()).unwrap();
@@ -158,9 +160,7 @@ fn listen_with_backlog_zero_still_accepts_a_connection() {
 /// Linux and the BSDs take a negative backlog as the maximum (`somaxconn`).
 #[test]
 fn listen_with_a_negative_backlog_is_the_maximum() {
-    let socket = TcpSocket::v4().unwrap();
-    socket.bind(localhost()).unwrap();
-    let listener = socket.listen_now(-1).unwrap();
+    let listener = bound_tcp_socket().listen_now(-1).unwrap();
     let addr = listener.local_addr().unwrap();
     let clients: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
     for _ in &clients {
@@ -186,9 +186,7 @@ fn listen_on_an_unbound_unix_socket_says_bind_it_first() {
 #[test]
 fn unix_listen_hook_accepts() {
     let path = socket_path("hook-listen");
-    let socket = UnixSocket::new().unwrap();
-    socket.bind(&path).unwrap();
-    let listener = socket.listen_now(8).unwrap();
+    let listener = bound_unix_socket(&path).listen_now(8).unwrap();
     assert_flags(&listener);
     let _client = UnixSocket::new().unwrap().connect(&path).unwrap();
     retry(&listener, Interest::READABLE, || listener.accept()).unwrap();

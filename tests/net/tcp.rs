@@ -8,7 +8,7 @@ use std::time::Duration;
 use selectio::net::{TcpAcceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::Interest;
 
-use crate::util::net::{assert_flags, assert_same_bytes, pattern, pump, retry, wait};
+use crate::util::net::{assert_flags, assert_same_bytes, pattern, pump, retry, send_across, wait};
 
 pub fn localhost() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -103,13 +103,7 @@ fn shutdown_write_gives_the_peer_eof_and_fails_local_writes() {
     let e = (&client).write(b"late").unwrap_err();
     assert_write_after_shutdown(&e);
     // The other direction still works: a half-close.
-    (&server).write_all(b"reply").unwrap();
-    let mut buf = [0u8; 5];
-    retry(&client, Interest::READABLE, || {
-        (&client).read_exact(&mut buf)
-    })
-    .unwrap();
-    assert_eq!(&buf, b"reply");
+    assert_eq!(send_across(&server, &client, b"reply"), b"reply");
 }
 
 /// A write after `shutdown(Write)` fails: EPIPE (`BrokenPipe`) on Unix; Winsock says
@@ -130,12 +124,7 @@ fn shutdown_read_makes_local_reads_return_zero() {
     client.shutdown(Shutdown::Read).unwrap();
     assert_eq!((&client).read(&mut [0u8; 8]).unwrap(), 0);
     // Writing still works.
-    (&client).write_all(b"x").unwrap();
-    let mut buf = [0u8; 1];
-    retry(&server, Interest::READABLE, || {
-        (&server).read_exact(&mut buf)
-    })
-    .unwrap();
+    send_across(&client, &server, b"x");
 }
 
 #[test]
@@ -263,13 +252,7 @@ fn ipv6_pair_and_hop_limit() {
     assert!(client.local_addr().unwrap().is_ipv6());
     client.set_ttl(33).unwrap(); // IPV6_UNICAST_HOPS on an IPv6 socket
     assert_eq!(client.ttl().unwrap(), 33);
-    (&client).write_all(b"six").unwrap();
-    let mut buf = [0u8; 3];
-    retry(&server, Interest::READABLE, || {
-        (&server).read_exact(&mut buf)
-    })
-    .unwrap();
-    assert_eq!(&buf, b"six");
+    assert_eq!(send_across(&client, &server, b"six"), b"six");
 }
 
 #[test]

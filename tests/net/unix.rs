@@ -7,7 +7,9 @@ use std::net::Shutdown;
 use selectio::net::{UnixDatagram, UnixListener, UnixSocket, UnixStream};
 use selectio::Interest;
 
-use crate::util::net::{assert_flags, assert_same_bytes, pattern, pump, retry, socket_path};
+use crate::util::net::{
+    assert_flags, assert_same_bytes, pattern, pump, retry, send_across, socket_path,
+};
 
 #[test]
 fn unix_stream_through_a_listener() {
@@ -36,13 +38,7 @@ fn unix_stream_through_a_listener() {
     );
     assert!(listener.take_error().unwrap().is_none());
 
-    (&client).write_all(b"over unix").unwrap();
-    let mut buf = [0u8; 9];
-    retry(&server, Interest::READABLE, || {
-        (&server).read_exact(&mut buf)
-    })
-    .unwrap();
-    assert_eq!(&buf, b"over unix");
+    assert_eq!(send_across(&client, &server, b"over unix"), b"over unix");
     let text = format!("{client:?}");
     assert!(
         text.contains("fd") && text.contains(path.to_str().unwrap()),
@@ -79,9 +75,7 @@ fn unix_pair_half_close_and_bulk_transfer() {
         (&a).write(b"x").unwrap_err().kind(),
         io::ErrorKind::BrokenPipe
     );
-    (&b).write_all(b"back").unwrap();
-    let mut buf = [0u8; 4];
-    retry(&a, Interest::READABLE, || (&a).read_exact(&mut buf)).unwrap();
+    send_across(&b, &a, b"back");
     assert!(a.take_error().unwrap().is_none());
 
     let (writer, mut reader) = UnixStream::pair().unwrap();

@@ -22,13 +22,16 @@ use selectio::backends;
 use selectio::net::{TcpListener, TcpSocket, UdpSocket};
 use selectio::selector::Support;
 use selectio::{
-    AnySelector, Backend, DefaultSelector, EventLoop, Events, Interest, Mode, NotifyError,
-    Selector, Source, TimerError, Token,
+    AnySelector, Backend, BorrowedSource, DefaultSelector, EventLoop, Events, Interest, Mode,
+    NotifyError, Selector, Source, TimerError, Token,
 };
 
 use crate::util::bad::*;
 #[cfg(unix)]
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+#[cfg(unix)]
+use selectio::pipe::PipeReader;
 
 /// A token no case gives to the witness.
 const T1: Token = Token(1);
@@ -96,6 +99,35 @@ macro_rules! cases {
 // ---------------------------------------------------------------------------------------
 // Selector
 
+/// `reregister` of `fd`, which `sel` does not hold: `NotFound` naming the backend and the
+/// fd, and nothing registered under the token it was given.
+#[track_caller]
+fn assert_reregister_not_found<S: Selector>(sel: &S, fd: BorrowedSource<'_>) {
+    let r = sel.reregister(fd, T1, Interest::READABLE, Mode::Level);
+    expect_err(r, &[NotFound], &[sel.name(), &number(&fd)]);
+    assert_silent(sel, T1);
+}
+
+/// The number of a new pipe's reader, closed (with its writer) once `register` ran on it.
+/// `serial()` keeps the other cases of this binary from taking the number meanwhile.
+#[cfg(unix)]
+fn closed_pipe_reader(register: impl FnOnce(&PipeReader)) -> RawFd {
+    let (r, _w) = selectio::pipe::pipe().unwrap();
+    register(&r);
+    r.as_raw_fd()
+}
+
+/// `deregister` of a registered fd closed since: `Ok`, or `NotFound`/`InvalidInput`
+/// naming `needles` (the set `EventLoop::deregister` documents).
+#[cfg(unix)]
+#[track_caller]
+fn assert_deregister_after_close_answer(result: io::Result<()>, needles: &[&str]) {
+    if let Err(e) = result {
+        assert!(matches!(e.kind(), NotFound | InvalidInput), "{e}");
+        assert_names(&e.to_string(), needles);
+    }
+}
+
 /// `register` with [`Token::RESERVED`]: `InvalidInput` naming the backend and the token.
 fn reserved_token_register_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
@@ -140,11 +172,7 @@ fn duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result<S>)
 fn reregister_unknown_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
     let stranger = witness();
-    let fd = stranger.source();
-    let r = sel.reregister(fd, T1, Interest::READABLE, Mode::Level);
-    expect_err(r, &[NotFound], &[sel.name(), &number(&fd)]);
-    // It did not register it either.
-    assert_silent(&sel, T1);
+    assert_reregister_not_found(&sel, stranger.source());
     assert_witness_delivers(&sel);
 }
 
@@ -166,9 +194,7 @@ fn deregister_twice_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
         .unwrap();
     sel.deregister(fd).unwrap();
     expect_err(sel.deregister(fd), &[NotFound], &[sel.name(), &number(&fd)]);
-    let r = sel.reregister(fd, T1, Interest::READABLE, Mode::Level);
-    expect_err(r, &[NotFound], &[sel.name(), &number(&fd)]);
-    assert_silent(&sel, T1);
+    assert_reregister_not_found(&sel, fd);
     assert_witness_delivers(&sel);
 }
 
@@ -328,10 +354,7 @@ fn never_opened_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
 #[cfg(unix)]
 fn closed_fd_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
-    let n = {
-        let (r, _w) = selectio::pipe::pipe().unwrap();
-        r.as_raw_fd()
-    };
+    let n = closed_pipe_reader(|_| {});
     #[allow(unsafe_code)]
     // SAFETY: `n` is closed on purpose (`serial()` keeps it unused): the selector must
     // answer it as a number.
@@ -369,20 +392,15 @@ fn regular_file_is_refused_or_always_ready<S: Selector>(new: fn() -> io::Result<
 #[cfg(unix)]
 fn deregister_after_close_is_an_answer<S: Selector>(new: fn() -> io::Result<S>) {
     let (sel, _w) = with_witness(new);
-    let n = {
-        let (r, _wr) = selectio::pipe::pipe().unwrap();
+    let n = closed_pipe_reader(|r| {
         sel.register(r.source(), T1, Interest::READABLE, Mode::Level)
             .unwrap();
-        r.as_raw_fd()
-    };
+    });
     #[allow(unsafe_code)]
     // SAFETY: `n` was registered and is closed on purpose: the selector must answer it as
     // a number.
     let fd = unsafe { BorrowedFd::borrow_raw(n) };
-    if let Err(e) = sel.deregister(fd) {
-        assert!(matches!(e.kind(), NotFound | InvalidInput), "{e}");
-        assert_names(&e.to_string(), &[sel.name(), &number(&fd)]);
-    }
+    assert_deregister_after_close_answer(sel.deregister(fd), &[sel.name(), &number(&fd)]);
     assert_witness_delivers(&sel);
 }
 
@@ -391,11 +409,8 @@ fn deregister_after_close_is_an_answer<S: Selector>(new: fn() -> io::Result<S>) 
 
 /// `EventLoop::register` with the reserved token: `InvalidInput`; nothing registered.
 fn loop_reserved_token_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>) {
-    let mut el = event_loop(new);
+    let (mut el, w) = loop_with_witness(new);
     let mut h = Rec::new();
-    let w = witness();
-    el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
-        .unwrap();
     let other = witness();
     let r = el.register(&other, Token::RESERVED, Interest::READABLE, Mode::Level);
     expect_err(r, &[InvalidInput], &[el.selector().name(), "RESERVED"]);
@@ -408,11 +423,8 @@ fn loop_reserved_token_is_invalid_input<S: Selector>(new: fn() -> io::Result<S>)
 
 /// `EventLoop::register` twice: `AlreadyExists` naming the fd; the first token stays.
 fn loop_duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Result<S>) {
-    let mut el = event_loop(new);
+    let (mut el, w) = loop_with_witness(new);
     let mut h = Rec::new();
-    let w = witness();
-    el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
-        .unwrap();
     let fd = number(&w);
     let r = el.register(&w, T1, Interest::BOTH, Mode::Level);
     expect_err(r, &[AlreadyExists], &[el.selector().name(), &fd]);
@@ -424,10 +436,7 @@ fn loop_duplicate_register_is_already_exists<S: Selector>(new: fn() -> io::Resul
 
 /// `EventLoop::deregister` twice: the second is `NotFound` naming the fd.
 fn loop_deregister_twice_is_not_found<S: Selector>(new: fn() -> io::Result<S>) {
-    let mut el = event_loop(new);
-    let w = witness();
-    el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
-        .unwrap();
+    let (mut el, w) = loop_with_witness(new);
     el.deregister(&w).unwrap();
     let fd = number(&w);
     expect_err(el.deregister(&w), &[NotFound], &[el.selector().name(), &fd]);
@@ -472,11 +481,8 @@ fn loop_unsupported_mode_registers_nothing<S: Selector>(new: fn() -> io::Result<
 /// After `deregister`, a ready source's token is never reported, and a `reregister`
 /// under the stale token is `NotFound`.
 fn loop_stale_token_after_deregister_is_silent<S: Selector>(new: fn() -> io::Result<S>) {
-    let mut el = event_loop(new);
+    let (mut el, w) = loop_with_witness(new);
     let mut h = Rec::new();
-    let w = witness();
-    el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
-        .unwrap();
     let stale = witness();
     el.register(&stale, T1, Interest::READABLE, Mode::Level)
         .unwrap();
@@ -566,25 +572,16 @@ fn loop_listen_unbound_unix_registers_nothing<S: Selector>(new: fn() -> io::Resu
 /// documented set, and the loop forgets it either way.
 #[cfg(unix)]
 fn loop_deregister_after_close_forgets<S: Selector>(new: fn() -> io::Result<S>) {
-    let mut el = event_loop(new);
+    let (mut el, w) = loop_with_witness(new);
     let mut h = Rec::new();
-    let w = witness();
-    el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
-        .unwrap();
-    let fd = {
-        let (r, _wr) = selectio::pipe::pipe().unwrap();
-        el.register(&r, T1, Interest::READABLE, Mode::Level)
-            .unwrap();
-        r.as_raw_fd()
-    };
+    let fd = closed_pipe_reader(|r| {
+        el.register(r, T1, Interest::READABLE, Mode::Level).unwrap();
+    });
     #[allow(unsafe_code)]
     // SAFETY: `fd` was registered and is closed on purpose: the loop and its selector must
     // answer it as a number.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    if let Err(e) = el.deregister(&fd) {
-        assert!(matches!(e.kind(), NotFound | InvalidInput), "{e}");
-        assert_names(&e.to_string(), &[&number(&fd)]);
-    }
+    assert_deregister_after_close_answer(el.deregister(&fd), &[&number(&fd)]);
     assert_eq!(el.registered(), 1, "only the witness is left");
     assert_loop_witness(&mut el, &mut h);
     el.deregister(&w).unwrap();
@@ -597,12 +594,9 @@ fn loop_reused_fd_number_gets_the_new_token<S: Selector>(new: fn() -> io::Result
     use std::io::Write;
     let mut el = event_loop(new);
     let mut h = Rec::new();
-    let old = {
-        let (r, _w) = selectio::pipe::pipe().unwrap();
-        el.register(&r, T1, Interest::READABLE, Mode::Level)
-            .unwrap();
-        r.as_raw_fd()
-    };
+    let old = closed_pipe_reader(|r| {
+        el.register(r, T1, Interest::READABLE, Mode::Level).unwrap();
+    });
     let (r, mut wr) = selectio::pipe::pipe().unwrap();
     // `serial()` makes the reuse likely; the case holds whether or not it happens.
     let reused = r.as_raw_fd() == old;
@@ -645,40 +639,38 @@ fn expect_build_err(setup: fn(DefaultBuilder) -> DefaultBuilder, needles: &[&str
     expect_err(r, &[InvalidInput, OutOfMemory], needles);
 }
 
-#[test]
-fn builder_zero_events_capacity_is_invalid_input() {
-    let _serial = serial();
-    expect_build_err(|b| b.events_capacity(0), &["events capacity"]);
+/// One `#[test]` per builder setting that must not build: `name: setup => needles;`
+/// runs `expect_build_err(setup, needles)`.
+macro_rules! build_err_tests {
+    ($($(#[$doc:meta])* $name:ident: $setup:expr => $needles:expr;)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                let _serial = serial();
+                expect_build_err($setup, $needles);
+            }
+        )*
+    };
 }
 
-#[test]
-fn builder_zero_notify_capacity_is_invalid_input() {
-    let _serial = serial();
-    expect_build_err(|b| b.notify_capacity(0), &["notify capacity"]);
-}
-
-#[test]
-fn builder_zero_messages_per_tick_is_invalid_input() {
-    let _serial = serial();
-    expect_build_err(|b| b.messages_per_tick(0), &["messages per tick"]);
-}
-
-#[test]
-fn builder_zero_timer_tick_is_invalid_input() {
-    let _serial = serial();
-    expect_build_err(|b| b.timer_tick(Duration::ZERO), &["timer tick"]);
-}
-
-#[test]
-fn builder_zero_timer_wheel_slots_is_invalid_input() {
-    let _serial = serial();
-    expect_build_err(|b| b.timer_wheel_slots(0), &["timer wheel slots"]);
-}
-
-#[test]
-fn builder_zero_timer_capacity_is_invalid_input() {
-    let _serial = serial();
-    expect_build_err(|b| b.timer_capacity(0), &["timer capacity"]);
+build_err_tests! {
+    builder_zero_events_capacity_is_invalid_input:
+        |b| b.events_capacity(0) => &["events capacity"];
+    builder_zero_notify_capacity_is_invalid_input:
+        |b| b.notify_capacity(0) => &["notify capacity"];
+    builder_zero_messages_per_tick_is_invalid_input:
+        |b| b.messages_per_tick(0) => &["messages per tick"];
+    builder_zero_timer_tick_is_invalid_input:
+        |b| b.timer_tick(Duration::ZERO) => &["timer tick"];
+    builder_zero_timer_wheel_slots_is_invalid_input:
+        |b| b.timer_wheel_slots(0) => &["timer wheel slots"];
+    builder_zero_timer_capacity_is_invalid_input:
+        |b| b.timer_capacity(0) => &["timer capacity"];
+    /// `events_capacity(usize::MAX)`: an error naming the capacity (the buffer cannot be
+    /// allocated), not a "capacity overflow" panic.
+    builder_absurd_events_capacity_is_an_error:
+        |b| b.events_capacity(usize::MAX) => &["capacity", &usize::MAX.to_string()];
 }
 
 #[test]
@@ -686,15 +678,6 @@ fn builder_absurd_timer_settings_are_invalid_input() {
     let _serial = serial();
     expect_build_err(|b| b.timer_wheel_slots(usize::MAX), &["timer wheel slots"]);
     expect_build_err(|b| b.timer_capacity(usize::MAX), &["timer capacity"]);
-}
-
-/// `events_capacity(usize::MAX)`: an error naming the capacity (the buffer cannot be
-/// allocated), not a "capacity overflow" panic.
-#[test]
-fn builder_absurd_events_capacity_is_an_error() {
-    let _serial = serial();
-    let max = usize::MAX.to_string();
-    expect_build_err(|b| b.events_capacity(usize::MAX), &["capacity", &max]);
 }
 
 /// `notify_capacity(usize::MAX)`, "practically unbounded": either an error naming the

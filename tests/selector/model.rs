@@ -168,142 +168,54 @@ each_backend!(model_tests, any);
 /// The model is not vacuous: an epoll selector with one deliberate bug fails it.
 #[cfg(selectio_epoll)]
 mod mutants {
-    use std::sync::{Mutex, PoisonError};
-    use std::time::Duration;
-
     use proptest::test_runner::{TestError, TestRunner};
-    use selectio::selector::Capabilities;
-    use selectio::{BorrowedSource, Event, Events, Token};
+    use selectio::backends::Epoll;
 
     use super::*;
+    use crate::util::evloop::{Bug, CountingSelector};
 
-    const IGNORE_DEREGISTER: u8 = 0;
-    const ONESHOT_AS_LEVEL: u8 = 1;
-    const EDGE_AS_LEVEL: u8 = 2;
-    const DROP_LAST_EVENT: u8 = 3;
-    /// A `reregister` of an unknown fd registers it: what poll(2) may do with a reused
-    /// number's stale entry, and the model allows there only.
-    const ADOPT_UNKNOWN: u8 = 4;
+    /// epoll, wrapped to commit one [`Bug`].
+    type Mutant = CountingSelector<Epoll>;
 
-    /// epoll with the bug `BUG`.
-    struct Mutant<const BUG: u8> {
-        inner: backends::Epoll,
-        buf: Mutex<Events<backends::Epoll>>,
+    fn mutant(bug: Bug) -> io::Result<Mutant> {
+        Mutant::new().map(|sel| sel.with_bug(bug))
     }
 
-    impl<const BUG: u8> Mutant<BUG> {
-        fn mode(mode: Mode) -> Mode {
-            match (BUG, mode) {
-                (ONESHOT_AS_LEVEL, Mode::Oneshot) | (EDGE_AS_LEVEL, Mode::Edge) => Mode::Level,
-                _ => mode,
-            }
-        }
-    }
-
-    impl<const BUG: u8> Selector for Mutant<BUG> {
-        type RawEvent = Event;
-
-        fn new() -> io::Result<Self> {
-            Ok(Mutant {
-                inner: backends::Epoll::new()?,
-                buf: Mutex::new(Events::with_capacity(64)?),
-            })
-        }
-
-        fn name(&self) -> &'static str {
-            self.inner.name()
-        }
-
-        fn capabilities(&self) -> Capabilities {
-            self.inner.capabilities()
-        }
-
-        fn register(
-            &self,
-            fd: BorrowedSource<'_>,
-            t: Token,
-            i: Interest,
-            m: Mode,
-        ) -> io::Result<()> {
-            self.inner.register(fd, t, i, Self::mode(m))
-        }
-
-        fn reregister(
-            &self,
-            fd: BorrowedSource<'_>,
-            t: Token,
-            i: Interest,
-            m: Mode,
-        ) -> io::Result<()> {
-            match self.inner.reregister(fd, t, i, Self::mode(m)) {
-                Err(e) if BUG == ADOPT_UNKNOWN && e.kind() == io::ErrorKind::NotFound => {
-                    self.inner.register(fd, t, i, Self::mode(m))
-                }
-                result => result,
-            }
-        }
-
-        fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()> {
-            match BUG {
-                IGNORE_DEREGISTER => Ok(()),
-                _ => self.inner.deregister(fd),
-            }
-        }
-
-        fn select(&self, events: &mut Events<Self>, timeout: Option<Duration>) -> io::Result<()> {
-            let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
-            self.inner.select(&mut buf, timeout)?;
-            events.clear();
-            let keep = match BUG {
-                DROP_LAST_EVENT if buf.len() > 1 => buf.len() - 1,
-                _ => buf.len(),
-            };
-            for event in buf.iter().take(keep) {
-                let _ = events.push(event);
-            }
-            Ok(())
-        }
-
-        fn wake(&self) -> io::Result<()> {
-            self.inner.wake()
-        }
-
-        fn decode(raw: &Event) -> Event {
-            *raw
-        }
-    }
-
-    /// Runs the model on `Mutant<BUG>` with sequences favouring `mode`; it must fail.
-    fn caught<const BUG: u8>(mode: Mode) {
+    /// Runs the model on the mutant `new` creates (committing `bug`) with sequences
+    /// favouring `mode`; it must fail.
+    fn caught(new: fn() -> io::Result<Mutant>, bug: Bug, mode: Mode) {
         let config = ProptestConfig {
             max_shrink_iters: 0,
             ..config()
         };
         let mut runner = TestRunner::new(config);
-        let result = runner.run(&ops(mode), |ops| check(Mutant::<BUG>::new, &ops));
+        let result = runner.run(&ops(mode), |ops| check(new, &ops));
         match result {
             Err(TestError::Fail(why, _)) => println!("caught: {why}"),
-            other => panic!("the model missed bug {BUG} ({mode:?}): {other:?}"),
+            other => panic!("the model missed bug {bug:?} ({mode:?}): {other:?}"),
         }
     }
 
-    /// One test per bug: `name: BUG, mode` runs `caught::<BUG>(mode)`.
+    /// One test per bug: `name: Bug, mode` runs `caught` on a mutant committing `Bug`.
     macro_rules! caught_tests {
         ($($name:ident: $bug:ident, $mode:ident;)*) => {
             $(
                 #[test]
                 fn $name() {
-                    caught::<$bug>(Mode::$mode);
+                    fn new() -> io::Result<Mutant> {
+                        mutant(Bug::$bug)
+                    }
+                    caught(new, Bug::$bug, Mode::$mode);
                 }
             )*
         };
     }
 
     caught_tests! {
-        ignored_deregister_is_caught: IGNORE_DEREGISTER, Level;
-        oneshot_as_level_is_caught: ONESHOT_AS_LEVEL, Oneshot;
-        edge_as_level_is_caught: EDGE_AS_LEVEL, Edge;
-        dropped_event_is_caught: DROP_LAST_EVENT, Level;
+        ignored_deregister_is_caught: IgnoreDeregister, Level;
+        oneshot_as_level_is_caught: OneshotAsLevel, Oneshot;
+        edge_as_level_is_caught: EdgeAsLevel, Edge;
+        dropped_event_is_caught: DropLastEvent, Level;
     }
 
     /// epoll is held to `NotFound` for a reregister of a closed registered fd's reused
@@ -319,7 +231,7 @@ mod mutants {
                 Reopen { pair: 1 },
                 reregister(2, R, mode, false),
             ];
-            match run(Mutant::<ADOPT_UNKNOWN>::new, &ops) {
+            match run(|| mutant(Bug::AdoptUnknown), &ops) {
                 Err(why) if why.contains("reregister") => println!("caught: {why}"),
                 other => panic!("the model missed an adopting reregister ({mode:?}): {other:?}"),
             }

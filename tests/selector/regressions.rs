@@ -30,6 +30,26 @@ fn check<S: Selector>(new: fn() -> io::Result<S>, ops: &[Op]) {
     }
 }
 
+/// `check`s the sequence `ops` builds for each case (a mode, a pair of ends, …), in order.
+#[track_caller]
+fn check_each<S: Selector, C>(
+    new: fn() -> io::Result<S>,
+    cases: impl IntoIterator<Item = C>,
+    ops: impl Fn(C) -> Vec<Op>,
+) {
+    for case in cases {
+        check(new, &ops(case));
+    }
+}
+
+/// `check`s a sequence that registers in Edge mode only, where the backend supports Edge.
+#[track_caller]
+fn check_where_edge_is_supported<S: Selector>(new: fn() -> io::Result<S>, ops: &[Op]) {
+    if new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
+        check(new, ops);
+    }
+}
+
 /// Found by `tests/model.rs` (`poll::oneshot`, `any_poll::level`, `any_poll::oneshot`,
 /// 1000 cases each): the TCP end registered as fd N is closed without `deregister` and a
 /// new pair reuses N. On epoll (and polling on epoll) `reregister(N)` and
@@ -131,133 +151,120 @@ fn closed_fd_number_reused_by_a_new_registration<S: Selector>(new: fn() -> io::R
 /// poll(2)'s documented limitation, modelled: the number of a closed registered fd is
 /// reused by an unregistered fd and a select runs before anything registers it.
 fn closed_fd_number_reused_before_any_select<S: Selector>(new: fn() -> io::Result<S>) {
-    for mode in Mode::ALL {
-        check(
-            new,
-            &[
-                register(6, RW, mode),
-                Close { end: 6 },
-                Reopen { pair: 3 },
-                Write { end: 7, len: 3 },
-                ZERO,
-                SHORT,
-                register(6, R, mode),
-                ZERO,
-                reregister(6, R, mode, true),
-                ZERO,
-            ],
-        );
-    }
+    check_each(new, Mode::ALL, |mode| {
+        vec![
+            register(6, RW, mode),
+            Close { end: 6 },
+            Reopen { pair: 3 },
+            Write { end: 7, len: 3 },
+            ZERO,
+            SHORT,
+            register(6, R, mode),
+            ZERO,
+            reregister(6, R, mode, true),
+            ZERO,
+        ]
+    });
 }
 
 /// A Oneshot registration fires once, stays silent on new data, and fires again after
 /// `reregister` (same token, then a new one, then a new interest).
 fn oneshot_reregistered_after_it_fired<S: Selector>(new: fn() -> io::Result<S>) {
     let oneshot = Mode::Oneshot;
-    for (r, w) in [(2, 3), (0, 1), (4, 5)] {
-        check(
-            new,
-            &[
-                register(r, R, oneshot),
-                Write { end: w, len: 10 },
-                ZERO,
-                SHORT,
-                Write { end: w, len: 10 },
-                SHORT,
-                reregister(r, R, oneshot, false),
-                ZERO,
-                SHORT,
-                reregister(r, RW, oneshot, true),
-                ZERO,
-                Drain { end: r },
-                reregister(r, R, oneshot, false),
-                SHORT,
-                Write { end: w, len: 5 },
-                ZERO,
-                reregister(r, R, Mode::Level, false),
-                ZERO,
-                ZERO,
-                Deregister { end: r },
-                SHORT,
-            ],
-        );
-    }
+    check_each(new, [(2, 3), (0, 1), (4, 5)], |(r, w)| {
+        vec![
+            register(r, R, oneshot),
+            Write { end: w, len: 10 },
+            ZERO,
+            SHORT,
+            Write { end: w, len: 10 },
+            SHORT,
+            reregister(r, R, oneshot, false),
+            ZERO,
+            SHORT,
+            reregister(r, RW, oneshot, true),
+            ZERO,
+            Drain { end: r },
+            reregister(r, R, oneshot, false),
+            SHORT,
+            Write { end: w, len: 5 },
+            ZERO,
+            reregister(r, R, Mode::Level, false),
+            ZERO,
+            ZERO,
+            Deregister { end: r },
+            SHORT,
+        ]
+    });
 }
 
 /// Deregistering a ready fd (before and after it was reported) silences it, even as
 /// more data arrives; registering it again reports it at once.
 fn deregister_of_a_ready_fd_is_silent<S: Selector>(new: fn() -> io::Result<S>) {
-    for mode in Mode::ALL {
-        check(
-            new,
-            &[
-                register(4, RW, mode),
-                Write { end: 5, len: 100 },
-                Deregister { end: 4 },
-                SHORT,
-                Write { end: 5, len: 10 },
-                SHORT,
-                register(4, R, mode),
-                ZERO,
-                Deregister { end: 4 },
-                SHORT,
-                register(0, R, mode),
-                Write { end: 1, len: 1 },
-                ZERO,
-                Deregister { end: 0 },
-                SHORT,
-                Close { end: 1 },
-                SHORT,
-            ],
-        );
-    }
+    check_each(new, Mode::ALL, |mode| {
+        vec![
+            register(4, RW, mode),
+            Write { end: 5, len: 100 },
+            Deregister { end: 4 },
+            SHORT,
+            Write { end: 5, len: 10 },
+            SHORT,
+            register(4, R, mode),
+            ZERO,
+            Deregister { end: 4 },
+            SHORT,
+            register(0, R, mode),
+            Write { end: 1, len: 1 },
+            ZERO,
+            Deregister { end: 0 },
+            SHORT,
+            Close { end: 1 },
+            SHORT,
+        ]
+    });
 }
 
 /// Edge reports again on new data although nothing was read, and stays silent otherwise.
 fn edge_reports_new_data_without_a_drain<S: Selector>(new: fn() -> io::Result<S>) {
-    for (r, w) in [(0, 1), (2, 3), (4, 5)] {
-        check(
-            new,
-            &[
-                register(r, R, Mode::Edge),
-                Write { end: w, len: 1 },
-                ZERO,
-                SHORT,
-                Write { end: w, len: 1 },
-                ZERO,
-                SHORT,
-                reregister(r, RW, Mode::Edge, false),
-                ZERO,
-                SHORT,
-                Drain { end: r },
-                SHORT,
-            ],
-        );
-    }
+    check_each(new, [(0, 1), (2, 3), (4, 5)], |(r, w)| {
+        vec![
+            register(r, R, Mode::Edge),
+            Write { end: w, len: 1 },
+            ZERO,
+            SHORT,
+            Write { end: w, len: 1 },
+            ZERO,
+            SHORT,
+            reregister(r, RW, Mode::Edge, false),
+            ZERO,
+            SHORT,
+            Drain { end: r },
+            SHORT,
+        ]
+    });
 }
 
 /// A closed peer makes the other end readable (end of file), in every mode; for TCP
 /// with unread data the close is a reset.
 fn closed_peer_is_readable<S: Selector>(new: fn() -> io::Result<S>) {
-    for mode in Mode::ALL {
-        for (a, b) in [(0, 1), (2, 3), (4, 5), (3, 2)] {
-            check(
-                new,
-                &[
-                    register(a, RW, mode),
-                    Write { end: a, len: 10 },
-                    Write { end: b, len: 10 },
-                    ZERO,
-                    Close { end: b },
-                    ZERO,
-                    Drain { end: a },
-                    ZERO,
-                    Write { end: a, len: 10 },
-                    ZERO,
-                ],
-            );
-        }
-    }
+    let pairs = [(0, 1), (2, 3), (4, 5), (3, 2)];
+    let cases = Mode::ALL
+        .into_iter()
+        .flat_map(|mode| pairs.map(|pair| (mode, pair)));
+    check_each(new, cases, |(mode, (a, b))| {
+        vec![
+            register(a, RW, mode),
+            Write { end: a, len: 10 },
+            Write { end: b, len: 10 },
+            ZERO,
+            Close { end: b },
+            ZERO,
+            Drain { end: a },
+            ZERO,
+            Write { end: a, len: 10 },
+            ZERO,
+        ]
+    });
 }
 
 /// Wakes coalesce (one early return), and a wake after a consumed one is not lost.
@@ -312,10 +319,7 @@ fn peer_closed_after_a_stale_number_was_reused<S: Selector>(new: fn() -> io::Res
 /// closed.
 fn closed_registration_that_hung_up_is_forgotten<S: Selector>(new: fn() -> io::Result<S>) {
     let reg = |end, interest| register(end, interest, Mode::Edge);
-    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
-        return;
-    }
-    check(
+    check_where_edge_is_supported(
         new,
         &[
             reg(0, R),
@@ -335,12 +339,9 @@ fn closed_registration_that_hung_up_is_forgotten<S: Selector>(new: fn() -> io::R
 /// reregistered, deregistered and closed; its peer, registered READABLE | WRITABLE Edge
 /// afterwards, must report end of file (READABLE) as well as WRITABLE.
 fn registered_after_its_peer_closed_reports_the_end<S: Selector>(new: fn() -> io::Result<S>) {
-    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
-        return;
-    }
     let reg = |end, interest| register(end, interest, Mode::Edge);
     let rereg = |end, interest| reregister(end, interest, Mode::Edge, false);
-    check(
+    check_where_edge_is_supported(
         new,
         &[
             rereg(0, R),
@@ -363,11 +364,8 @@ fn registered_after_its_peer_closed_reports_the_end<S: Selector>(new: fn() -> io
 /// registered again (replacing the stale entry, as the new file is another); that
 /// registration must then be deregistered normally.
 fn reused_writer_number_registers_and_deregisters<S: Selector>(new: fn() -> io::Result<S>) {
-    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
-        return;
-    }
     let reg = |end| register(end, R, Mode::Edge);
-    check(
+    check_where_edge_is_supported(
         new,
         &[
             reg(1),
@@ -390,11 +388,8 @@ fn reused_writer_number_registers_and_deregisters<S: Selector>(new: fn() -> io::
 /// removal in one batch; the removal fails (`EALREADY`) and, unless retried, the request
 /// holds the socket for good, so its peer never sees the close after `deregister`.
 fn request_replaced_twice_in_one_batch_lets_its_file_go<S: Selector>(new: fn() -> io::Result<S>) {
-    if !new().is_ok_and(|s| s.capabilities().supports(Mode::Edge)) {
-        return;
-    }
     let rereg = |interest| reregister(4, interest, Mode::Edge, false);
-    check(
+    check_where_edge_is_supported(
         new,
         &[
             register(4, R, Mode::Edge),
@@ -444,50 +439,44 @@ each_backend!(regressions, any);
 /// Faults found by an outside review, each a test that failed before its fix.
 #[cfg(target_os = "linux")]
 mod review {
+    use std::fs::File;
     use std::io::Write;
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
     use std::time::Duration;
 
     use selectio::backends::{Poll, Polling};
     use selectio::{Events, Interest, Mode, Selector, Token};
 
-    fn pipe() -> (std::fs::File, std::fs::File) {
-        let (r, w) = std::io::pipe().expect("pipe");
-        let r: OwnedFd = r.into();
-        let w: OwnedFd = w.into();
-        (r.into(), w.into())
+    use crate::util::reuse::{pipe, registered_pipe};
+
+    /// polling, with pipe A's reader registered as Token(1) and then closed without
+    /// deregister while a dup of its file lives (e.g. a forked child's copy), so epoll
+    /// keeps (file A, n) in its interest list (epoll(7) Q6) as key 0. Returns the
+    /// selector, its events, A's writer, the closed reader's number n and the dup.
+    fn polling_with_a_closed_reader_whose_file_lives(
+    ) -> (Polling, Events<Polling>, File, RawFd, File) {
+        let sel = Polling::new().unwrap();
+        let ev = Events::<Polling>::with_capacity(16).unwrap();
+        let (ra, wa, n) = registered_pipe(&sel, Token(1), Mode::Level);
+        let keep = ra.try_clone().expect("dup");
+        drop(ra);
+        (sel, ev, wa, n, keep)
     }
 
-    /// polling on epoll: a registered fd closed while a duplicate of its file lives stays in
-    /// epoll's interest list under its old key (epoll(7) Q6). The backend frees that key
-    /// (the Stale/Replaced path of a reused number) and gives it to an unrelated later
-    /// registration, which then receives the old file's readiness under its token.
-    #[test]
-    fn polling_old_file_events_reach_an_unrelated_registration_through_a_reused_key() {
-        let sel = Polling::new().unwrap();
-        let mut ev = Events::<Polling>::with_capacity(16).unwrap();
-        // Token(1): pipe A's reader as fd n, plus a dup that keeps its file open.
-        let (ra, mut wa) = pipe();
-        let n = ra.as_raw_fd();
-        let keep = ra.try_clone().expect("dup"); // e.g. a forked child's copy
-        sel.register(ra.as_fd(), Token(1), Interest::READABLE, Mode::Level)
-            .unwrap();
-        drop(ra); // closed without deregister; epoll keeps (file A, n) as key 0
-                  // A new pipe B gets number n and registers under Token(2): the entry is stale.
-        let (rb, _wb) = pipe();
-        assert_eq!(rb.as_raw_fd(), n, "the new reader reuses the number");
-        sel.register(rb.as_fd(), Token(2), Interest::READABLE, Mode::Level)
-            .unwrap();
-        // A select retires key 0 into the free list.
-        sel.select(&mut ev, Some(Duration::ZERO)).unwrap();
-        // An unrelated fd C now takes key 0.
+    /// Once key 0 is freed: an unrelated pipe C registered as Token(3) takes it, and data
+    /// goes into file A only (which nobody registered any more, and which C is not). C's
+    /// token must not be reported.
+    #[track_caller]
+    fn assert_key_of_the_closed_reader_is_not_inherited(
+        sel: &Polling,
+        ev: &mut Events<Polling>,
+        mut wa: &File,
+    ) {
         let (rc, _wc) = pipe();
         sel.register(rc.as_fd(), Token(3), Interest::READABLE, Mode::Level)
             .unwrap();
-        // Only file A (which nobody registered any more, and which C is not) gets data.
         wa.write_all(b"x").unwrap();
-        sel.select(&mut ev, Some(Duration::from_millis(200)))
-            .unwrap();
+        sel.select(ev, Some(Duration::from_millis(200))).unwrap();
         let tokens: Vec<Token> = ev.iter().map(|e| e.token()).collect();
         assert!(
             !tokens.contains(&Token(3)),
@@ -495,6 +484,23 @@ mod review {
              (file A's readiness delivered under an unrelated registration's token)",
             rc.as_raw_fd()
         );
+    }
+
+    /// polling on epoll: a registered fd closed while a duplicate of its file lives stays in
+    /// epoll's interest list under its old key. The backend frees that key (the
+    /// Stale/Replaced path of a reused number) and gives it to an unrelated later
+    /// registration, which then receives the old file's readiness under its token.
+    #[test]
+    fn polling_old_file_events_reach_an_unrelated_registration_through_a_reused_key() {
+        let (sel, mut ev, wa, n, keep) = polling_with_a_closed_reader_whose_file_lives();
+        // A new pipe B gets number n and registers under Token(2): the entry is stale.
+        let (rb, _wb) = pipe();
+        assert_eq!(rb.as_raw_fd(), n, "the new reader reuses the number");
+        sel.register(rb.as_fd(), Token(2), Interest::READABLE, Mode::Level)
+            .unwrap();
+        // A select retires key 0 into the free list.
+        sel.select(&mut ev, Some(Duration::ZERO)).unwrap();
+        assert_key_of_the_closed_reader_is_not_inherited(&sel, &mut ev, &wa);
         drop(keep);
     }
 
@@ -504,14 +510,7 @@ mod review {
     /// (file A, n) under it, and the next registration inherits A's events.
     #[test]
     fn polling_deregister_of_a_closed_fd_frees_a_key_epoll_still_uses() {
-        let sel = Polling::new().unwrap();
-        let mut ev = Events::<Polling>::with_capacity(16).unwrap();
-        let (ra, mut wa) = pipe();
-        let n = ra.as_raw_fd();
-        let keep = ra.try_clone().expect("dup");
-        sel.register(ra.as_fd(), Token(1), Interest::READABLE, Mode::Level)
-            .unwrap();
-        drop(ra);
+        let (sel, mut ev, wa, n, keep) = polling_with_a_closed_reader_whose_file_lives();
         #[allow(unsafe_code)]
         // SAFETY: `n` is closed on purpose (its file lives on in `keep`): the selector
         // must answer it as a number.
@@ -521,17 +520,7 @@ mod review {
             "deregister of a closed fd is an error"
         );
         sel.select(&mut ev, Some(Duration::ZERO)).unwrap();
-        let (rc, _wc) = pipe();
-        sel.register(rc.as_fd(), Token(3), Interest::READABLE, Mode::Level)
-            .unwrap();
-        wa.write_all(b"x").unwrap();
-        sel.select(&mut ev, Some(Duration::from_millis(200)))
-            .unwrap();
-        let tokens: Vec<Token> = ev.iter().map(|e| e.token()).collect();
-        assert!(
-            !tokens.contains(&Token(3)),
-            "Token(3)'s fd was never ready, yet reported: {tokens:?}"
-        );
+        assert_key_of_the_closed_reader_is_not_inherited(&sel, &mut ev, &wa);
         drop(keep);
     }
 
@@ -545,10 +534,7 @@ mod review {
     fn poll_parked_oneshot_hides_its_close_forever() {
         let sel = Poll::new().unwrap();
         let mut ev = Events::<Poll>::with_capacity(16).unwrap();
-        let (r, mut w) = pipe();
-        let n = r.as_raw_fd();
-        sel.register(r.as_fd(), Token(1), Interest::READABLE, Mode::Oneshot)
-            .unwrap();
+        let (r, mut w, n) = registered_pipe(&sel, Token(1), Mode::Oneshot);
         w.write_all(b"x").unwrap();
         sel.select(&mut ev, Some(Duration::from_secs(5))).unwrap();
         assert_eq!(ev.len(), 1, "the Oneshot fires once");

@@ -199,6 +199,19 @@ pub fn event_loop<S: Selector>(new: fn() -> io::Result<S>) -> EventLoop<Rec<S>, 
         .expect("build the loop")
 }
 
+/// A loop over a selector from `new` with the witness registered (level, readable) under
+/// [`WITNESS`].
+#[track_caller]
+pub fn loop_with_witness<S: Selector>(
+    new: fn() -> io::Result<S>,
+) -> (EventLoop<Rec<S>, S>, UdpSocket) {
+    let mut el = event_loop(new);
+    let w = witness();
+    el.register(&w, WITNESS, Interest::READABLE, Mode::Level)
+        .expect("register the witness");
+    (el, w)
+}
+
 /// Runs iterations until `done(handler)` or [`PATIENCE`] runs out.
 #[track_caller]
 pub fn run_until<S: Selector>(

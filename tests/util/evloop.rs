@@ -1,7 +1,8 @@
 //! Shared helpers of the EventLoop tests (`event_loop.rs`, `timers.rs`, `notify.rs`,
 //! `unwind.rs`, `faults.rs`): the tokens, readiness and waits they name, socket pairs, a
 //! loop's usual set-up and end, a recording `Handler` with per-callback hooks, and
-//! `CountingSelector`, a wrapping selector that counts wakes and can inject faults.
+//! `CountingSelector`, a wrapping selector that counts wakes and can inject faults, or
+//! commit a deliberate [`Bug`] (the Selector model's mutants, `tests/selector/model.rs`).
 //!
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -376,10 +377,27 @@ pub fn spin_until<H: Handler<S>, S: Selector>(
 /// A closure run by [`CountingSelector`] at the start of its next `select`.
 pub type SelectHook = Box<dyn FnOnce() + Send>;
 
+/// A contract violation a [`CountingSelector`] commits on purpose, for the whole of its
+/// life: a checker that is not vacuous must catch each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// `deregister` answers `Ok` and does nothing.
+    IgnoreDeregister,
+    /// Oneshot registrations are made Level.
+    OneshotAsLevel,
+    /// Edge registrations are made Level.
+    EdgeAsLevel,
+    /// A `select` that got more than one event drops the last.
+    DropLastEvent,
+    /// A `reregister` of an unknown fd registers it: what poll(2) may do with a reused
+    /// number's stale entry, and the Selector model allows there only.
+    AdoptUnknown,
+}
+
 /// A selector that delegates to `S`, counts `wake` and `select` calls, and can inject
 /// faults: make the next selects fail (`Interrupted` or any kind), fail `wake`, report
-/// every event twice (as kqueue reports reading and writing apart), or run a hook inside
-/// `select` — that is, while the loop is about to block.
+/// every event twice (as kqueue reports reading and writing apart), run a hook inside
+/// `select` — that is, while the loop is about to block — or commit a [`Bug`].
 pub struct CountingSelector<S: Selector> {
     inner: S,
     /// `select` fills this buffer of the inner type, then copies the raw events out.
@@ -393,6 +411,7 @@ pub struct CountingSelector<S: Selector> {
     wake_failures: AtomicUsize,
     duplicate: AtomicBool,
     hook: Mutex<Option<SelectHook>>,
+    bug: Option<Bug>,
     /// Dropped with the selector (and so with the wrapped one and its fds).
     alive: Arc<()>,
 }
@@ -409,8 +428,15 @@ impl<S: Selector> CountingSelector<S> {
             wake_failures: AtomicUsize::new(0),
             duplicate: AtomicBool::new(false),
             hook: Mutex::new(None),
+            bug: None,
             alive: Arc::new(()),
         }
+    }
+
+    /// Commits `bug` from now on.
+    pub fn with_bug(mut self, bug: Bug) -> Self {
+        self.bug = Some(bug);
+        self
     }
 
     /// Upgrades while this selector, and the wrapped one with its fds, is not dropped.
@@ -453,6 +479,16 @@ impl<S: Selector> CountingSelector<S> {
         take_one(&self.failures)
             .then(|| io::Error::new(*self.failure_kind.lock().unwrap(), "injected by test"))
     }
+
+    /// The mode `S` is asked for: `mode`, unless a [`Bug`] makes it Level.
+    fn mode(&self, mode: Mode) -> Mode {
+        match (self.bug, mode) {
+            (Some(Bug::OneshotAsLevel), Mode::Oneshot) | (Some(Bug::EdgeAsLevel), Mode::Edge) => {
+                Mode::Level
+            }
+            _ => mode,
+        }
+    }
 }
 
 /// Takes one from a countdown; `false` when it is at zero.
@@ -492,7 +528,7 @@ impl<S: Selector> Selector for CountingSelector<S> {
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        self.inner.register(fd, token, interest, mode)
+        self.inner.register(fd, token, interest, self.mode(mode))
     }
 
     fn reregister(
@@ -502,11 +538,21 @@ impl<S: Selector> Selector for CountingSelector<S> {
         interest: Interest,
         mode: Mode,
     ) -> io::Result<()> {
-        self.inner.reregister(fd, token, interest, mode)
+        match self.inner.reregister(fd, token, interest, self.mode(mode)) {
+            Err(e)
+                if self.bug == Some(Bug::AdoptUnknown) && e.kind() == io::ErrorKind::NotFound =>
+            {
+                self.inner.register(fd, token, interest, self.mode(mode))
+            }
+            result => result,
+        }
     }
 
     fn deregister(&self, fd: BorrowedSource<'_>) -> io::Result<()> {
-        self.inner.deregister(fd)
+        match self.bug {
+            Some(Bug::IgnoreDeregister) => Ok(()),
+            _ => self.inner.deregister(fd),
+        }
     }
 
     fn select(&self, events: &mut Events<Self>, timeout: Option<Duration>) -> io::Result<()> {
@@ -529,9 +575,13 @@ impl<S: Selector> Selector for CountingSelector<S> {
         let inner = buf.as_mut().expect("buffer");
         self.inner.select(inner, timeout)?;
         events.clear();
+        let keep = match self.bug {
+            Some(Bug::DropLastEvent) if inner.len() > 1 => inner.len() - 1,
+            _ => inner.len(),
+        };
         let copies = if self.duplicate.load(SeqCst) { 2 } else { 1 };
         for _ in 0..copies {
-            for &raw in inner.raw() {
+            for &raw in &inner.raw()[..keep] {
                 // A duplicated batch may not fit: the rest is dropped, as a full buffer does.
                 let _ = events.push(raw);
             }

@@ -3,7 +3,8 @@
 //! `net`: sockets and readiness waits, `model`: the Selector model and its sequences,
 //! `race`: connect/listen races, `soak`: load and resource accounting, `bad`: misuse
 //! cases, `rng`: a seeded generator for test data, `serve`: an example's server on its
-//! own thread). A binary uses the parts it needs.
+//! own thread, `reuse`: registered pipes whose fd number a test closes and reuses). A
+//! binary uses the parts it needs.
 #![allow(dead_code, unused_imports, unused_macros)]
 
 /// `each_backend!(tests)` instantiates `tests!(S, new)` once per backend compiled in
@@ -66,6 +67,8 @@ pub mod evloop;
 pub mod model;
 pub mod net;
 pub mod race;
+#[cfg(unix)]
+pub mod reuse;
 pub mod rng;
 pub mod serve;
 #[cfg(unix)]

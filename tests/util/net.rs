@@ -1,6 +1,6 @@
 //! Helpers shared by `tests/net` and `tests/pipe`: flag checks, waiting for readiness
-//! with the `DefaultSelector`, pumping bytes through a non-blocking writer and reader,
-//! and unique socket paths.
+//! with the `DefaultSelector`, a bound TCP socket, sending a few bytes across a stream
+//! pair, pumping bytes through a non-blocking writer and reader, and unique socket paths.
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use selectio::net::TcpSocket;
 use selectio::{DefaultSelector, Events, Interest, Mode, Selector, Source, Token};
 
 /// The longest any test waits for readiness before it fails (never needed on a
@@ -44,6 +45,16 @@ pub fn assert_flags(fd: &impl AsFd) {
 /// (WSA_FLAG_NO_HANDLE_INHERIT); the tests' `WouldBlock` paths show the mode instead.
 #[cfg(windows)]
 pub fn assert_flags(_socket: &impl std::os::windows::io::AsSocket) {}
+
+/// An IPv4 TCP socket bound to a free loopback port, for `listen` or `listen_now`.
+#[track_caller]
+pub fn bound_tcp_socket() -> TcpSocket {
+    let socket = TcpSocket::v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    socket
+}
 
 /// Waits until `fd` is ready for `interest`; panics after [`TIMEOUT`].
 #[track_caller]
@@ -86,6 +97,24 @@ pub fn retry<T>(
             other => return other,
         }
     }
+}
+
+/// Writes `bytes` into the non-blocking stream `from` and reads as many back from `to`
+/// (waiting for it to be readable): what arrived.
+#[track_caller]
+pub fn send_across<S: Source>(from: &S, to: &S, bytes: &[u8]) -> Vec<u8>
+where
+    for<'a> &'a S: Read + Write,
+{
+    let mut from = from;
+    from.write_all(bytes).unwrap();
+    let mut buf = vec![0u8; bytes.len()];
+    retry(to, Interest::READABLE, || {
+        let mut to = to;
+        to.read_exact(&mut buf)
+    })
+    .unwrap();
+    buf
 }
 
 /// Deterministic test bytes: no short period, so a lost or repeated chunk shows.
