@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use common::{env_number, summary};
 use evloop_util::CountingSelector;
 use selectio::DefaultSelector;
-use selectio::{EventLoop, Handler, NotifyError, Sender};
+use selectio::{EventLoop, Handler, Sender};
 
 type Sel = CountingSelector<DefaultSelector>;
 
@@ -178,16 +178,8 @@ impl Workload {
 /// Sends `n` messages, retrying on `Full`; in lock-step waits for each to be handled.
 fn send_all(tx: &Sender<u64>, n: u64, lock_step: Option<&AtomicU64>) {
     for i in 0..n {
-        let mut msg = i;
-        loop {
-            match tx.send(msg) {
-                Ok(()) => break,
-                Err(NotifyError::Full(m)) => {
-                    msg = m;
-                    thread::yield_now();
-                }
-                Err(e) => panic!("send: {e}"),
-            }
+        if let Err(e) = evloop_util::send_when_room(tx, i) {
+            panic!("send: {e}");
         }
         if let Some(acked) = lock_step {
             while acked.load(Ordering::Acquire) <= i {

@@ -615,17 +615,8 @@ impl<S: Selector> Handler<S> for Receiver {
 /// Sends `0..count` as `(id, seq)`, retrying while the queue is full.
 fn send_all(tx: selectio::Sender<(usize, u64)>, id: usize, count: u64) -> Result<(), String> {
     for seq in 0..count {
-        let mut msg = (id, seq);
-        loop {
-            match tx.send(msg) {
-                Ok(()) => break,
-                Err(NotifyError::Full(m)) => {
-                    msg = m;
-                    thread::yield_now();
-                }
-                Err(e) => return Err(format!("sender {id} at {seq}: {e}")),
-            }
-        }
+        util::evloop::send_when_room(&tx, (id, seq))
+            .map_err(|e| format!("sender {id} at {seq}: {e}"))?;
     }
     Ok(())
 }

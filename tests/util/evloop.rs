@@ -604,3 +604,20 @@ impl<S: Selector> Selector for CountingSelector<S> {
         S::decode(raw)
     }
 }
+
+/// Sends `msg` on `tx`, yielding the CPU while the queue is full: a sender that must not
+/// lose a message. Any other error (the loop is gone, its wake failed) comes back.
+pub fn send_when_room<M>(
+    tx: &selectio::Sender<M>,
+    mut msg: M,
+) -> Result<(), selectio::NotifyError<M>> {
+    loop {
+        match tx.send(msg) {
+            Err(selectio::NotifyError::Full(m)) => {
+                msg = m;
+                std::thread::yield_now();
+            }
+            other => return other,
+        }
+    }
+}
