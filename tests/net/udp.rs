@@ -188,5 +188,13 @@ fn udp_from_std_debug_and_into_std() {
         "{text}"
     );
     assert!(text.contains("fd"), "{text}");
+    assert!(!text.contains("peer"), "not connected: {text}");
+    let peer = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket.connect(peer.local_addr().unwrap()).unwrap();
+    let text = format!("{socket:?}");
+    assert!(
+        text.contains(&format!("peer: {}", peer.local_addr().unwrap())),
+        "{text}"
+    );
     assert_flags(&socket.into_std());
 }

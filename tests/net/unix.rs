@@ -218,10 +218,17 @@ fn datagram_pair_and_connect() {
         client.peer_addr().unwrap_err().kind(),
         io::ErrorKind::NotConnected
     );
+    assert!(!format!("{client:?}").contains("peer"), "{client:?}");
     client.connect(&path).unwrap();
     assert_eq!(
         client.peer_addr().unwrap().as_pathname(),
         Some(path.as_path())
+    );
+    let shown = format!("{client:?}");
+    assert!(shown.starts_with("UnixDatagram { fd: "), "{shown}");
+    assert!(
+        shown.contains(&format!("peer: {:?}", client.peer_addr().unwrap())),
+        "{shown}"
     );
     client.send(b"two").unwrap();
     let n = retry(&server, Interest::READABLE, || server.recv(&mut buf)).unwrap();
