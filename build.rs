@@ -75,10 +75,10 @@ fn main() {
         ("selectio_polling", (feature("polling") && unix) || windows),
         ("selectio_uring", uring),
         // Code of ours reads or writes descriptors with libc: a backend's wake-up channel,
-        // or the conformance suite's pipes.
+        // or the conformance suite's eventfd (Linux).
         (
             "selectio_fd_io",
-            epoll || kqueue || poll || uring || feature("conformance"),
+            epoll || kqueue || poll || uring || (feature("conformance") && linux_like),
         ),
         // A backend of ours hands the kernel its timeout as a `timespec`.
         (

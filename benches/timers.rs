@@ -197,6 +197,8 @@ trait Store {
     fn cancel_all(&mut self, work: &Work);
     /// Advances tick by tick past the last deadline, popping what is due; how many fired.
     fn fire_all(&mut self, work: &Work) -> usize;
+    /// Frees what the store holds, so that the next contender runs without it.
+    fn release(&mut self);
 }
 
 /// Both workloads from an empty store; (insert, cancel) and (insert, fire) ns/op.
@@ -216,6 +218,7 @@ fn measure(store: &mut dyn Store, work: &Work) -> Round {
     let fired = store.fire_all(work);
     let fire = per_op(t.elapsed(), n);
     assert_eq!(fired, n);
+    store.release();
     Round {
         insert_cancel: (insert, cancel),
         insert_fire: (insert2, fire),
@@ -291,6 +294,11 @@ impl Store for Wheel {
         }
         fired
     }
+
+    fn release(&mut self) {
+        self.wheel = None;
+        self.handles = Vec::new();
+    }
 }
 
 /// The classic ordered queue: key (deadline, sequence number), the key is the handle.
@@ -339,6 +347,11 @@ impl Store for Map {
             }
         }
         fired
+    }
+
+    fn release(&mut self) {
+        self.map = BTreeMap::new();
+        self.keys = Vec::new();
     }
 }
 

@@ -27,7 +27,8 @@
 //! Files: `examples/compare/` — `echo.rs` (the per-connection logic every server
 //! shares), `client.rs`, `contenders.rs` (EventLoop, mio, polling), `raw.rs` (raw epoll
 //! and poll(2), `unsafe`), `os.rs` (affinity, CPU clocks, rlimit, `unsafe`), `idle.rs`,
-//! `stats.rs`, `report.rs`, `chart.rs`, `args.rs`.
+//! `stats.rs`, `report.rs`, `table.rs` (also printed by `benches/selector.rs`), `chart.rs`,
+//! `args.rs`.
 
 #[cfg(target_os = "linux")]
 #[path = "compare/args.rs"]
@@ -63,6 +64,7 @@ mod run;
 #[cfg(target_os = "linux")]
 #[path = "compare/stats.rs"]
 mod stats;
+#[cfg(target_os = "linux")]
 #[path = "compare/table.rs"]
 mod table;
 
