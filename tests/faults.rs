@@ -36,10 +36,6 @@ use socket2::SockRef;
 use util::evloop::*;
 use util::net::bound_tcp_socket;
 
-const T0: Token = Token(0);
-const T1: Token = Token(1);
-const T2: Token = Token(2);
-const T3: Token = Token(3);
 /// How long the loop must stay quiet after a fault has been handled.
 const QUIET: Duration = Duration::from_millis(200);
 /// One wait of the quiet window.
