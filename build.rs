@@ -61,6 +61,8 @@ fn main() {
     let epoll = feature("epoll") && has_epoll;
     let kqueue = feature("kqueue") && (has_kqueue || libkqueue);
     let poll = feature("poll") && unix;
+    // polling runs on every Unix we target and on Windows, where it is always on.
+    let polling = (feature("polling") && unix) || windows;
     // io_uring(7) poll requests: Linux only (Android's seccomp policy blocks io_uring).
     let uring = feature("uring") && os == "linux";
     // ppoll(2), which takes a timespec: Linux, Android and the BSDs (not macOS).
@@ -71,8 +73,7 @@ fn main() {
         ("selectio_kqueue", kqueue),
         ("selectio_libkqueue", libkqueue),
         ("selectio_poll", poll),
-        // polling runs on every Unix we target and on Windows, where it is always on.
-        ("selectio_polling", (feature("polling") && unix) || windows),
+        ("selectio_polling", polling),
         ("selectio_uring", uring),
         // Code of ours reads or writes descriptors with libc: a backend's wake-up channel,
         // or the conformance suite's eventfd (Linux).
@@ -80,6 +81,9 @@ fn main() {
             "selectio_fd_io",
             epoll || kqueue || poll || uring || (feature("conformance") && linux_like),
         ),
+        // A backend that guards `select` with `selector::SelectLock` (the poll backend has
+        // a lock of its own, which also hands its array to registering threads).
+        ("selectio_select_lock", epoll || kqueue || polling || uring),
         // A backend of ours hands the kernel its timeout as a `timespec`.
         (
             "selectio_timespec",

@@ -173,8 +173,8 @@
 //!   duplicate of it (`dup`, a forked child) lives, and io_uring holds the file open
 //!   until its poll request ends.
 //! - Windows has only the `polling` backend; Unix-domain sockets and [`pipe`] are
-//!   Unix-only (a [`Source`] there is a socket), and a peer's orderly close arrives as `readable`
-//!   (the read returns 0) without `read_closed`.
+//!   Unix-only (a [`Source`] there is a socket), and a peer's orderly close arrives as
+//!   `readable` (the read returns 0) without `read_closed`.
 //!
 //! # Examples
 //!

@@ -181,8 +181,8 @@
 //!   it one event at a time ([`Events::push`], refused when full) or writes the slots of
 //!   [`Events::spare_capacity_mut`], whose length is the room the allocation really has;
 //!   only the `unsafe` [`Events::set_len`] makes written slots count. So no safe call can
-//!   make a backend's `epoll_wait`/`kevent` write past the buffer (`tests/selector/safe_code.rs`,
-//!   run under AddressSanitizer by `.ci/asan`). The handle that allowed it is gone:
+//!   make a backend's `epoll_wait`/`kevent` write past the buffer
+//!   (`tests/selector/safe_code.rs`, run under AddressSanitizer by `.ci/asan`). The handle that allowed it is gone:
 //!
 //!   ```compile_fail
 //!   # use selectio::{DefaultSelector, Events};
@@ -194,9 +194,9 @@
 //!   it. A closed, reused or foreign number reaches a selector only through an `unsafe`
 //!   `borrow_raw` whose contract the caller broke (the conformance suite's properties on
 //!   such numbers run only on selectors that made the `unsafe impl FdsAsNumbers`
-//!   promise, so a safe `Selector` of a third party never gets one); the backends still treat what they get
-//!   as a number, so even then it is an error or at worst another file's readiness, never
-//!   memory unsafety. The selector's own fds are refused (`selector_own_fds_are_refused`).
+//!   promise, so a safe `Selector` of a third party never gets one); the backends still
+//!   treat what they get as a number, so even then it is an error or at worst another
+//!   file's readiness, never memory unsafety. The selector's own fds are refused (`selector_own_fds_are_refused`).
 //!   The socket and pipe types own their fds (`OwnedFd`) and hand out borrows only.
 //! - **Threads and signals.** `select` is refused while another thread selects
 //!   (`ResourceBusy`), never racing on the buffers. The conformance suite's
@@ -228,7 +228,7 @@
 //! `READ_CLOSED` hint; the suite's `tcp_peer_shutdown_is_read_closed` allows that.
 
 use std::io;
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
+#[cfg(selectio_select_lock)]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -356,27 +356,29 @@ impl Capabilities {
 
 /// Enforces "one `select` at a time" for a backend: a second concurrent `select` gets
 /// `ResourceBusy` instead of racing on shared buffers.
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
+#[cfg(selectio_select_lock)]
 #[derive(Debug)]
 pub(crate) struct SelectLock {
     busy: AtomicBool,
 }
 
 /// Held while one `select` runs; releases the [`SelectLock`] on drop.
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
+#[cfg(selectio_select_lock)]
 #[derive(Debug)]
 pub(crate) struct SelectGuard<'a> {
     lock: &'a SelectLock,
 }
 
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
+// By hand, not derived: the polling backend makes its lock through `Default`, the others
+// through the `const fn new`, and each build must use the one it compiles.
+#[cfg(selectio_select_lock)]
 impl Default for SelectLock {
     fn default() -> SelectLock {
         SelectLock::new()
     }
 }
 
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
+#[cfg(selectio_select_lock)]
 impl SelectLock {
     /// A free lock.
     pub(crate) const fn new() -> SelectLock {
@@ -397,7 +399,7 @@ impl SelectLock {
     }
 }
 
-#[cfg(any(selectio_epoll, selectio_kqueue, selectio_polling, selectio_uring))]
+#[cfg(selectio_select_lock)]
 impl Drop for SelectGuard<'_> {
     #[inline]
     fn drop(&mut self) {
