@@ -34,7 +34,7 @@ use selectio::{
 };
 use socket2::SockRef;
 use util::evloop::*;
-use util::net::bound_tcp_socket;
+use util::net::{bound_tcp_socket, closed_port, localhost};
 
 /// How long the loop must stay quiet after a fault has been handled.
 const QUIET: Duration = Duration::from_millis(200);
@@ -61,10 +61,6 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
     FDS.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn localhost() -> SocketAddr {
-    (Ipv4Addr::LOCALHOST, 0).into()
-}
-
 /// A connected loopback pair (ours, the peer), both non-blocking selectio streams.
 #[track_caller]
 fn tcp_pair() -> (TcpStream, TcpStream) {
@@ -75,11 +71,6 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
         TcpStream::from_std(ours).expect("from_std"),
         TcpStream::from_std(peer).expect("from_std"),
     )
-}
-
-/// A loopback port nobody listens on: bound by a socket that is then closed.
-fn closed_port() -> SocketAddr {
-    bound_tcp_socket().local_addr().unwrap()
 }
 
 /// Sets `SO_LINGER {on, 0}` and closes: the peer gets a reset (RST), not a FIN.

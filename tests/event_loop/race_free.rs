@@ -10,11 +10,12 @@
 #![cfg_attr(not(unix), allow(dead_code))]
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv6Addr, SocketAddr};
 #[cfg(unix)]
 use std::os::unix::net as std_unix;
 
 use crate::util::evloop::{R, W};
+use crate::util::net::{closed_port, localhost};
 use crate::util::race::*;
 use selectio::net::{Connect, TcpListener, TcpSocket};
 #[cfg(unix)]
@@ -29,17 +30,6 @@ const ACCEPTED: Token = Token(3);
 const HOG: Token = Token(4);
 /// Clients connected before a listener's first `select`.
 const BACKLOGGED: usize = 3;
-
-fn localhost() -> SocketAddr {
-    (Ipv4Addr::LOCALHOST, 0).into()
-}
-
-/// A loopback port nobody listens on: bound by a socket that is then closed.
-fn closed_port() -> SocketAddr {
-    let socket = TcpSocket::v4().unwrap();
-    socket.bind(localhost()).unwrap();
-    socket.local_addr().unwrap()
-}
 
 fn ctx<S: TestSelector>(el: &El<S>, what: &str, mode: Mode) -> String {
     format!("{} {mode:?} {what}", el.selector().name())

@@ -11,10 +11,10 @@ use selectio::net::{Connect, Listen, TcpListener, TcpSocket, TcpStream};
 use selectio::net::{UnixListener, UnixSocket, UnixStream};
 use selectio::Interest;
 
-use crate::tcp::{have_ipv6, localhost};
+use crate::tcp::have_ipv6;
 #[cfg(unix)]
 use crate::util::net::socket_path;
-use crate::util::net::{assert_flags, bound_tcp_socket, retry, wait};
+use crate::util::net::{assert_flags, bound_tcp_socket, localhost, retry, wait};
 
 /// A Unix socket bound to `path`, for `listen_now`.
 #[cfg(unix)]

@@ -8,11 +8,9 @@ use std::time::Duration;
 use selectio::net::{TcpAcceptor, TcpListener, TcpSocket, TcpStream};
 use selectio::Interest;
 
-use crate::util::net::{assert_flags, assert_same_bytes, pattern, pump, retry, send_across, wait};
-
-pub fn localhost() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use crate::util::net::{
+    assert_flags, assert_same_bytes, localhost, pattern, pump, retry, send_across, wait,
+};
 
 /// Whether this host has IPv6 loopback; prints why a test is skipped when not.
 pub fn have_ipv6(test: &str) -> bool {

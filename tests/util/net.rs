@@ -46,14 +46,23 @@ pub fn assert_flags(fd: &impl AsFd) {
 #[cfg(windows)]
 pub fn assert_flags(_socket: &impl std::os::windows::io::AsSocket) {}
 
+/// 127.0.0.1, port 0: bind there for a free loopback port.
+pub fn localhost() -> std::net::SocketAddr {
+    (std::net::Ipv4Addr::LOCALHOST, 0).into()
+}
+
 /// An IPv4 TCP socket bound to a free loopback port, for `listen` or `listen_now`.
 #[track_caller]
 pub fn bound_tcp_socket() -> TcpSocket {
     let socket = TcpSocket::v4().unwrap();
+    socket.bind(localhost()).unwrap();
     socket
-        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .unwrap();
-    socket
+}
+
+/// A loopback port nobody listens on: bound by a socket that is then closed.
+#[track_caller]
+pub fn closed_port() -> std::net::SocketAddr {
+    bound_tcp_socket().local_addr().unwrap()
 }
 
 /// Waits until `fd` is ready for `interest`; panics after [`TIMEOUT`].
