@@ -182,7 +182,8 @@
 //!   [`Events::spare_capacity_mut`], whose length is the room the allocation really has;
 //!   only the `unsafe` [`Events::set_len`] makes written slots count. So no safe call can
 //!   make a backend's `epoll_wait`/`kevent` write past the buffer
-//!   (`tests/selector/safe_code.rs`, run under AddressSanitizer by `.ci/asan`). The handle that allowed it is gone:
+//!   (`tests/selector/safe_code.rs`, run under AddressSanitizer by `.ci/asan`). The
+//!   handle that allowed it is gone:
 //!
 //!   ```compile_fail
 //!   # use selectio::{DefaultSelector, Events};
@@ -196,8 +197,9 @@
 //!   such numbers run only on selectors that made the `unsafe impl FdsAsNumbers`
 //!   promise, so a safe `Selector` of a third party never gets one); the backends still
 //!   treat what they get as a number, so even then it is an error or at worst another
-//!   file's readiness, never memory unsafety. The selector's own fds are refused (`selector_own_fds_are_refused`).
-//!   The socket and pipe types own their fds (`OwnedFd`) and hand out borrows only.
+//!   file's readiness, never memory unsafety. The selector's own fds are refused
+//!   (`selector_own_fds_are_refused`). The socket and pipe types own their fds
+//!   (`OwnedFd`) and hand out borrows only.
 //! - **Threads and signals.** `select` is refused while another thread selects
 //!   (`ResourceBusy`), never racing on the buffers. The conformance suite's
 //!   `hooks::Interrupter` signals a thread only while it lives (a thread-local destructor
@@ -370,7 +372,8 @@ pub(crate) struct SelectGuard<'a> {
 }
 
 // By hand, not derived: the polling backend makes its lock through `Default`, the others
-// through the `const fn new`, and each build must use the one it compiles.
+// through `const fn new`; a derived `Default` would leave `new` unused (dead code under
+// `-D warnings`) in a build whose only backend is polling, as on Windows.
 #[cfg(selectio_select_lock)]
 impl Default for SelectLock {
     fn default() -> SelectLock {
