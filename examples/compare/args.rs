@@ -34,7 +34,8 @@ Options:
   --mode edge|level|oneshot
                         how connections are registered where the mechanism offers
                         it (default edge; mio is always edge, poll(2) always level);
-                        oneshot re-arms after every event, without mio and poll(2)
+                        oneshot re-arms after every event, without mio and poll(2),
+                        and adds EventLoop<Epoll> edge (no re-arm: the ceiling)
   --only LIST           run only the contenders whose names contain one of these
                         comma-separated words (raw epoll, the reference, always runs)
   --selectors           also run each backend through the bare Selector trait, without

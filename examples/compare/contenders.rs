@@ -33,8 +33,10 @@ pub const POLLING_DIRECT: &str = "polling direct";
 pub const EL_EPOLL: &str = "EventLoop<Epoll>";
 pub const EL_POLL: &str = "EventLoop<Poll>";
 pub const EL_POLLING: &str = "EventLoop<Polling>";
-#[cfg(selectio_uring)]
 pub const EL_URING: &str = "EventLoop<Uring>";
+/// `EventLoop<Epoll>` registered Edge in a `--mode oneshot` run: the same loop with no
+/// re-arm at all, the ceiling of a oneshot backend whose re-arm would cost nothing.
+pub const EL_EPOLL_EDGE: &str = "EventLoop<Epoll> edge";
 
 /// The performance targets the benchmark checks (DESIGN.md's budgets): `(contender,
 /// peer, least paired ratio)`.
@@ -45,6 +47,25 @@ pub const TARGETS: [(&str, &str, f64); 4] = [
     (EL_POLLING, POLLING_DIRECT, 0.97),
 ];
 
+/// The io_uring backend's targets (its issue) for a run's mode and connection count, in
+/// req/s: `(contender, peer, least paired ratio)`, where no bound marks a reference shown
+/// beside them. Oneshot: ≥ 1.02 × `EventLoop<Epoll>` at C=1, ≥ 1.10 at C=64 (and above,
+/// where batching only grows), and the no-re-arm ceiling; Edge and Level: ≥ 1.00.
+pub fn uring_targets(
+    oneshot: bool,
+    connections: usize,
+) -> Vec<(&'static str, &'static str, Option<f64>)> {
+    if !oneshot {
+        return vec![(EL_URING, EL_EPOLL, Some(1.00))];
+    }
+    let bound = match connections {
+        1 => Some(1.02),
+        64.. => Some(1.10),
+        _ => None,
+    };
+    vec![(EL_URING, EL_EPOLL, bound), (EL_URING, EL_EPOLL_EDGE, None)]
+}
+
 #[cfg(feature = "epoll")]
 const SEL_EPOLL: &str = "Selector<Epoll>";
 #[cfg(feature = "poll")]
@@ -54,9 +75,10 @@ const SEL_POLLING: &str = "Selector<Polling>";
 
 /// Every contender compiled in; the reference (raw epoll) first. With `selectors`, each
 /// backend also runs through the `Selector` trait alone, without the `EventLoop` (a
-/// diagnostic: it splits the loop's overhead from the backend's).
-pub fn all(selectors: bool) -> Vec<Contender> {
-    let mut all = standard();
+/// diagnostic: it splits the loop's overhead from the backend's). With `oneshot`,
+/// [`EL_EPOLL_EDGE`] follows `EventLoop<Epoll>`.
+pub fn all(selectors: bool, oneshot: bool) -> Vec<Contender> {
+    let mut all = standard(oneshot);
     if selectors {
         #[cfg(feature = "epoll")]
         all.push(selector::<selectio::backends::Epoll>(SEL_EPOLL));
@@ -68,10 +90,21 @@ pub fn all(selectors: bool) -> Vec<Contender> {
     all
 }
 
-fn standard() -> Vec<Contender> {
+fn standard(oneshot: bool) -> Vec<Contender> {
     let mut all = vec![peer(RAW_EPOLL, raw::serve_epoll, raw::idle_epoll)];
     #[cfg(feature = "epoll")]
-    all.push(event_loop::<selectio::backends::Epoll>(EL_EPOLL));
+    {
+        type Epoll = selectio::backends::Epoll;
+        all.push(event_loop::<Epoll>(EL_EPOLL));
+        if oneshot {
+            all.push(Contender {
+                serve: serve_edge::<Epoll>,
+                ..event_loop::<Epoll>(EL_EPOLL_EDGE)
+            });
+        }
+    }
+    #[cfg(not(feature = "epoll"))]
+    let _ = oneshot;
     all.push(Contender {
         oneshot: false,
         ..peer(MIO, serve_mio, idle_mio)
@@ -285,6 +318,16 @@ impl<S: Selector> Handler<S> for EchoHandler {
     fn writable(&mut self, el: &mut EventLoop<Self, S>, token: Token) {
         self.conn(el, token, false, true);
     }
+}
+
+/// The EventLoop server registering its connections Edge whatever the run's mode.
+#[cfg(feature = "epoll")]
+fn serve_edge<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
+    serve_event_loop::<S>(ServerArgs {
+        edge: true,
+        oneshot: false,
+        ..args
+    })
 }
 
 /// The connections' mode: Oneshot for `--mode oneshot`, else as [`mode_for`].

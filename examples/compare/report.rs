@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::contenders::{RAW_EPOLL, TARGETS};
+use crate::contenders::{self, RAW_EPOLL, TARGETS};
 use crate::stats::{median_ci, Summary, CI_LEVEL, CI_MIN_ROUNDS};
 pub use crate::table::table;
 
@@ -66,6 +66,8 @@ pub struct Report {
     pub check_allocs: bool,
     /// `--quick`: a smoke run, too short to judge the targets.
     pub quick: bool,
+    /// `--mode oneshot`: the connections re-armed after every event.
+    pub oneshot: bool,
 }
 
 /// A paired ratio and whether it meets its bound.
@@ -75,7 +77,8 @@ pub struct Target {
     pub ratio: Summary,
     /// The 95 % confidence interval of the median ratio, with enough rounds.
     pub ci: Option<(f64, f64)>,
-    pub bound: f64,
+    /// `None`: a reference, shown and not judged.
+    pub bound: Option<f64>,
 }
 
 impl Target {
@@ -83,10 +86,14 @@ impl Target {
     /// a confidence interval, which is then too short to judge a bound a few percent
     /// from 1.
     pub fn met(&self) -> Option<bool> {
-        self.ci.map(|_| self.ratio.median >= self.bound)
+        let bound = self.bound?;
+        self.ci.map(|_| self.ratio.median >= bound)
     }
 
     fn met_cell(&self) -> String {
+        if self.bound.is_none() {
+            return "–".into();
+        }
         match self.met() {
             Some(true) => "yes".into(),
             Some(false) => "NO".into(),
@@ -129,25 +136,33 @@ impl Report {
         self.paired(c, i, r, |x, y| x.cpu_ns / y.cpu_ns)
     }
 
-    /// The targets that apply to the contenders of this run: throughput ratio,
-    /// and CPU efficiency (the peer's CPU per request over the contender's), both at
-    /// least the bound.
+    /// The targets that apply to the contenders of this run: DESIGN.md's budgets in
+    /// throughput ratio and in CPU efficiency (the peer's CPU per request over the
+    /// contender's), both at least the bound; then the io_uring backend's, in throughput
+    /// (`contenders::uring_targets`).
     pub fn targets(&self, c: &Config) -> Vec<Target> {
+        let target = |what, ratios: Vec<f64>, bound| Target {
+            what,
+            ratio: Summary::of(&ratios),
+            ci: median_ci(&ratios, CI_LEVEL),
+            bound,
+        };
         let mut out = Vec::new();
         for (a, b, bound) in TARGETS {
             let (Some(i), Some(j)) = (self.index(a), self.index(b)) else {
                 continue;
             };
-            let target = |what, ratios: Vec<f64>| Target {
-                what,
-                ratio: Summary::of(&ratios),
-                ci: median_ci(&ratios, CI_LEVEL),
-                bound,
-            };
             let rps = Self::paired_ratios(c, i, j, |x, y| x.rps / y.rps);
             let cpu = Self::paired_ratios(c, i, j, |x, y| y.cpu_ns / x.cpu_ns);
-            out.push(target(format!("{a} req/s ÷ {b}"), rps));
-            out.push(target(format!("{b} CPU/req ÷ {a}"), cpu));
+            out.push(target(format!("{a} req/s ÷ {b}"), rps, Some(bound)));
+            out.push(target(format!("{b} CPU/req ÷ {a}"), cpu, Some(bound)));
+        }
+        for (a, b, bound) in contenders::uring_targets(self.oneshot, c.connections) {
+            let (Some(i), Some(j)) = (self.index(a), self.index(b)) else {
+                continue;
+            };
+            let rps = Self::paired_ratios(c, i, j, |x, y| x.rps / y.rps);
+            out.push(target(format!("{a} req/s ÷ {b}"), rps, bound));
         }
         out
     }
@@ -238,7 +253,7 @@ impl Report {
                     format!("none: {CI_MIN_ROUNDS}+ rounds needed"),
                     |(lo, hi)| format!("[{lo:.3}–{hi:.3}]"),
                 ),
-                format!("≥ {:.2}", t.bound),
+                t.bound.map_or("–".into(), |b| format!("≥ {b:.2}")),
                 t.met_cell(),
             ]);
         }
@@ -412,7 +427,7 @@ impl Report {
                         num(lo),
                         num(hi)
                     )),
-                    num(t.bound),
+                    t.bound.map_or("null".into(), num),
                     t.met().map_or("null".into(), |m| m.to_string())
                 )
             })
@@ -500,6 +515,7 @@ pub fn sample(rounds: usize, quick: bool) -> Report {
         idle_notes: Vec::new(),
         check_allocs: false,
         quick,
+        oneshot: false,
     }
 }
 
@@ -547,6 +563,56 @@ mod tests {
         assert_eq!(cells, ["yes", "yes", "NO", "NO"]);
         assert_eq!(report.limits(), None);
         assert!(!report.json().contains("\"met\": null"));
+    }
+
+    /// The io_uring rows in a oneshot run: the bound follows C (1.02 at C=1, 1.10 at 64,
+    /// none between), the no-re-arm ceiling is shown unjudged; Edge/Level runs ask 1.00.
+    #[test]
+    fn uring_targets_follow_the_mode_and_the_connections() {
+        use crate::contenders::{EL_EPOLL, EL_EPOLL_EDGE, EL_URING};
+        let rows = |oneshot: bool, connections: usize| {
+            let mut report = sample(10, false);
+            report.oneshot = oneshot;
+            report.names = vec![RAW_EPOLL, EL_EPOLL, EL_EPOLL_EDGE, EL_URING];
+            let c = &mut report.configs[0];
+            c.connections = connections;
+            // Uring 5 % above EventLoop<Epoll> and 3 % below the Edge ceiling.
+            let base = c.runs[1].clone();
+            let scaled = |f: f64| {
+                base.iter()
+                    .map(|r| Run {
+                        rps: r.rps * f,
+                        ..*r
+                    })
+                    .collect()
+            };
+            c.runs.truncate(2);
+            c.runs.push(scaled(1.05 / 0.97));
+            c.runs.push(scaled(1.05));
+            let c = &report.configs[0];
+            let all = report.targets(c).into_iter();
+            let uring: Vec<_> = all.filter(|t| t.what.starts_with(EL_URING)).collect();
+            let table = report.target_rows(c);
+            (uring, table, report.json())
+        };
+        let (t, table, json) = rows(true, 64);
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert_eq!(t[0].what, "EventLoop<Uring> req/s ÷ EventLoop<Epoll>");
+        assert_eq!((t[0].bound, t[0].met()), (Some(1.10), Some(false)));
+        assert!((t[0].ratio.median - 1.05).abs() < 1e-9, "{t:?}");
+        assert_eq!(t[1].what, "EventLoop<Uring> req/s ÷ EventLoop<Epoll> edge");
+        assert_eq!((t[1].bound, t[1].met()), (None, None));
+        assert!((t[1].ratio.median - 0.97).abs() < 1e-9, "{t:?}");
+        let last = table.last().expect("rows");
+        assert_eq!(&last[3..], ["–", "–"], "{last:?}");
+        assert!(json.contains("\"bound\": null, \"met\": null"), "{json}");
+        let (t, ..) = rows(true, 1);
+        assert_eq!((t[0].bound, t[0].met()), (Some(1.02), Some(true)));
+        let (t, ..) = rows(true, 8);
+        assert_eq!((t[0].bound, t[0].met()), (None, None));
+        let (t, ..) = rows(false, 64);
+        assert_eq!(t.len(), 1, "no ceiling row outside oneshot: {t:?}");
+        assert_eq!((t[0].bound, t[0].met()), (Some(1.00), Some(true)));
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn main(s: Settings) -> io::Result<bool> {
     let cpus = os::allowed_cpus()?;
     let plan = CpuPlan::new(s.pin, &cpus);
     let nofile = os::raise_nofile_limit()?;
-    let all: Vec<Contender> = contenders::all(s.selectors)
+    let all: Vec<Contender> = contenders::all(s.selectors, s.oneshot)
         .into_iter()
         .filter(|c| c.name == RAW_EPOLL || selected(c.name, &s.only))
         .filter(|c| c.oneshot || !s.oneshot)
@@ -110,6 +110,7 @@ pub fn main(s: Settings) -> io::Result<bool> {
         idle_notes: Vec::new(),
         check_allocs: s.check_allocs,
         quick: s.quick,
+        oneshot: s.oneshot,
     };
     for &(connections, message) in &grid {
         let load = Load {
