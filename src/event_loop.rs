@@ -26,6 +26,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod fd_hash;
 mod token_set;
 
 use self::token_set::TokenSet;
@@ -256,7 +257,7 @@ impl<H: Handler<S>, S: Selector> Builder<H, S> {
             unfinished: Batch::None,
             next_event: 0,
             orphans: Vec::new(),
-            registry: HashMap::new(),
+            registry: HashMap::default(),
             pending: VecDeque::new(),
             timers: TimerWheel::new(
                 Instant::now(),
@@ -357,7 +358,9 @@ pub struct EventLoop<H: Handler<S>, S: Selector = DefaultSelector> {
     /// file while a duplicate of it lives (epoll(7), "Q6"), and nothing can remove that
     /// entry any more. Their events are dropped until the token is registered again.
     orphans: Vec<Token>,
-    registry: HashMap<RawSource, Token>,
+    /// Keyed by number, hashed with one multiply (`fd_hash`): `reregister` looks up its
+    /// descriptor every time, and a Oneshot loop reregisters after every event.
+    registry: HashMap<RawSource, Token, fd_hash::BuildFdHasher>,
     /// Synthetic events (race-free connect/listen), dispatched after I/O.
     pending: VecDeque<(Token, Ready)>,
     timers: TimerWheel<H::Timeout>,

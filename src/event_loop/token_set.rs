@@ -10,7 +10,7 @@
 use crate::Token;
 
 /// Fibonacci hashing's multiplier, 2^64 / φ rounded to odd.
-const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
+pub(super) const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
