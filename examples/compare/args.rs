@@ -35,9 +35,10 @@ Options:
                         how connections are registered where the mechanism offers
                         it (default edge; mio is always edge, poll(2) always level);
                         oneshot re-arms after every event, without mio and poll(2),
-                        and adds EventLoop<Epoll> edge (no re-arm: the ceiling)
+                        and adds EventLoop<Epoll> edge (no re-arm at all)
   --only LIST           run only the contenders whose names contain one of these
-                        comma-separated words (raw epoll, the reference, always runs)
+                        comma-separated words; a word that is a whole name picks that
+                        contender alone (raw epoll, the reference, always runs)
   --selectors           also run each backend through the bare Selector trait, without
                         the EventLoop (a diagnostic: splits the loop's overhead from
                         the backend's)

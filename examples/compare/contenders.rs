@@ -34,8 +34,9 @@ pub const EL_EPOLL: &str = "EventLoop<Epoll>";
 pub const EL_POLL: &str = "EventLoop<Poll>";
 pub const EL_POLLING: &str = "EventLoop<Polling>";
 pub const EL_URING: &str = "EventLoop<Uring>";
-/// `EventLoop<Epoll>` registered Edge in a `--mode oneshot` run: the same loop with no
-/// re-arm at all, the ceiling of a oneshot backend whose re-arm would cost nothing.
+/// `EventLoop<Epoll>` registered Edge in a `--mode oneshot` run: the same loop and server
+/// with no re-arm at all, the speed a Oneshot loop on epoll would reach if re-arming were
+/// free.
 pub const EL_EPOLL_EDGE: &str = "EventLoop<Epoll> edge";
 
 /// The performance targets the benchmark checks (DESIGN.md's budgets): `(contender,
@@ -99,6 +100,7 @@ fn standard(oneshot: bool) -> Vec<Contender> {
         if oneshot {
             all.push(Contender {
                 serve: serve_edge::<Epoll>,
+                idle: idle_edge::<Epoll>,
                 ..event_loop::<Epoll>(EL_EPOLL_EDGE)
             });
         }
@@ -327,6 +329,15 @@ fn serve_edge<S: Selector>(args: ServerArgs) -> io::Result<ServerStats> {
         edge: true,
         oneshot: false,
         ..args
+    })
+}
+
+/// The idle ping-pong of [`serve_edge`]'s loop, registered Edge too.
+#[cfg(feature = "epoll")]
+fn idle_edge<S: Selector>(args: &IdleArgs<'_>) -> io::Result<IdleResult> {
+    idle_event_loop::<S>(&IdleArgs {
+        edge: true,
+        ..*args
     })
 }
 

@@ -77,9 +77,11 @@ pub fn main(s: Settings) -> io::Result<bool> {
     let cpus = os::allowed_cpus()?;
     let plan = CpuPlan::new(s.pin, &cpus);
     let nofile = os::raise_nofile_limit()?;
-    let all: Vec<Contender> = contenders::all(s.selectors, s.oneshot)
+    let all = contenders::all(s.selectors, s.oneshot);
+    let names: Vec<&str> = all.iter().map(|c| c.name).collect();
+    let all: Vec<Contender> = all
         .into_iter()
-        .filter(|c| c.name == RAW_EPOLL || selected(c.name, &s.only))
+        .filter(|c| c.name == RAW_EPOLL || selected(c.name, &s.only, &names))
         .filter(|c| c.oneshot || !s.oneshot)
         .collect();
     let most = s.connections.iter().copied().max().unwrap_or(0);
@@ -141,9 +143,20 @@ pub fn main(s: Settings) -> io::Result<bool> {
     Ok(verdict(&report))
 }
 
-fn selected(name: &str, only: &[String]) -> bool {
+/// Whether `--only`'s lower-cased words pick `name`: a word that is a contender's whole
+/// name picks that contender alone (`EventLoop<Epoll>`, not `EventLoop<Epoll> edge`),
+/// any other word every name that contains it.
+fn selected(name: &str, only: &[String], names: &[&str]) -> bool {
     let name = name.to_lowercase();
-    only.is_empty() || only.iter().any(|w| name.contains(w.as_str()))
+    let whole = |w: &str| names.iter().any(|n| n.to_lowercase() == w);
+    only.is_empty()
+        || only.iter().any(|w| {
+            if whole(w) {
+                name == *w
+            } else {
+                name.contains(w.as_str())
+            }
+        })
 }
 
 fn progress_bar(steps: u64) -> ProgressBar {
@@ -709,6 +722,33 @@ fn utc_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_takes_a_whole_name_alone_and_other_words_as_parts() {
+        use crate::contenders::{EL_EPOLL, EL_EPOLL_EDGE, EL_POLL, EL_POLLING, EL_URING};
+        let names = [
+            RAW_EPOLL,
+            EL_EPOLL,
+            EL_EPOLL_EDGE,
+            EL_POLL,
+            EL_POLLING,
+            EL_URING,
+        ];
+        let picked = |only: &str| -> Vec<&str> {
+            let only: Vec<String> = only.split(',').map(str::to_lowercase).collect();
+            let only = if only == [""] { Vec::new() } else { only };
+            names
+                .into_iter()
+                .filter(|n| selected(n, &only, &names))
+                .collect()
+        };
+        assert_eq!(picked("EventLoop<Epoll>"), [EL_EPOLL]);
+        assert_eq!(picked("eventloop<epoll> edge"), [EL_EPOLL_EDGE]);
+        assert_eq!(picked("epoll>,uring>"), [EL_EPOLL, EL_EPOLL_EDGE, EL_URING]);
+        assert_eq!(picked("EventLoop<Poll>"), [EL_POLL]);
+        assert_eq!(picked("poll"), names[..5]);
+        assert_eq!(picked(""), names);
+    }
 
     #[test]
     fn cycle_orders_are_balanced() {
