@@ -51,7 +51,8 @@ pub const TARGETS: [(&str, &str, f64); 4] = [
 /// The io_uring backend's targets (its issue) for a run's mode and connection count, in
 /// req/s: `(contender, peer, least paired ratio)`, where no bound marks a reference shown
 /// beside them. Oneshot: ≥ 1.02 × `EventLoop<Epoll>` at C=1, ≥ 1.10 at C=64 (and above,
-/// where batching only grows), and the no-re-arm ceiling; Edge and Level: ≥ 1.00.
+/// where batching only grows), and `EventLoop<Uring>` ÷ the no-re-arm reference; Edge and
+/// Level: ≥ 1.00.
 pub fn uring_targets(
     oneshot: bool,
     connections: usize,

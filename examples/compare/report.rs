@@ -566,7 +566,7 @@ mod tests {
     }
 
     /// The io_uring rows in a oneshot run: the bound follows C (1.02 at C=1, 1.10 at 64,
-    /// none between), the no-re-arm ceiling is shown unjudged; Edge/Level runs ask 1.00.
+    /// none between), the no-re-arm reference is shown unjudged; Edge/Level runs ask 1.00.
     #[test]
     fn uring_targets_follow_the_mode_and_the_connections() {
         use crate::contenders::{EL_EPOLL, EL_EPOLL_EDGE, EL_URING};
@@ -576,7 +576,7 @@ mod tests {
             report.names = vec![RAW_EPOLL, EL_EPOLL, EL_EPOLL_EDGE, EL_URING];
             let c = &mut report.configs[0];
             c.connections = connections;
-            // Uring 5 % above EventLoop<Epoll> and 3 % below the Edge ceiling.
+            // Uring 5 % above EventLoop<Epoll> and 3 % below the no-re-arm reference.
             let base = c.runs[1].clone();
             let scaled = |f: f64| {
                 base.iter()
@@ -611,7 +611,7 @@ mod tests {
         let (t, ..) = rows(true, 8);
         assert_eq!((t[0].bound, t[0].met()), (None, None));
         let (t, ..) = rows(false, 64);
-        assert_eq!(t.len(), 1, "no ceiling row outside oneshot: {t:?}");
+        assert_eq!(t.len(), 1, "no reference row outside oneshot: {t:?}");
         assert_eq!((t[0].bound, t[0].met()), (Some(1.00), Some(true)));
     }
 

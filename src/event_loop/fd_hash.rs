@@ -8,10 +8,12 @@
 //! number, but the numbers are bounded by the open-file limit, the table never shrinks,
 //! and a collision only lengthens a probe.
 //!
-//! One Fibonacci multiply mixes the number into the product's high bits; `finish` rotates
-//! those down into the low bits, which pick hashbrown's bucket, while the top bits, its
-//! 7-bit tag, stay mixed. Keys in strides of a power of two (Windows handles, or numbers
-//! that a program opens in pairs) then spread like random keys.
+//! One Fibonacci multiply mixes the number into the product, best in its high half;
+//! `finish` swaps the halves, so that the high half lands in the low bits, which pick
+//! hashbrown's bucket, and in the whole of a 32-bit target's hash, whose top 7 bits are
+//! the tag (a 64-bit target's tag comes from product bits 25–31, mixed enough). Keys in
+//! strides of a power of two (Windows handles, numbers a program opens in pairs) then
+//! spread like random keys.
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -64,7 +66,7 @@ impl Hasher for FdHasher {
     fn finish(&self) -> u64 {
         // The product's low bits repeat the key's (an odd multiplier keeps its trailing
         // zeros) and its best-mixed bits are the high ones.
-        self.0.rotate_left(26)
+        self.0.rotate_left(32)
     }
 }
 
@@ -79,29 +81,33 @@ mod tests {
         BuildFdHasher::default().hash_one(n)
     }
 
-    /// hashbrown takes the bucket from the low bits and a 7-bit tag from the top ones. A
-    /// table of 4,096 buckets holds up to 3,584 keys (7/8): the first 3,584 numbers in
-    /// strides of 1 up to 1,024 must fill it as evenly as random keys would (whose fullest
-    /// bucket holds about 7; a hash that keeps the key's low zero bits, or folds the high
-    /// half onto the low one, puts 11 to 20 in one bucket for strides 8 to 64), and use
-    /// every tag.
+    /// hashbrown takes the bucket from the low bits and a 7-bit tag from the top ones (of
+    /// the hash cut to 32 bits on a 32-bit target). A table of 4,096 buckets holds up to
+    /// 3,584 keys (7/8): the first 3,584 numbers in strides of 1 up to 1,024 must fill it
+    /// as evenly as random keys would (whose fullest bucket holds about 7; a hash that
+    /// keeps the key's low zero bits, or folds the high half onto the low one, puts 11 to
+    /// 20 in one bucket for strides 8 to 64), and use every tag, seen by either width.
     #[test]
     fn strided_numbers_spread_over_buckets_and_tags() {
-        for shift in 0..=10 {
-            let mut load = vec![0u32; 4096];
-            let mut tags = HashSet::new();
-            for i in 0..3584u64 {
-                let h = hash(i << shift);
-                load[(h & 4095) as usize] += 1;
-                tags.insert(h >> 57);
+        let tag64: fn(u64) -> u64 = |h| h >> 57;
+        let tag32: fn(u64) -> u64 = |h| u64::from(h as u32 >> 25);
+        for (width, tag) in [(64, tag64), (32, tag32)] {
+            for shift in 0..=10 {
+                let mut load = vec![0u32; 4096];
+                let mut tags = HashSet::new();
+                for i in 0..3584u64 {
+                    let h = hash(i << shift);
+                    load[(h & 4095) as usize] += 1;
+                    tags.insert(tag(h));
+                }
+                let stride = 1 << shift;
+                let fullest = load.iter().max().copied().unwrap_or(0);
+                assert!(
+                    fullest <= 8,
+                    "{width}-bit, stride {stride}: {fullest} in a bucket"
+                );
+                assert_eq!(tags.len(), 128, "{width}-bit, stride {stride}: tags");
             }
-            let fullest = load.iter().max().copied().unwrap_or(0);
-            assert!(
-                fullest <= 8,
-                "stride {}: a bucket holds {fullest}",
-                1 << shift
-            );
-            assert_eq!(tags.len(), 128, "stride {}", 1 << shift);
         }
     }
 
