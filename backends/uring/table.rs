@@ -123,7 +123,17 @@ impl Oracle {
                 Ok((Identity::Epoll(dev, ino), true))
             }
             // EPERM: a regular file or directory; ELOOP/EINVAL: an epoll fd nesting.
-            Err(_) => Ok((Identity::Stat(dev, ino), false)),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EPERM | libc::ELOOP | libc::EINVAL)
+                ) =>
+            {
+                Ok((Identity::Stat(dev, ino), false))
+            }
+            // ENOSPC (the user's epoll watch limit), ENOMEM: no identity to record, and a
+            // `Stat` one would later tell this very file from itself.
+            Err(e) => Err(e),
         }
     }
 
@@ -143,7 +153,10 @@ impl Oracle {
 /// identity of a file epoll refuses).
 pub(super) fn is_other_file(old: Identity, new: Identity, known: bool) -> Option<bool> {
     if known {
-        return Some(false);
+        // The identity epoll keeps (file, number) until the file is freed, and a file
+        // registered here earlier may be back at the number through a duplicate: the
+        // same file only if the registration recorded this identity.
+        return Some(!(matches!(old, Identity::Epoll(..)) && old == new));
     }
     match (old, new) {
         (Identity::Socket(..), Identity::Socket(..)) => Some(old != new),
@@ -152,5 +165,36 @@ pub(super) fn is_other_file(old: Identity, new: Identity, known: bool) -> Option
         (Identity::Stat(..), Identity::Stat(..)) if old == new => None,
         // Another kind of file, or another inode: another file.
         _ => Some(true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file the identity epoll knows under the number is the registered one only if the
+    /// registration recorded its identity: the epoll keeps (file, number) until the file
+    /// is freed, so a duplicate can bring back a file registered there before.
+    #[test]
+    fn a_known_file_is_the_registered_one_only_with_the_recorded_identity() {
+        let pipe = Identity::Epoll(1, 2);
+        assert_eq!(is_other_file(pipe, pipe, true), Some(false));
+        assert_eq!(is_other_file(Identity::Epoll(1, 3), pipe, true), Some(true));
+        assert_eq!(
+            is_other_file(Identity::Socket(1, 2), pipe, true),
+            Some(true)
+        );
+        assert_eq!(is_other_file(Identity::Stat(1, 2), pipe, true), Some(true));
+        // Unknown to the epoll: sockets by inode, any other file is another file, and two
+        // files epoll refuses with one inode cannot be told apart.
+        let socket = Identity::Socket(5, 6);
+        assert_eq!(is_other_file(socket, socket, false), Some(false));
+        assert_eq!(
+            is_other_file(socket, Identity::Socket(5, 7), false),
+            Some(true)
+        );
+        assert_eq!(is_other_file(pipe, pipe, false), Some(true));
+        let file = Identity::Stat(1, 2);
+        assert_eq!(is_other_file(file, file, false), None);
     }
 }

@@ -172,6 +172,11 @@ impl Uring {
         }
         for i in 0..table.checks.len() {
             let (check, revents) = (table.checks[i], table.pollfds[i].revents);
+            // A later completion of the same reap dropped the entry (its file ended while
+            // the number names another): poll(2) looked at that other file.
+            if !matches!(table.get(check.fd), Some((gen, _)) if gen == check.gen) {
+                continue;
+            }
             if revents & libc::POLLNVAL != 0 {
                 // Closed without deregister: nothing to report, the entry goes, and so
                 // does its request: Edge's multishot poll, or the re-arm `complete` just
@@ -263,8 +268,10 @@ impl Uring {
     /// the entry after its old token was reported closed (the model tests found it when
     /// a parallel test took the number between the two looks).
     fn still_registered(&self, fd: RawFd, identity: Identity) -> bool {
-        let Ok((now, known)) = self.oracle.identify(fd) else {
-            return false;
+        let (now, known) = match self.oracle.identify(fd) {
+            Ok(found) => found,
+            // Closed: not the registered file. Any other failure tells nothing: keep it.
+            Err(e) => return e.raw_os_error() != Some(libc::EBADF),
         };
         let other = table::is_other_file(identity, now, known) == Some(true);
         if other && !known {
