@@ -128,10 +128,10 @@ mod uring {
             // The new file is readable: a look at the number would find it ready.
             y.write_all(b"z").unwrap();
             let n = a.into_raw_fd();
+            #[allow(unsafe_code)] // dup2(2) onto a chosen number: std has no call for it
             // SAFETY: `n` is a's number, given up by `into_raw_fd`; dup2 closes a's file
             // there (the ring still holds it) and puts a duplicate of `x` in its place,
             // which `new` then owns.
-            #[allow(unsafe_code)] // dup2(2) onto a chosen number: std has no call for it
             let new = unsafe {
                 assert_eq!(libc::dup2(x.as_raw_fd(), n), n, "dup2");
                 OwnedFd::from_raw_fd(n)
@@ -174,8 +174,10 @@ mod uring {
         let (x, mut y) = UnixStream::pair().unwrap();
         y.write_all(b"z").unwrap();
         let n = a.into_raw_fd();
-        // SAFETY: as in the test above.
         #[allow(unsafe_code)] // dup2(2) onto a chosen number: std has no call for it
+        // SAFETY: `n` is a's number, given up by `into_raw_fd`; dup2 closes a's file there
+        // (the ring still holds it) and puts a duplicate of `x` in its place, which `new`
+        // then owns.
         let new = unsafe {
             assert_eq!(libc::dup2(x.as_raw_fd(), n), n, "dup2");
             OwnedFd::from_raw_fd(n)
