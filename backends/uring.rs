@@ -29,11 +29,9 @@
 //!   reaches a newer registration.
 //! - A poll request keeps its file alive: closing a registered fd neither ends nor
 //!   completes it. A closed fd is noticed when its next request is submitted (`EBADF`:
-//!   the entry is dropped, without an event), when a completion says the held file
-//!   ended (hang-up, shutdown, error) and the number no longer names it (the same
-//!   identity test: the entry goes, without an event), and when its number is registered
-//!   again (the registry tells the new file from the old one, `table::Identity`, and
-//!   cancels the old request). A pending request on a closed, idle file stays until then. A
+//!   the entry is dropped, without an event), and when its number is registered again
+//!   (the registry tells the new file from the old one, `table::Identity`, and cancels
+//!   the old request). A pending request on a closed, idle file stays until then. A
 //!   queued request (a `reregister`, a Level re-arm) names a number, not a file: if the
 //!   registered fd is closed and its number reused before the next `select` submits it,
 //!   it polls and holds the new file (`tests/regressions.rs`,

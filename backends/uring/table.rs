@@ -123,17 +123,7 @@ impl Oracle {
                 Ok((Identity::Epoll(dev, ino), true))
             }
             // EPERM: a regular file or directory; ELOOP/EINVAL: an epoll fd nesting.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EPERM | libc::ELOOP | libc::EINVAL)
-                ) =>
-            {
-                Ok((Identity::Stat(dev, ino), false))
-            }
-            // ENOSPC (the user's epoll watch limit), ENOMEM: no identity to record, and a
-            // `Stat` one would later tell this very file from itself.
-            Err(e) => Err(e),
+            Err(_) => Ok((Identity::Stat(dev, ino), false)),
         }
     }
 

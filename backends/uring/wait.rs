@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use io_uring::{cqueue, types, EnterFlags};
 
-use super::table::{self, Identity, Table};
+use super::table::{self, Table};
 use super::{interrupted, poll_add, poll_mask, Uring, UringEvent, NAME, REMOVE_BIT, WAKE_DATA};
 use crate::selector::errors;
 use crate::sys;
@@ -172,11 +172,6 @@ impl Uring {
         }
         for i in 0..table.checks.len() {
             let (check, revents) = (table.checks[i], table.pollfds[i].revents);
-            // A later completion of the same reap dropped the entry (its file ended while
-            // the number names another): poll(2) looked at that other file.
-            if !matches!(table.get(check.fd), Some((gen, _)) if gen == check.gen) {
-                continue;
-            }
             if revents & libc::POLLNVAL != 0 {
                 // Closed without deregister: nothing to report, the entry goes, and so
                 // does its request: Edge's multishot poll, or the re-arm `complete` just
@@ -230,11 +225,11 @@ impl Uring {
             // Any other failure is reported once, as an error, and disarms.
             _ => libc::POLLERR as u32,
         };
-        let gone = (libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) as u32;
-        if flags & gone != 0 && !self.still_registered(fd, reg.identity) {
-            // The registered fd was closed without deregister (its number closed, or
-            // another file's now) and the request, which held the file, saw it end:
-            // nothing to report, the entry goes, and a multishot request lets the file go.
+        let gone = (libc::POLLHUP | libc::POLLERR) as u32;
+        if flags & gone != 0 && !self.still_open(fd) {
+            // The registered fd was closed without deregister and the request, which
+            // held the file, saw it hang up: nothing to report, the entry goes, and a
+            // multishot request lets the file go.
             if more {
                 let _ = self.cancel(table, fd, gen, true);
             }
@@ -261,24 +256,12 @@ impl Uring {
 }
 
 impl Uring {
-    /// Whether `fd` still names the registered file (`identity`): asked only when a
-    /// completion says the file hung up, was shut down or failed, where a registration
-    /// closed without `deregister` shows. A number that is closed, or another file's,
-    /// is not: asking only whether the number is open let another file's number keep
-    /// the entry after its old token was reported closed (the model tests found it when
-    /// a parallel test took the number between the two looks).
-    fn still_registered(&self, fd: RawFd, identity: Identity) -> bool {
-        let (now, known) = match self.oracle.identify(fd) {
-            Ok(found) => found,
-            // Closed: not the registered file. Any other failure tells nothing: keep it.
-            Err(e) => return e.raw_os_error() != Some(libc::EBADF),
-        };
-        let other = table::is_other_file(identity, now, known) == Some(true);
-        if other && !known {
-            // `identify` put the other file into the identity epoll: take it out.
-            self.oracle.forget(fd, now);
-        }
-        !other
+    /// Whether `fd` is still open: asked only when a completion says the file hung up or
+    /// failed, where a registration closed without `deregister` shows. A number reused
+    /// by another file meanwhile counts as open: the entry stays, as poll(2)'s stale
+    /// entries do, until the number is registered or deregistered.
+    fn still_open(&self, fd: RawFd) -> bool {
+        sys::fd_stat(fd).is_ok()
     }
 }
 
