@@ -35,10 +35,8 @@ impl FdHasher {
 impl Hasher for FdHasher {
     fn write(&mut self, bytes: &[u8]) {
         // Not reached for descriptor numbers (integers take the methods below).
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+        for &byte in bytes {
+            self.add(u64::from(byte));
         }
     }
 
