@@ -147,22 +147,19 @@ impl Report {
             ci: median_ci(&ratios, CI_LEVEL),
             bound,
         };
+        // The contenders' indices when both ran, and their req/s ratios by round.
+        let pair = |a, b| Some((self.index(a)?, self.index(b)?));
+        let rps = |i, j| Self::paired_ratios(c, i, j, |x, y| x.rps / y.rps);
         let mut out = Vec::new();
         for (a, b, bound) in TARGETS {
-            let (Some(i), Some(j)) = (self.index(a), self.index(b)) else {
-                continue;
-            };
-            let rps = Self::paired_ratios(c, i, j, |x, y| x.rps / y.rps);
+            let Some((i, j)) = pair(a, b) else { continue };
             let cpu = Self::paired_ratios(c, i, j, |x, y| y.cpu_ns / x.cpu_ns);
-            out.push(target(format!("{a} req/s ÷ {b}"), rps, Some(bound)));
+            out.push(target(format!("{a} req/s ÷ {b}"), rps(i, j), Some(bound)));
             out.push(target(format!("{b} CPU/req ÷ {a}"), cpu, Some(bound)));
         }
         for (a, b, bound) in contenders::uring_targets(self.oneshot, c.connections) {
-            let (Some(i), Some(j)) = (self.index(a), self.index(b)) else {
-                continue;
-            };
-            let rps = Self::paired_ratios(c, i, j, |x, y| x.rps / y.rps);
-            out.push(target(format!("{a} req/s ÷ {b}"), rps, bound));
+            let Some((i, j)) = pair(a, b) else { continue };
+            out.push(target(format!("{a} req/s ÷ {b}"), rps(i, j), bound));
         }
         out
     }
